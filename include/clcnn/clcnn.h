@@ -1,0 +1,13 @@
+/* clcnn: convolutional neural networks on any OpenCL device. Includes every public header. */
+#ifndef CLCNN_CLCNN_H
+#define CLCNN_CLCNN_H
+
+#include "clcnn/api.h"
+#include "clcnn/status.h"
+#include "clcnn/log.h"
+#include "clcnn/device.h"
+#include "clcnn/program.h"
+#include "clcnn/tensor.h"
+#include "clcnn/npy.h"
+
+#endif

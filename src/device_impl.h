@@ -1,0 +1,37 @@
+/* The device handle's layout, shared by the device, program and tensor modules. */
+#ifndef CLCNN_DEVICE_IMPL_H
+#define CLCNN_DEVICE_IMPL_H
+
+#include <pthread.h>
+
+#include "clcnn/device.h"
+#include "clcnn/program.h"
+
+struct clcnn__program_entry;
+
+struct clcnn_device {
+    clcnn_device_info info;
+    cl_platform_id platform;
+    cl_device_id id;
+    cl_context context;
+    cl_command_queue compute;
+    cl_command_queue transfer;
+
+    /* Program layer state (src/program.c). */
+    char *cache_dir;  /* NULL when the binary cache is off */
+    char *binary_dir; /* CLCNN_BINARY_DIR, NULL when unset */
+    char base_options[96];
+    pthread_mutex_t program_lock;
+    struct clcnn__program_entry *programs;
+    size_t program_count;
+    size_t program_capacity;
+    clcnn_program_stats stats;
+};
+
+/* Reads the program layer's settings from the environment; called once by device creation. */
+clcnn_status clcnn__program_init(clcnn_device *device);
+
+/* Releases every cached program and the program layer's strings. */
+void clcnn__program_cleanup(clcnn_device *device);
+
+#endif

@@ -1,0 +1,372 @@
+/* The clcnn command-line tool: one sub-command per job. Usage errors exit 2, failures exit 1
+ * with the library's message on stderr. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clcnn/clcnn.h"
+
+#define EXIT_USAGE 2
+
+typedef struct command {
+    const char *name;
+    const char *summary;
+    const char *usage;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command *find_command(const char *name);
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "clcnn%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see 'clcnn %s%s--help')\n", cmd ? cmd : "", cmd ? " " : "");
+    return EXIT_USAGE;
+}
+
+static int fail(const char *cmd, clcnn_status st)
+{
+    fprintf(stderr, "clcnn %s: %s: %s\n", cmd, clcnn_status_name(st), clcnn_last_error());
+    return 1;
+}
+
+static bool is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+static void print_command_help(const command *c)
+{
+    printf("usage: clcnn %s %s\n\n%s\n", c->name, c->usage, c->summary);
+}
+
+/* Takes the value of an option given as "--opt VALUE" or "--opt=VALUE". Returns 1 when arg is
+ * this option (value set, *i advanced), 0 when it is not, -1 on a missing value. */
+static int option_value(int argc, char **argv, int *i, const char *opt, const char **value)
+{
+    size_t n = strlen(opt);
+    if (strncmp(argv[*i], opt, n) != 0)
+        return 0;
+    if (argv[*i][n] == '=') {
+        *value = argv[*i] + n + 1;
+        return 1;
+    }
+    if (argv[*i][n] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *value = argv[++*i];
+    return 1;
+}
+
+/* ---- devices --------------------------------------------------------------------------- */
+
+static void format_bytes(unsigned long long b, char *buf, size_t size)
+{
+    if (b >= (1ull << 30))
+        snprintf(buf, size, "%.1f GiB", (double)b / (double)(1ull << 30));
+    else if (b >= (1ull << 20))
+        snprintf(buf, size, "%.1f MiB", (double)b / (double)(1ull << 20));
+    else
+        snprintf(buf, size, "%llu KiB", b >> 10);
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void print_quirks(FILE *f, uint32_t quirks, bool json)
+{
+    bool first = true;
+    for (int bit = 0; bit < 32; bit++) {
+        const char *desc;
+        const char *name = clcnn_quirk_name(1u << bit, &desc);
+        if (name == NULL || !(quirks & (1u << bit)))
+            continue;
+        if (json) {
+            fputs(first ? "" : ", ", f);
+            json_string(f, name);
+        } else {
+            fprintf(f, "      quirk %s: %s\n", name, desc);
+        }
+        first = false;
+    }
+    if (!json && first)
+        fprintf(f, "      quirks: none\n");
+}
+
+static void print_json(const clcnn_device_info *list, size_t n, long selected)
+{
+    printf("{\n  \"selected\": %ld,\n  \"devices\": [\n", selected);
+    for (size_t i = 0; i < n; i++) {
+        const clcnn_device_info *d = &list[i];
+        printf("    {\"index\": %u, \"platform_index\": %u, \"platform\": ", d->index,
+               d->platform_index);
+        json_string(stdout, d->platform_name);
+        printf(", \"platform_version\": ");
+        json_string(stdout, d->platform_version);
+        printf(", \"name\": ");
+        json_string(stdout, d->name);
+        printf(", \"vendor\": \"%s\", \"vendor_name\": ", clcnn_vendor_name(d->vendor));
+        json_string(stdout, d->vendor_name);
+        printf(", \"vendor_id\": %u, \"type\": \"%s\", \"arch\": ", d->vendor_id,
+               clcnn_device_type_name(d->type));
+        json_string(stdout, d->arch);
+        printf(", \"device_version\": ");
+        json_string(stdout, d->device_version);
+        printf(", \"driver_version\": ");
+        json_string(stdout, d->driver_version);
+        printf(", \"opencl_c_version\": \"%u.%u\", \"compute_units\": %u, "
+               "\"max_clock_mhz\": %u, \"global_mem_bytes\": %llu, \"max_alloc_bytes\": %llu, "
+               "\"local_mem_bytes\": %llu, \"max_work_group_size\": %zu, "
+               "\"max_work_item_sizes\": [%zu, %zu, %zu], \"pref_vector_width_float\": %u, "
+               "\"native_vector_width_float\": %u, \"pref_vector_width_half\": %u, "
+               "\"fp16\": %s, \"fp64\": %s, \"unified_memory\": %s, \"compiler_available\": %s, "
+               "\"available\": %s, \"quirks\": [",
+               d->opencl_c_major, d->opencl_c_minor, d->compute_units, d->max_clock_mhz,
+               (unsigned long long)d->global_mem_bytes, (unsigned long long)d->max_alloc_bytes,
+               (unsigned long long)d->local_mem_bytes, d->max_work_group_size,
+               d->max_work_item_sizes[0], d->max_work_item_sizes[1], d->max_work_item_sizes[2],
+               d->pref_vector_width_float, d->native_vector_width_float, d->pref_vector_width_half,
+               d->fp16 ? "true" : "false", d->fp64 ? "true" : "false",
+               d->unified_memory ? "true" : "false", d->compiler_available ? "true" : "false",
+               d->available ? "true" : "false");
+        print_quirks(stdout, d->quirks, true);
+        printf("]}%s\n", i + 1 < n ? "," : "");
+    }
+    printf("  ]\n}\n");
+}
+
+static void print_table(const clcnn_device_info *list, size_t n, long selected)
+{
+    printf("  %-3s %-11s %-7s %-40s %-14s %-5s %4s %10s %9s %6s %4s %4s\n", "#", "type", "vendor",
+           "device", "driver", "CL C", "CUs", "global", "local", "maxWG", "fp16", "fp64");
+    for (size_t i = 0; i < n; i++) {
+        const clcnn_device_info *d = &list[i];
+        char global[32], local[32];
+        format_bytes(d->global_mem_bytes, global, sizeof global);
+        format_bytes(d->local_mem_bytes, local, sizeof local);
+        printf("%c %-3u %-11s %-7s %-40.40s %-14.14s %u.%-3u %4u %10s %9s %6zu %4s %4s\n",
+               (long)i == selected ? '*' : ' ', d->index, clcnn_device_type_name(d->type),
+               clcnn_vendor_name(d->vendor), d->name, d->driver_version, d->opencl_c_major,
+               d->opencl_c_minor, d->compute_units, global, local, d->max_work_group_size,
+               d->fp16 ? "yes" : "no", d->fp64 ? "yes" : "no");
+    }
+    printf("\n");
+    for (size_t i = 0; i < n; i++) {
+        const clcnn_device_info *d = &list[i];
+        char alloc[32];
+        format_bytes(d->max_alloc_bytes, alloc, sizeof alloc);
+        printf("[%u] %s\n", d->index, d->name);
+        printf("      platform %s (%s)\n", d->platform_name, d->platform_version);
+        printf("      vendor %s (reports '%s', id 0x%04x), arch %s\n", clcnn_vendor_name(d->vendor),
+               d->vendor_name, d->vendor_id, d->arch);
+        printf("      %s, driver %s, %s\n", d->device_version, d->driver_version,
+               d->opencl_c_version);
+        printf("      %u compute units at %u MHz, max allocation %s, work-items %zux%zux%zu\n",
+               d->compute_units, d->max_clock_mhz, alloc, d->max_work_item_sizes[0],
+               d->max_work_item_sizes[1], d->max_work_item_sizes[2]);
+        printf("      float vectors: preferred %u, native %u; unified memory %s; compiler %s\n",
+               d->pref_vector_width_float, d->native_vector_width_float,
+               d->unified_memory ? "yes" : "no", d->compiler_available ? "yes" : "no");
+        print_quirks(stdout, d->quirks, false);
+    }
+}
+
+/* Builds every embedded program on the selected device and reports what the cache did. */
+static int verbose_build(const char *selector)
+{
+    clcnn_device *dev;
+    clcnn_status st = clcnn_device_create(selector, &dev);
+    if (st != CLCNN_OK)
+        return fail("devices", st);
+    st = clcnn_program_build_all(dev);
+    clcnn_program_stats s;
+    if (st == CLCNN_OK)
+        st = clcnn_program_stats_get(dev, &s);
+    if (st == CLCNN_OK) {
+        const char *cache = clcnn_program_cache_dir(dev);
+        printf("\nkernel programs on [%u]: %zu embedded sources\n",
+               clcnn_device_get_info(dev)->index, clcnn_program_source_count());
+        printf("  binary cache %s\n", cache != NULL ? cache : "off");
+        printf("  %llu from the cache (%.1f ms), %llu offline binaries, %llu compiled (%.1f ms), "
+               "%llu cache entries rejected and rebuilt, %llu written\n",
+               (unsigned long long)s.cache_hits, s.cache_load_ms,
+               (unsigned long long)s.offline_loads, (unsigned long long)s.source_builds,
+               s.source_build_ms, (unsigned long long)s.cache_rejected,
+               (unsigned long long)s.cache_writes);
+    }
+    clcnn_device_release(dev);
+    return st == CLCNN_OK ? 0 : fail("devices", st);
+}
+
+static int cmd_devices(int argc, char **argv)
+{
+    bool json = false, verbose = false;
+    const char *selector = NULL;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
+            verbose = true;
+        } else if ((r = option_value(argc, argv, &i, "--device", &selector)) != 0) {
+            if (r < 0)
+                return usage_error("devices", "option '%s' needs a value", "--device");
+        } else {
+            return usage_error("devices", "unknown argument '%s'", argv[i]);
+        }
+    }
+    clcnn_device_info *list;
+    size_t n;
+    clcnn_status st = clcnn_device_list(&list, &n);
+    if (st != CLCNN_OK)
+        return fail("devices", st);
+    clcnn_device_info chosen;
+    long selected = -1;
+    char select_error[1024] = "";
+    if (clcnn_device_select(selector, &chosen) == CLCNN_OK)
+        selected = (long)chosen.index;
+    else
+        snprintf(select_error, sizeof select_error, "%s", clcnn_last_error());
+    if (json)
+        print_json(list, n, selected);
+    else
+        print_table(list, n, selected);
+    clcnn_free(list);
+    if (selected < 0) {
+        fprintf(stderr, "clcnn devices: %s\n", select_error);
+        return 1;
+    }
+    if (!json) {
+        const char *how = selector ? selector : getenv("CLCNN_DEVICE");
+        printf("\nselector '%s' picks [%ld] %s\n", how && *how ? how : "default", selected,
+               chosen.name);
+    }
+    if (verbose && !json)
+        return verbose_build(selector);
+    return 0;
+}
+
+/* ---- export-binaries ------------------------------------------------------------------- */
+
+static int cmd_export_binaries(int argc, char **argv)
+{
+    const char *dir = NULL, *selector = NULL;
+    for (int i = 1; i < argc; i++) {
+        int r = option_value(argc, argv, &i, "--device", &selector);
+        if (r < 0)
+            return usage_error("export-binaries", "option '%s' needs a value", "--device");
+        if (r > 0)
+            continue;
+        if (argv[i][0] == '-')
+            return usage_error("export-binaries", "unknown option '%s'", argv[i]);
+        if (dir != NULL)
+            return usage_error("export-binaries", "unexpected argument '%s'", argv[i]);
+        dir = argv[i];
+    }
+    if (dir == NULL)
+        return usage_error("export-binaries", "missing the output directory%s", "");
+    clcnn_device *dev;
+    clcnn_status st = clcnn_device_create(selector, &dev);
+    if (st != CLCNN_OK)
+        return fail("export-binaries", st);
+    size_t written = 0;
+    st = clcnn_program_export_binaries(dev, dir, &written);
+    if (st == CLCNN_OK)
+        printf("wrote %zu program binaries for '%s' to %s\n", written,
+               clcnn_device_get_info(dev)->name, dir);
+    clcnn_device_release(dev);
+    return st == CLCNN_OK ? 0 : fail("export-binaries", st);
+}
+
+/* ---- dispatch -------------------------------------------------------------------------- */
+
+static const command commands[] = {
+    {"devices",
+     "Lists every OpenCL platform and device with its capabilities and quirks, and marks (*) the\n"
+     "device that --device (else CLCNN_DEVICE, else the default GPU > accelerator > CPU) picks.\n"
+     "\n"
+     "  --json           machine-readable output\n"
+     "  --verbose        also build every kernel on the picked device and show the binary\n"
+     "                   cache's hits and build times\n"
+     "  --device SEL     selector: cpu|gpu|accelerator, nvidia|amd|intel|pocl|..., an index,\n"
+     "                   a name substring, joined by ':' (gpu:nvidia:1)",
+     "[--json] [--verbose] [--device SELECTOR]", cmd_devices},
+    {"export-binaries",
+     "Builds every embedded kernel program for the device and writes the binaries to DIR, to be\n"
+     "loaded later with CLCNN_BINARY_DIR=DIR (the flow of devices without a compiler).\n"
+     "\n"
+     "  --device SEL     the device to build for (see clcnn devices --help)",
+     "DIR [--device SELECTOR]", cmd_export_binaries},
+};
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void print_help(void)
+{
+    printf("usage: clcnn [--version] [--help] COMMAND [OPTIONS]\n\n"
+           "Convolutional neural networks on any OpenCL device.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        const char *first_line_end = strchr(commands[i].summary, '\n');
+        int len = first_line_end ? (int)(first_line_end - commands[i].summary)
+                                 : (int)strlen(commands[i].summary);
+        printf("  %-16s %.*s\n", commands[i].name, len, commands[i].summary);
+    }
+    printf("\n'clcnn COMMAND --help' describes a command's options.\n"
+           "Environment: CLCNN_DEVICE (selector), CLCNN_CACHE_DIR (binary cache; 'off' disables),\n"
+           "CLCNN_BINARY_DIR (offline binaries), CLCNN_LOG (error|warn|info|debug|trace).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_help();
+        return EXIT_USAGE;
+    }
+    if (is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+        if (argc > 2 && find_command(argv[2]) != NULL) {
+            print_command_help(find_command(argv[2]));
+            return 0;
+        }
+        print_help();
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("clcnn %s\n", clcnn_version());
+        return 0;
+    }
+    const command *c = find_command(argv[1]);
+    if (c == NULL) {
+        if (argv[1][0] == '-')
+            return usage_error(NULL, "unknown option '%s'", argv[1]);
+        return usage_error(NULL, "unknown command '%s'", argv[1]);
+    }
+    for (int i = 2; i < argc; i++) {
+        if (is_help(argv[i])) {
+            print_command_help(c);
+            return 0;
+        }
+    }
+    return c->run(argc - 1, argv + 1);
+}
