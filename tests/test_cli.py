@@ -4,6 +4,8 @@ and as JSON, `devices --verbose` showing the binary cache at work, and `export-b
 Usage: test_cli.py PATH/TO/clcnn. Exits 77 (skip) when no OpenCL device exists."""
 import json
 import os
+import random
+import struct
 import subprocess
 import sys
 import tempfile
@@ -33,6 +35,80 @@ def usage_error(name, *args):
     lines = [l for l in err.splitlines() if l.strip()]
     check(name, code == 2 and len(lines) == 1 and out == "", "code=%d err=%r" % (code, err))
     return err
+
+
+def save_npy(path, shape, values):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % (
+        "".join("%d, " % d for d in shape).rstrip(" ") if len(shape) > 1 else "%d," % shape[0])
+    pad = 64 - (10 + len(header) + 1) % 64
+    header += " " * pad + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+        f.write(struct.pack("<%df" % len(values), *values))
+
+
+def load_npy(path):
+    data = open(path, "rb").read()
+    hlen = struct.unpack("<H", data[8:10])[0]
+    header = data[10:10 + hlen].decode()
+    shape = tuple(int(t) for t in header.split("(")[1].split(")")[0].split(",") if t.strip())
+    count = len(data[10 + hlen:]) // 4
+    return shape, struct.unpack("<%df" % count, data[10 + hlen:])
+
+
+def conv_reference(x, xs, w, ws, b, stride, pad, relu):
+    n_, c_, h_, w_ = xs
+    k_, _, r_, s_ = ws
+    ho = (h_ + 2 * pad[0] - r_) // stride[0] + 1
+    wo = (w_ + 2 * pad[1] - s_) // stride[1] + 1
+    out = []
+    for n in range(n_):
+        for k in range(k_):
+            for oy in range(ho):
+                for ox in range(wo):
+                    acc = b[k]
+                    for c in range(c_):
+                        for r in range(r_):
+                            iy = oy * stride[0] - pad[0] + r
+                            if iy < 0 or iy >= h_:
+                                continue
+                            for t in range(s_):
+                                ix = ox * stride[1] - pad[1] + t
+                                if 0 <= ix < w_:
+                                    acc += (x[((n * c_ + c) * h_ + iy) * w_ + ix]
+                                            * w[((k * c_ + c) * r_ + r) * s_ + t])
+                    out.append(max(acc, 0.0) if relu else acc)
+    return (n_, k_, ho, wo), out
+
+
+def check_op_conv2d(tmp):
+    rng = random.Random(5)
+    xs, ws = (2, 3, 9, 11), (4, 3, 3, 2)
+    x = [rng.uniform(-1, 1) for _ in range(2 * 3 * 9 * 11)]
+    w = [rng.uniform(-1, 1) for _ in range(4 * 3 * 3 * 2)]
+    b = [rng.uniform(-1, 1) for _ in range(4)]
+    paths = [os.path.join(tmp, n) for n in ("x.npy", "w.npy", "b.npy", "y.npy")]
+    save_npy(paths[0], xs, x)
+    save_npy(paths[1], ws, w)
+    save_npy(paths[2], (4,), b)
+    code, _, err = run("op", "conv2d", "--input", paths[0], "--weight", paths[1], "--bias",
+                       paths[2], "--stride", "2,1", "--pad", "1,0", "--relu", "--output", paths[3])
+    check("op conv2d runs", code == 0, err)
+    if code != 0:
+        return
+    shape, got = load_npy(paths[3])
+    want_shape, want = conv_reference(x, xs, w, ws, b, (2, 1), (1, 0), True)
+    check("op conv2d shape", shape == want_shape, "%s vs %s" % (shape, want_shape))
+    worst = max(abs(g - r) for g, r in zip(got, want))
+    check("op conv2d values", len(got) == len(want) and worst < 1e-5, "max err %g" % worst)
+    code, _, err = run("op", "conv2d", "--input", paths[0], "--weight", paths[1], "--groups",
+                       "2", "--output", paths[3])
+    check("op conv2d bad groups", code == 1 and "groups 2 must divide" in err, err)
+    usage_error("op conv2d bad stride", "op", "conv2d", "--input", paths[0], "--weight",
+                paths[1], "--stride", "0", "--output", paths[3])
+    usage_error("op conv2d bad algo", "op", "conv2d", "--input", paths[0], "--weight", paths[1],
+                "--algo", "magic", "--output", paths[3])
+    usage_error("op unknown", "op", "deconv")
 
 
 def main():
@@ -86,6 +162,7 @@ def main():
         code, out, _ = run("devices", "--verbose",
                            env={"CLCNN_CACHE_DIR": "off", "CLCNN_BINARY_DIR": bins})
         check("offline load", code == 0 and "%d offline binaries" % len(files) in out, out)
+        check_op_conv2d(tmp)
     return 1 if failures else 0
 
 

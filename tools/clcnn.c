@@ -6,20 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clcnn/clcnn.h"
+#include "bench.h"
+#include "cli.h"
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE CLI_EXIT_USAGE
 
 typedef struct command {
     const char *name;
     const char *summary;
     const char *usage;
     int (*run)(int argc, char **argv);
+    bool own_help; /* the command prints its own --help (it has sub-commands) */
 } command;
 
 static const command *find_command(const char *name);
 
-static int usage_error(const char *cmd, const char *fmt, const char *arg)
+int cli_usage_error(const char *cmd, const char *fmt, const char *arg)
 {
     fprintf(stderr, "clcnn%s%s: ", cmd ? " " : "", cmd ? cmd : "");
     fprintf(stderr, fmt, arg);
@@ -27,7 +29,7 @@ static int usage_error(const char *cmd, const char *fmt, const char *arg)
     return EXIT_USAGE;
 }
 
-static int fail(const char *cmd, clcnn_status st)
+int cli_fail(const char *cmd, clcnn_status st)
 {
     fprintf(stderr, "clcnn %s: %s: %s\n", cmd, clcnn_status_name(st), clcnn_last_error());
     return 1;
@@ -45,7 +47,7 @@ static void print_command_help(const command *c)
 
 /* Takes the value of an option given as "--opt VALUE" or "--opt=VALUE". Returns 1 when arg is
  * this option (value set, *i advanced), 0 when it is not, -1 on a missing value. */
-static int option_value(int argc, char **argv, int *i, const char *opt, const char **value)
+int cli_option_value(int argc, char **argv, int *i, const char *opt, const char **value)
 {
     size_t n = strlen(opt);
     if (strncmp(argv[*i], opt, n) != 0)
@@ -60,6 +62,25 @@ static int option_value(int argc, char **argv, int *i, const char *opt, const ch
         return -1;
     *value = argv[++*i];
     return 1;
+}
+
+bool cli_parse_pair(const char *s, size_t *a, size_t *b)
+{
+    char *end;
+    if (s == NULL || *s < '0' || *s > '9')
+        return false;
+    unsigned long long x = strtoull(s, &end, 10);
+    unsigned long long y = x;
+    if (*end == ',') {
+        if (end[1] < '0' || end[1] > '9')
+            return false;
+        y = strtoull(end + 1, &end, 10);
+    }
+    if (*end != '\0' || x > (1ull << 30) || y > (1ull << 30))
+        return false;
+    *a = (size_t)x;
+    *b = (size_t)y;
+    return true;
 }
 
 /* ---- devices --------------------------------------------------------------------------- */
@@ -193,7 +214,7 @@ static int verbose_build(const char *selector)
     clcnn_device *dev;
     clcnn_status st = clcnn_device_create(selector, &dev);
     if (st != CLCNN_OK)
-        return fail("devices", st);
+        return cli_fail("devices", st);
     st = clcnn_program_build_all(dev);
     clcnn_program_stats s;
     if (st == CLCNN_OK)
@@ -211,7 +232,7 @@ static int verbose_build(const char *selector)
                (unsigned long long)s.cache_writes);
     }
     clcnn_device_release(dev);
-    return st == CLCNN_OK ? 0 : fail("devices", st);
+    return st == CLCNN_OK ? 0 : cli_fail("devices", st);
 }
 
 static int cmd_devices(int argc, char **argv)
@@ -224,18 +245,18 @@ static int cmd_devices(int argc, char **argv)
             json = true;
         } else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
             verbose = true;
-        } else if ((r = option_value(argc, argv, &i, "--device", &selector)) != 0) {
+        } else if ((r = cli_option_value(argc, argv, &i, "--device", &selector)) != 0) {
             if (r < 0)
-                return usage_error("devices", "option '%s' needs a value", "--device");
+                return cli_usage_error("devices", "option '%s' needs a value", "--device");
         } else {
-            return usage_error("devices", "unknown argument '%s'", argv[i]);
+            return cli_usage_error("devices", "unknown argument '%s'", argv[i]);
         }
     }
     clcnn_device_info *list;
     size_t n;
     clcnn_status st = clcnn_device_list(&list, &n);
     if (st != CLCNN_OK)
-        return fail("devices", st);
+        return cli_fail("devices", st);
     clcnn_device_info chosen;
     long selected = -1;
     char select_error[1024] = "";
@@ -268,30 +289,30 @@ static int cmd_export_binaries(int argc, char **argv)
 {
     const char *dir = NULL, *selector = NULL;
     for (int i = 1; i < argc; i++) {
-        int r = option_value(argc, argv, &i, "--device", &selector);
+        int r = cli_option_value(argc, argv, &i, "--device", &selector);
         if (r < 0)
-            return usage_error("export-binaries", "option '%s' needs a value", "--device");
+            return cli_usage_error("export-binaries", "option '%s' needs a value", "--device");
         if (r > 0)
             continue;
         if (argv[i][0] == '-')
-            return usage_error("export-binaries", "unknown option '%s'", argv[i]);
+            return cli_usage_error("export-binaries", "unknown option '%s'", argv[i]);
         if (dir != NULL)
-            return usage_error("export-binaries", "unexpected argument '%s'", argv[i]);
+            return cli_usage_error("export-binaries", "unexpected argument '%s'", argv[i]);
         dir = argv[i];
     }
     if (dir == NULL)
-        return usage_error("export-binaries", "missing the output directory%s", "");
+        return cli_usage_error("export-binaries", "missing the output directory%s", "");
     clcnn_device *dev;
     clcnn_status st = clcnn_device_create(selector, &dev);
     if (st != CLCNN_OK)
-        return fail("export-binaries", st);
+        return cli_fail("export-binaries", st);
     size_t written = 0;
     st = clcnn_program_export_binaries(dev, dir, &written);
     if (st == CLCNN_OK)
         printf("wrote %zu program binaries for '%s' to %s\n", written,
                clcnn_device_get_info(dev)->name, dir);
     clcnn_device_release(dev);
-    return st == CLCNN_OK ? 0 : fail("export-binaries", st);
+    return st == CLCNN_OK ? 0 : cli_fail("export-binaries", st);
 }
 
 /* ---- dispatch -------------------------------------------------------------------------- */
@@ -306,13 +327,18 @@ static const command commands[] = {
      "                   cache's hits and build times\n"
      "  --device SEL     selector: cpu|gpu|accelerator, nvidia|amd|intel|pocl|..., an index,\n"
      "                   a name substring, joined by ':' (gpu:nvidia:1)",
-     "[--json] [--verbose] [--device SELECTOR]", cmd_devices},
+     "[--json] [--verbose] [--device SELECTOR]", cmd_devices, false},
     {"export-binaries",
      "Builds every embedded kernel program for the device and writes the binaries to DIR, to be\n"
      "loaded later with CLCNN_BINARY_DIR=DIR (the flow of devices without a compiler).\n"
      "\n"
      "  --device SEL     the device to build for (see clcnn devices --help)",
-     "DIR [--device SELECTOR]", cmd_export_binaries},
+     "DIR [--device SELECTOR]", cmd_export_binaries, false},
+    {"op",
+     "Runs one operation on .npy files (clcnn op conv2d --help lists its options), so a layer\n"
+     "can be checked against NumPy or PyTorch.",
+     "OPERATION [OPTIONS]", cli_cmd_op, true},
+    {"bench", BENCH_SUMMARY, BENCH_USAGE, cli_cmd_bench, true},
 };
 
 static const command *find_command(const char *name)
@@ -359,10 +385,10 @@ int main(int argc, char **argv)
     const command *c = find_command(argv[1]);
     if (c == NULL) {
         if (argv[1][0] == '-')
-            return usage_error(NULL, "unknown option '%s'", argv[1]);
-        return usage_error(NULL, "unknown command '%s'", argv[1]);
+            return cli_usage_error(NULL, "unknown option '%s'", argv[1]);
+        return cli_usage_error(NULL, "unknown command '%s'", argv[1]);
     }
-    for (int i = 2; i < argc; i++) {
+    for (int i = 2; i < argc && !c->own_help; i++) {
         if (is_help(argv[i])) {
             print_command_help(c);
             return 0;

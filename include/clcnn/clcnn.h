@@ -9,5 +9,6 @@
 #include "clcnn/program.h"
 #include "clcnn/tensor.h"
 #include "clcnn/npy.h"
+#include "clcnn/conv.h"
 
 #endif

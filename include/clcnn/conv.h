@@ -1,0 +1,110 @@
+/* 2-D convolution forward on NCHW float32 tensors, with its algorithms as named solvers. */
+#ifndef CLCNN_CONV_H
+#define CLCNN_CONV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "clcnn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Cross-correlation (what DNN libraries call convolution) or true convolution (kernel flipped). */
+typedef enum clcnn_conv_mode {
+    CLCNN_CONV_CROSS_CORRELATION = 0,
+    CLCNN_CONV_CONVOLUTION = 1,
+} clcnn_conv_mode;
+
+/** Parameters of a 2-D convolution. Start from clcnn_conv_params_default(). */
+typedef struct clcnn_conv_params {
+    size_t pad_h, pad_w;           /**< zero padding on each side (top/bottom, left/right) */
+    size_t stride_h, stride_w;     /**< >= 1 */
+    size_t dilation_h, dilation_w; /**< >= 1 */
+    size_t groups;                 /**< >= 1, divides C and K; groups == C is depthwise */
+    clcnn_conv_mode mode;
+    bool relu; /**< apply max(0, .) after the bias */
+} clcnn_conv_params;
+
+/* X(NAME, token, stable id). Ids are never reused; AUTO is not a solver. */
+#define CLCNN_CONV_ALGO_LIST(X)                                                                    \
+    X(AUTO, "auto", -1)                                                                            \
+    X(DIRECT, "direct", 0)
+
+/** A convolution algorithm: a solver, or AUTO to let the library choose. */
+typedef enum clcnn_conv_algo {
+#define CLCNN_CONV_ALGO_ENUM_(name, token, id) CLCNN_CONV_ALGO_##name = id,
+    CLCNN_CONV_ALGO_LIST(CLCNN_CONV_ALGO_ENUM_)
+#undef CLCNN_CONV_ALGO_ENUM_
+} clcnn_conv_algo;
+
+/** Stride 1, dilation 1, no padding, one group, cross-correlation, no ReLU. */
+CLCNN_API clcnn_conv_params clcnn_conv_params_default(void);
+
+/** The algorithm's token ("direct"), or NULL for a value outside the list. Static string. */
+CLCNN_API const char *clcnn_conv_algo_name(clcnn_conv_algo algo);
+
+/**
+ * Parses a token ("auto", "direct", ...) into [out] algo (written only on success).
+ * Returns OK or INVALID_ARG naming the token and the known ones.
+ */
+CLCNN_API clcnn_status clcnn_conv_algo_parse(const char *token, clcnn_conv_algo *algo);
+
+/**
+ * Checks a problem and computes the output shape: input N x C x H x W, weight
+ * K x (C/groups) x R x S, output N x K x Ho x Wo with
+ * Ho = (H + 2*pad_h - dilation_h*(R-1) - 1) / stride_h + 1 (floor), likewise Wo.
+ * [out] output: written only on success.
+ * Returns OK, INVALID_ARG (NULL, zero stride/dilation/groups), BAD_SHAPE (channels that do
+ * not match, groups that do not divide C and K, an empty output); the message names the numbers.
+ */
+CLCNN_API clcnn_status clcnn_conv2d_output_shape(clcnn_shape input, clcnn_shape weight,
+                                                 const clcnn_conv_params *params,
+                                                 clcnn_shape *output);
+
+/**
+ * Whether [in] algo can run this problem on this device; when it cannot, [out] reason (may be
+ * NULL) points at a static string saying why. AUTO is applicable to every valid problem; an
+ * invalid problem is applicable to nothing. A question, not a failure: it clears this thread's
+ * last error.
+ */
+CLCNN_API bool clcnn_conv2d_applicable(const clcnn_device *device, clcnn_shape input,
+                                       clcnn_shape weight, const clcnn_conv_params *params,
+                                       clcnn_conv_algo algo, const char **reason);
+
+/**
+ * Bytes of device workspace [in] algo needs for this problem ([out] bytes; 0 for none).
+ * Returns OK, INVALID_ARG, BAD_SHAPE, UNSUPPORTED (not applicable).
+ */
+CLCNN_API clcnn_status clcnn_conv2d_workspace_size(const clcnn_device *device, clcnn_shape input,
+                                                   clcnn_shape weight,
+                                                   const clcnn_conv_params *params,
+                                                   clcnn_conv_algo algo, size_t *bytes);
+
+/**
+ * y = conv(x, w) + bias, then ReLU if params->relu, with [in] algo (AUTO chooses).
+ * [in] x, [in] w, [in] bias (NULL for none; K elements in any shape), [out] y of the shape
+ * clcnn_conv2d_output_shape() gives; all on [in] device. [in] workspace: a buffer of at least
+ * clcnn_conv2d_workspace_size() bytes, or NULL to let the call allocate one for itself.
+ * Runs on the device's compute queue and returns when the result is in y.
+ * On any error y is not written. Returns OK, INVALID_ARG, BAD_SHAPE, UNSUPPORTED,
+ * BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
+ */
+CLCNN_API clcnn_status clcnn_conv2d_forward(clcnn_device *device, const clcnn_tensor *x,
+                                            const clcnn_tensor *w, const clcnn_tensor *bias,
+                                            const clcnn_conv_params *params, clcnn_conv_algo algo,
+                                            cl_mem workspace, size_t workspace_bytes,
+                                            clcnn_tensor *y);
+
+/**
+ * Largest NMSE (sum of squared error over sum of squared reference) the algorithm's output may
+ * have against a float64 reference; shared by the tests and autotuning. -1 for AUTO or unknown.
+ */
+CLCNN_API double clcnn_conv_algo_tolerance(clcnn_conv_algo algo);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

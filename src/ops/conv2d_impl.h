@@ -1,0 +1,52 @@
+/* Convolution solvers: the problem description and the row every algorithm provides. */
+#ifndef CLCNN_CONV2D_IMPL_H
+#define CLCNN_CONV2D_IMPL_H
+
+#include "clcnn/conv.h"
+#include "device_impl.h"
+
+/* A validated problem: shapes, parameters and the derived per-group sizes. */
+typedef struct clcnn__conv_problem {
+    clcnn_shape x, w, y;
+    clcnn_conv_params p;
+    size_t cg; /* input channels per group */
+    size_t kg; /* output channels per group */
+} clcnn__conv_problem;
+
+/* The buffers of one call. bias may be NULL. */
+typedef struct clcnn__conv_args {
+    cl_mem x, w, bias, y;
+} clcnn__conv_args;
+
+/* One algorithm. name and id are stable forever (the tuning database's keys); a removed
+ * solver's id is never reused. */
+typedef struct clcnn__conv_solver {
+    const char *name;
+    clcnn_conv_algo algo;
+    /* false with a static reason when the solver cannot run this problem on this device */
+    bool (*applicable)(const clcnn__conv_problem *pb, const clcnn_device *dev, const char **reason);
+    /* device bytes of workspace; NULL means none */
+    size_t (*workspace_size)(const clcnn__conv_problem *pb, const clcnn_device *dev);
+    clcnn_status (*run)(clcnn_device *dev, const clcnn__conv_problem *pb,
+                        const clcnn__conv_args *args, cl_mem workspace);
+    /* max NMSE against the float64 reference */
+    double tolerance;
+} clcnn__conv_solver;
+
+extern const clcnn__conv_solver clcnn__conv_solver_direct;
+
+/* One kernel argument: size and pointer to the value (NULL for a NULL buffer). */
+typedef struct clcnn__kernel_arg {
+    size_t size;
+    const void *value;
+} clcnn__kernel_arg;
+
+/* Sets arguments 0..count-1; on failure names the argument index and the OpenCL error. */
+clcnn_status clcnn__set_args(cl_kernel kernel, const char *what, const clcnn__kernel_arg *args,
+                             size_t count);
+
+/* Enqueues a 3-D kernel on the compute queue and waits for it; names the kernel on failure. */
+clcnn_status clcnn__launch_wait(clcnn_device *dev, cl_kernel kernel, const char *what,
+                                const size_t global[3], const size_t *local);
+
+#endif

@@ -1,0 +1,48 @@
+/* clcnn bench: convolution solvers timed against each other and oneDNN, and the cold versus
+ * cached cost of a first run. Defined in tools/bench.c. */
+#ifndef CLCNN_TOOLS_BENCH_H
+#define CLCNN_TOOLS_BENCH_H
+
+#include "cli.h"
+
+/* Help texts, shared by 'clcnn help bench' (the commands table) and 'clcnn bench conv --help'. */
+#define BENCH_CONV_USAGE                                                                           \
+    "conv [--shapes SET|LIST] [--algo all|NAME] [--repeat N] [--warmup N] [--json]\n"              \
+    "                   [--device SEL]"
+
+#define BENCH_CONV_HELP                                                                            \
+    "clcnn bench conv: for every shape, every applicable solver: warm-up runs (the first also\n"   \
+    "compiles), then timed runs of clcnn_conv2d_forward (wall clock; it returns when done).\n"     \
+    "Reports median and min ms, GFLOP/s, and the max relative error against the direct\n"          \
+    "solver's output; built with -Donednn=enabled, also oneDNN's direct convolution and\n"         \
+    "the best clcnn solver's speed relative to it.\n"                                              \
+    "  --shapes SET|LIST  lenet (default), alexnet, vgg16, or N,C,H,W,K,R,S,stride,pad[;...]\n"    \
+    "  --algo all|NAME    every applicable solver (default), or one: direct, auto, ...\n"          \
+    "  --repeat N         timed runs per solver (default 5)\n"                                     \
+    "  --warmup N         untimed runs before them (default 1)\n"                                  \
+    "  --json             one JSON object with an array of rows instead of the table\n"            \
+    "  --device SEL       the device (see clcnn devices --help)"
+
+#define BENCH_STARTUP_USAGE                                                                        \
+    "startup [--shapes SET|LIST] [--algo NAME] [--repeat N] [--json] [--device SEL]"
+
+#define BENCH_STARTUP_HELP                                                                         \
+    "clcnn bench startup: starts fresh processes that each compute the first shape of --shapes\n"  \
+    "once, and times process start to the first result: with empty kernel caches\n"                \
+    "(CLCNN_CACHE_DIR and POCL_CACHE_DIR in a new temporary directory), then with both caches\n"   \
+    "warm, then with only clcnn's cache warm. The target is a cached start >= 10x faster.\n"       \
+    "  --repeat N         rounds (default 3); the medians are reported\n"                          \
+    "  --algo NAME        the solver (default auto)\n"                                             \
+    "  --shapes, --device, --json as for clcnn bench conv"
+
+#define BENCH_USAGE BENCH_CONV_USAGE "\n       clcnn bench " BENCH_STARTUP_USAGE
+
+#define BENCH_SUMMARY                                                                              \
+    "Times convolution solvers against each other and oneDNN, or the cost of a first run.\n"       \
+    "\n" BENCH_CONV_HELP "\n\n" BENCH_STARTUP_HELP
+
+/* Runs 'clcnn bench' (argv[0] is "bench"), --help included. Returns the exit status: 0, 1 (a
+ * library failure) or 2 (a usage error). */
+int cli_cmd_bench(int argc, char **argv);
+
+#endif

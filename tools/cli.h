@@ -1,0 +1,28 @@
+/* Shared pieces of the clcnn command-line tool: usage errors (exit 2), library failures
+ * (exit 1) and option parsing. Defined in tools/clcnn.c. */
+#ifndef CLCNN_TOOLS_CLI_H
+#define CLCNN_TOOLS_CLI_H
+
+#include <stdbool.h>
+
+#include "clcnn/clcnn.h"
+
+#define CLI_EXIT_USAGE 2
+
+/* Prints "clcnn CMD: <fmt with arg> (see 'clcnn CMD --help')" on stderr; returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, const char *arg);
+
+/* Prints "clcnn CMD: STATUS: <last error>" on stderr; returns 1. */
+int cli_fail(const char *cmd, clcnn_status st);
+
+/* Takes the value of "--opt VALUE" or "--opt=VALUE" at argv[*i]: 1 when it matched (value set,
+ * *i advanced past it), 0 when argv[*i] is another argument, -1 when the value is missing. */
+int cli_option_value(int argc, char **argv, int *i, const char *opt, const char **value);
+
+/* Parses "A" or "A,B" of positive sizes into a and b (b = a for one value). */
+bool cli_parse_pair(const char *s, size_t *a, size_t *b);
+
+/* clcnn op: run one operation on .npy files. */
+int cli_cmd_op(int argc, char **argv);
+
+#endif
