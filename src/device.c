@@ -10,6 +10,7 @@
 
 #include "device_impl.h"
 #include "log_impl.h"
+#include "op_cache_impl.h"
 #include "status_impl.h"
 
 #ifndef CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV
@@ -698,7 +699,11 @@ static clcnn_status finish_create(clcnn_device *d)
 static clcnn_device *device_alloc(void)
 {
     clcnn_device *d = calloc(1, sizeof *d);
-    if (d != NULL && pthread_mutex_init(&d->program_lock, NULL) != 0) {
+    if (d == NULL)
+        return NULL;
+    d->op_cache = calloc(CLCNN_OP_CACHE_ENTRIES, clcnn__op_cache_entry_size());
+    if (d->op_cache == NULL || pthread_mutex_init(&d->program_lock, NULL) != 0) {
+        free(d->op_cache);
         free(d);
         return NULL;
     }
@@ -782,6 +787,8 @@ void clcnn_device_release(clcnn_device *device)
     if (device->transfer != NULL)
         clFinish(device->transfer);
     clcnn__program_cleanup(device);
+    clcnn__op_cache_clear(device);
+    free(device->op_cache);
     if (device->compute != NULL)
         clReleaseCommandQueue(device->compute);
     if (device->transfer != NULL)

@@ -9,6 +9,9 @@
 
 struct clcnn__program_entry;
 
+/* One derived buffer (src/op_cache.c). */
+struct clcnn__op_cache_entry;
+
 struct clcnn_device {
     clcnn_device_info info;
     cl_platform_id platform;
@@ -26,6 +29,10 @@ struct clcnn_device {
     size_t program_count;
     size_t program_capacity;
     clcnn_program_stats stats;
+
+    /* Derived buffers (src/op_cache.c), guarded by program_lock. */
+    struct clcnn__op_cache_entry *op_cache;
+    uint64_t op_cache_clock;
 };
 
 /* Reads the program layer's settings from the environment; called once by device creation. */

@@ -1,6 +1,7 @@
 /* NCHW float32 tensors in device buffers: creation with overflow-checked shapes, copies on the
  * transfer queue ordered after the compute queue, fills, and .npy load/save. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +10,11 @@
 #include "clcnn/tensor.h"
 #include "device_impl.h"
 #include "status_impl.h"
+#include "tensor_impl.h"
 
 struct clcnn_tensor {
+    uint64_t id;
+    atomic_uint_fast64_t version;
     clcnn_device *device;
     clcnn_shape shape;
     size_t count;
@@ -56,6 +60,9 @@ clcnn_status clcnn_tensor_create(clcnn_device *device, clcnn_shape shape, clcnn_
         return CLCNN_CL_ERR(err, "tensor_create: clCreateBuffer(%zu bytes) for (%zu,%zu,%zu,%zu)",
                             bytes, shape.n, shape.c, shape.h, shape.w);
     }
+    static atomic_uint_fast64_t next_id = 1;
+    t->id = atomic_fetch_add(&next_id, 1);
+    atomic_init(&t->version, 1);
     t->device = device;
     t->shape = shape;
     t->count = count;
@@ -70,6 +77,27 @@ void clcnn_tensor_release(clcnn_tensor *tensor)
         return;
     clReleaseMemObject(tensor->buffer);
     free(tensor);
+}
+
+uint64_t clcnn__tensor_id(const clcnn_tensor *tensor)
+{
+    return tensor->id;
+}
+
+uint64_t clcnn__tensor_version(const clcnn_tensor *tensor)
+{
+    return atomic_load(&((clcnn_tensor *)tensor)->version);
+}
+
+void clcnn__tensor_touch(clcnn_tensor *tensor)
+{
+    atomic_fetch_add(&tensor->version, 1);
+}
+
+void clcnn_tensor_touch(clcnn_tensor *tensor)
+{
+    if (tensor != NULL)
+        clcnn__tensor_touch(tensor);
 }
 
 clcnn_shape clcnn_tensor_shape(const clcnn_tensor *tensor)
@@ -141,6 +169,8 @@ static clcnn_status copy(clcnn_tensor *t, float *dst, const float *src, size_t c
                                    bytes, src, wait_count, wait, done);
     if (marker != NULL)
         clReleaseEvent(marker);
+    if (dst == NULL)
+        clcnn__tensor_touch(t);
     if (err != CL_SUCCESS)
         return CLCNN_CL_ERR(err, "%s: %s of %zu bytes", what,
                             dst != NULL ? "clEnqueueReadBuffer" : "clEnqueueWriteBuffer", bytes);
@@ -182,6 +212,7 @@ clcnn_status clcnn_tensor_download_async(const clcnn_tensor *tensor, float *dst,
 clcnn_status clcnn_tensor_fill(clcnn_tensor *tensor, float value)
 {
     CLCNN_FAIL_IF(tensor == NULL, CLCNN_STATUS_INVALID_ARG, "tensor_fill: NULL tensor");
+    clcnn__tensor_touch(tensor);
     cl_event done;
     cl_int err = clEnqueueFillBuffer(tensor->device->compute, tensor->buffer, &value, sizeof value,
                                      0, tensor->count * sizeof(float), 0, NULL, &done);

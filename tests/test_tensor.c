@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "op_cache_impl.h"
 #include "program_impl.h"
+#include "tensor_impl.h"
 
 static clcnn_device *dev;
 
@@ -238,6 +240,68 @@ static void test_npy_through_device(void **state)
     free(dir);
 }
 
+static void test_versions_and_op_cache(void **state)
+{
+    (void)state;
+    clcnn_tensor *a, *b;
+    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 2, 2}, &a));
+    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 2, 2}, &b));
+    assert_true(clcnn__tensor_id(a) != clcnn__tensor_id(b));
+    uint64_t v0 = clcnn__tensor_version(a);
+    float four[4] = {1, 2, 3, 4};
+    assert_ok(clcnn_tensor_upload(a, four, 4));
+    uint64_t v1 = clcnn__tensor_version(a);
+    assert_true(v1 > v0);
+    assert_ok(clcnn_tensor_fill(a, 1.0f));
+    uint64_t v2 = clcnn__tensor_version(a);
+    assert_true(v2 > v1);
+    assert_ok(clcnn_tensor_download(a, four, 4));
+    assert_int_equal(clcnn__tensor_version(a), v2); /* reads do not bump */
+    clcnn_tensor_touch(a);
+    assert_true(clcnn__tensor_version(a) > v2);
+    clcnn_tensor_touch(NULL);
+
+    /* Derived buffers: found under the same version, gone after a write. */
+    cl_int err;
+    cl_mem buf = clCreateBuffer(clcnn_device_context(dev), CL_MEM_READ_WRITE, 64, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    clcnn__op_cache_key key = {"test-kind", clcnn__tensor_id(a), clcnn__tensor_version(a), 7};
+    assert_null(clcnn__op_cache_get(dev, &key));
+    assert_ok(clcnn__op_cache_put(dev, &key, buf));
+    assert_ptr_equal(clcnn__op_cache_get(dev, &key), buf);
+    clcnn__op_cache_key other_variant = key;
+    other_variant.variant = 8;
+    assert_null(clcnn__op_cache_get(dev, &other_variant));
+    clcnn__op_cache_key other_tensor = key;
+    other_tensor.tensor_id = clcnn__tensor_id(b);
+    assert_null(clcnn__op_cache_get(dev, &other_tensor));
+    clcnn_tensor_touch(a);
+    clcnn__op_cache_key newer = key;
+    newer.version = clcnn__tensor_version(a);
+    assert_null(clcnn__op_cache_get(dev, &newer));
+    assert_null(clcnn__op_cache_get(dev, &key)); /* the stale entry was dropped */
+
+    /* More entries than slots: the least recently used go, the rest stay. */
+    cl_mem kept = NULL;
+    for (uint64_t i = 0; i < CLCNN_OP_CACHE_ENTRIES + 5; i++) {
+        cl_mem m = clCreateBuffer(clcnn_device_context(dev), CL_MEM_READ_WRITE, 16, NULL, &err);
+        assert_int_equal(err, CL_SUCCESS);
+        clcnn__op_cache_key k = {"evict", 1000000 + i, 1, 0};
+        assert_ok(clcnn__op_cache_put(dev, &k, m));
+        if (i == 0)
+            kept = m;
+        clcnn__op_cache_key first = {"evict", 1000000, 1, 0};
+        /* Keep touching the first so it is never the least recently used. */
+        assert_ptr_equal(clcnn__op_cache_get(dev, &first), kept);
+    }
+    clcnn__op_cache_key gone = {"evict", 1000001, 1, 0};
+    assert_null(clcnn__op_cache_get(dev, &gone));
+    clcnn__op_cache_key last = {"evict", 1000000 + CLCNN_OP_CACHE_ENTRIES + 4, 1, 0};
+    assert_non_null(clcnn__op_cache_get(dev, &last));
+    clcnn_tensor_release(a);
+    clcnn_tensor_release(b);
+}
+
 int main(void)
 {
     if (!test_have_device())
@@ -249,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_async_copies_chain_by_events),
         cmocka_unit_test(test_blocking_download_waits_for_compute),
         cmocka_unit_test(test_npy_through_device),
+        cmocka_unit_test(test_versions_and_op_cache),
     };
     return cmocka_run_group_tests_name("tensor", tests, group_setup, group_teardown);
 }

@@ -48,8 +48,18 @@ CLCNN_API size_t clcnn_tensor_count(const clcnn_tensor *tensor);
  */
 CLCNN_API int clcnn_tensor_rank(const clcnn_tensor *tensor);
 
-/** The device buffer (borrowed; n*c*h*w floats in NCHW order). */
+/**
+ * The device buffer (borrowed; n*c*h*w floats in NCHW order). A caller that writes it directly
+ * (its own kernels, clEnqueueWriteBuffer) must call clcnn_tensor_touch() afterwards, or data the
+ * library derived from the old contents (transformed convolution weights) may be reused.
+ */
 CLCNN_API cl_mem clcnn_tensor_buffer(const clcnn_tensor *tensor);
+
+/**
+ * Records that the tensor's contents changed outside the library (see clcnn_tensor_buffer()).
+ * Writes made through clcnn calls do this themselves. NULL is a no-op. Thread-safe.
+ */
+CLCNN_API void clcnn_tensor_touch(clcnn_tensor *tensor);
 
 /** The device the tensor lives on (borrowed). */
 CLCNN_API clcnn_device *clcnn_tensor_device(const clcnn_tensor *tensor);

@@ -7,6 +7,7 @@
 #include "conv2d_impl.h"
 #include "log_impl.h"
 #include "status_impl.h"
+#include "tensor_impl.h"
 
 /* The registry, in order of preference for the heuristic. */
 static const clcnn__conv_solver *const solvers[] = {
@@ -256,6 +257,8 @@ clcnn_status clcnn_conv2d_forward(clcnn_device *device, const clcnn_tensor *x,
                              bias != NULL ? clcnn_tensor_buffer(bias) : NULL,
                              clcnn_tensor_buffer(y)};
     clcnn_status st = s->run(device, &pb, &args, workspace);
+    if (st == CLCNN_OK)
+        clcnn__tensor_touch(y);
     if (own != NULL)
         clReleaseMemObject(own);
     return st;
