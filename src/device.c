@@ -11,6 +11,7 @@
 #include "device_impl.h"
 #include "log_impl.h"
 #include "op_cache_impl.h"
+#include "tune_db_impl.h"
 #include "status_impl.h"
 
 #ifndef CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV
@@ -789,6 +790,7 @@ void clcnn_device_release(clcnn_device *device)
     clcnn__program_cleanup(device);
     clcnn__op_cache_clear(device);
     free(device->op_cache);
+    clcnn__tune_db_forget(device);
     if (device->compute != NULL)
         clReleaseCommandQueue(device->compute);
     if (device->transfer != NULL)

@@ -33,6 +33,10 @@ struct clcnn_device {
     /* Derived buffers (src/op_cache.c), guarded by program_lock. */
     struct clcnn__op_cache_entry *op_cache;
     uint64_t op_cache_clock;
+
+    /* The tuning database as last read (src/tune_db.c, a cJSON tree), guarded by program_lock. */
+    void *tune_db;
+    bool tune_db_loaded;
 };
 
 /* Reads the program layer's settings from the environment; called once by device creation. */

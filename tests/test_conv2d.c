@@ -362,6 +362,10 @@ static const conv_case sweep_cases[] = {
     {"1x7", 1, 3, 6, 15, 5, 1, 7, 0, 3, 1, 1, 1, 1, 1, F_BIAS},
     {"7x1 flip relu", 1, 3, 15, 6, 5, 7, 1, 3, 0, 1, 1, 1, 1, 1, F_RELU | F_FLIP},
     {"relu no bias", 2, 4, 8, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, F_RELU},
+    /* Tall outputs, where the direct solver blocks more rows per work-item. */
+    {"tall 37x21 K5", 2, 3, 37, 21, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, F_BIAS | F_RELU},
+    {"tall 70x9 stride2 groups2 flip", 1, 4, 70, 9, 6, 5, 3, 2, 1, 2, 1, 1, 1, 2, F_BIAS | F_FLIP},
+    {"14x14 K7 dilation2", 1, 3, 18, 14, 7, 3, 3, 0, 1, 1, 1, 2, 1, 1, F_BIAS},
 };
 
 static void test_sweep(void **state)

@@ -148,7 +148,7 @@ static int parse_custom_shapes(const char *spec, bench_opts *o)
     char buf[1024];
     if (strlen(spec) >= sizeof buf)
         return cli_usage_error("bench", "shape list '%.60s...' is too long", spec);
-    strcpy(buf, spec);
+    memcpy(buf, spec, strlen(spec) + 1);
     o->count = 0;
     for (char *save = NULL, *item = strtok_r(buf, ";", &save); item != NULL;
          item = strtok_r(NULL, ";", &save)) {
@@ -287,21 +287,6 @@ static int parse_options(int argc, char **argv, bench_opts *o)
 static int exit_status(clcnn_status st)
 {
     return st == BENCH_REPORTED ? 1 : cli_fail("bench", st);
-}
-
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
 }
 
 static double now_ms(void)
@@ -453,7 +438,11 @@ static clcnn_status problem_init(problem *p, const conv_shape *s, size_t seed, c
     p->nx = s->n * s->c * s->h * s->w;
     p->nw = s->k * s->c * s->r * s->s;
     p->ny = p->ys.n * p->ys.c * p->ys.h * p->ys.w;
-    p->flops = 2.0 * (double)p->ny * (double)(s->c / p->params.groups) * (double)(s->r * s->s);
+    /* groups divides C (checked by clcnn_conv2d_output_shape above). */
+    p->flops =
+        2.0 * (double)p->ny * ((double)s->c / (double)p->params.groups) * (double)(s->r * s->s);
+    if (p->nx == 0 || p->nw == 0 || p->ny == 0 || s->k == 0)
+        return CLCNN_STATUS_BAD_SHAPE;
     p->hx = malloc(p->nx * sizeof(float));
     p->hw = malloc(p->nw * sizeof(float));
     p->hb = malloc(s->k * sizeof(float));
@@ -958,11 +947,11 @@ static void print_json_row(const bench_row *r, bool last)
     printf("    {\"layer\": \"%s\", \"n\": %zu, \"c\": %zu, \"h\": %zu, \"w\": %zu, \"k\": %zu, "
            "\"r\": %zu, \"s\": %zu, \"stride\": %zu, \"pad\": %zu, \"algo\": ",
            s->layer, s->n, s->c, s->h, s->w, s->k, s->r, s->s, s->stride, s->pad);
-    json_string(stdout, r->algo);
+    cli_json_string(stdout, r->algo);
     printf(", \"onednn\": %s, \"reference\": %s, \"skipped\": ", r->onednn ? "true" : "false",
            r->reference ? "true" : "false");
     if (r->skipped != NULL)
-        json_string(stdout, r->skipped);
+        cli_json_string(stdout, r->skipped);
     else
         printf("null");
     if (r->skipped == NULL) {
@@ -980,13 +969,13 @@ static void print_json(const bench_ctx *c)
 {
     const clcnn_device_info *d = clcnn_device_get_info(c->dev);
     printf("{\n  \"device\": ");
-    json_string(stdout, d->name);
+    cli_json_string(stdout, d->name);
     printf(",\n  \"platform\": ");
-    json_string(stdout, d->platform_name);
+    cli_json_string(stdout, d->platform_name);
     printf(",\n  \"command\": ");
-    json_string(stdout, c->o->cmdline);
+    cli_json_string(stdout, c->o->cmdline);
     printf(",\n  \"shapes\": ");
-    json_string(stdout, c->o->shapes_spec);
+    cli_json_string(stdout, c->o->shapes_spec);
     printf(",\n  \"repeat\": %u,\n  \"warmup\": %u,\n  \"onednn\": ", c->o->repeat, c->o->warmup);
     onednn_describe(stdout, true);
     printf(",\n  \"rows\": [\n");
@@ -1211,9 +1200,9 @@ static void print_startup_json(const bench_opts *o, const char *device,
 {
     static const char *const keys[RUN_KINDS] = {"cold", "cached", "clcnn_cache_only"};
     printf("{\n  \"device\": ");
-    json_string(stdout, device);
+    cli_json_string(stdout, device);
     printf(",\n  \"command\": ");
-    json_string(stdout, o->cmdline);
+    cli_json_string(stdout, o->cmdline);
     printf(",\n  \"shape\": \"%s\", \"algo\": \"%s\", \"rounds\": %u,\n", o->shapes[0].layer,
            clcnn_conv_algo_name(o->algo), o->repeat);
     for (int k = 0; k < RUN_KINDS; k++)

@@ -95,7 +95,7 @@ static void format_bytes(unsigned long long b, char *buf, size_t size)
         snprintf(buf, size, "%llu KiB", b >> 10);
 }
 
-static void json_string(FILE *f, const char *s)
+void cli_json_string(FILE *f, const char *s)
 {
     fputc('"', f);
     for (; *s != '\0'; s++) {
@@ -120,7 +120,7 @@ static void print_quirks(FILE *f, uint32_t quirks, bool json)
             continue;
         if (json) {
             fputs(first ? "" : ", ", f);
-            json_string(f, name);
+            cli_json_string(f, name);
         } else {
             fprintf(f, "      quirk %s: %s\n", name, desc);
         }
@@ -137,20 +137,20 @@ static void print_json(const clcnn_device_info *list, size_t n, long selected)
         const clcnn_device_info *d = &list[i];
         printf("    {\"index\": %u, \"platform_index\": %u, \"platform\": ", d->index,
                d->platform_index);
-        json_string(stdout, d->platform_name);
+        cli_json_string(stdout, d->platform_name);
         printf(", \"platform_version\": ");
-        json_string(stdout, d->platform_version);
+        cli_json_string(stdout, d->platform_version);
         printf(", \"name\": ");
-        json_string(stdout, d->name);
+        cli_json_string(stdout, d->name);
         printf(", \"vendor\": \"%s\", \"vendor_name\": ", clcnn_vendor_name(d->vendor));
-        json_string(stdout, d->vendor_name);
+        cli_json_string(stdout, d->vendor_name);
         printf(", \"vendor_id\": %u, \"type\": \"%s\", \"arch\": ", d->vendor_id,
                clcnn_device_type_name(d->type));
-        json_string(stdout, d->arch);
+        cli_json_string(stdout, d->arch);
         printf(", \"device_version\": ");
-        json_string(stdout, d->device_version);
+        cli_json_string(stdout, d->device_version);
         printf(", \"driver_version\": ");
-        json_string(stdout, d->driver_version);
+        cli_json_string(stdout, d->driver_version);
         printf(", \"opencl_c_version\": \"%u.%u\", \"compute_units\": %u, "
                "\"max_clock_mhz\": %u, \"global_mem_bytes\": %llu, \"max_alloc_bytes\": %llu, "
                "\"local_mem_bytes\": %llu, \"max_work_group_size\": %zu, "

@@ -4,6 +4,7 @@
 #define CLCNN_TOOLS_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "clcnn/clcnn.h"
 
@@ -21,6 +22,9 @@ int cli_option_value(int argc, char **argv, int *i, const char *opt, const char 
 
 /* Parses "A" or "A,B" of positive sizes into a and b (b = a for one value). */
 bool cli_parse_pair(const char *s, size_t *a, size_t *b);
+
+/* Writes s as a JSON string literal (quoted, escaped). */
+void cli_json_string(FILE *f, const char *s);
 
 /* clcnn op: run one operation on .npy files. */
 int cli_cmd_op(int argc, char **argv);

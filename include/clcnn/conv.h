@@ -30,7 +30,10 @@ typedef struct clcnn_conv_params {
 /* X(NAME, token, stable id). Ids are never reused; AUTO is not a solver. */
 #define CLCNN_CONV_ALGO_LIST(X)                                                                    \
     X(AUTO, "auto", -1)                                                                            \
-    X(DIRECT, "direct", 0)
+    X(DIRECT, "direct", 0)                                                                         \
+    X(GEMM, "gemm", 1)                                                                             \
+    X(WINOGRAD2, "winograd2", 2)                                                                   \
+    X(WINOGRAD4, "winograd4", 3)
 
 /** A convolution algorithm: a solver, or AUTO to let the library choose. */
 typedef enum clcnn_conv_algo {
@@ -96,6 +99,43 @@ CLCNN_API clcnn_status clcnn_conv2d_forward(clcnn_device *device, const clcnn_te
                                             const clcnn_conv_params *params, clcnn_conv_algo algo,
                                             cl_mem workspace, size_t workspace_bytes,
                                             clcnn_tensor *y);
+
+/** One solver's result from clcnn_conv2d_find(). */
+typedef struct clcnn_conv_perf {
+    clcnn_conv_algo algo;
+    clcnn_status status;    /**< OK, or why it could not run (UNSUPPORTED, OUT_OF_MEMORY, ...) */
+    bool verified;          /**< its output matched the direct solver within its tolerance */
+    double time_ms;         /**< median of the timed runs */
+    size_t workspace_bytes; /**< what it needed */
+    double nmse;            /**< against the direct solver's output */
+} clcnn_conv_perf;
+
+/**
+ * Find mode, as cuDNN's and MIOpen's: runs every applicable solver on this problem (a warm-up
+ * run, then [in] repeat timed runs, 1 to 64), checks each output against the direct solver's,
+ * and writes the results to [out] perf (up to [in] capacity rows; [out] count gets how many),
+ * fastest verified first, then unverified, then those that could not run. The fastest verified
+ * solver is recorded in the device's tuning database (a JSON file under the binary cache
+ * directory) so that CLCNN_CONV_ALGO_AUTO picks it for this problem from then on, in this and
+ * later processes. x, w, bias and y as for clcnn_conv2d_forward(); y is used as scratch and
+ * holds the winner's output on return. The workspace is allocated per solver.
+ * Returns OK, INVALID_ARG, BAD_SHAPE, IO (the database could not be written), or the direct
+ * solver's error. Not thread-safe for one device.
+ */
+CLCNN_API clcnn_status clcnn_conv2d_find(clcnn_device *device, const clcnn_tensor *x,
+                                         const clcnn_tensor *w, const clcnn_tensor *bias,
+                                         const clcnn_conv_params *params, clcnn_tensor *y,
+                                         int repeat, clcnn_conv_perf *perf, size_t capacity,
+                                         size_t *count);
+
+/**
+ * The solver AUTO would run for this problem on this device: the tuning database's choice if
+ * it holds one that is applicable, else the heuristic. [out] algo written only on success.
+ * Returns OK, INVALID_ARG, BAD_SHAPE, UNSUPPORTED.
+ */
+CLCNN_API clcnn_status clcnn_conv2d_auto_algo(clcnn_device *device, clcnn_shape input,
+                                              clcnn_shape weight, const clcnn_conv_params *params,
+                                              clcnn_conv_algo *algo);
 
 /**
  * Largest NMSE (sum of squared error over sum of squared reference) the algorithm's output may

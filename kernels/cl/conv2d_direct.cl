@@ -11,6 +11,10 @@
 #ifndef CONV_KB
 #define CONV_KB 8
 #endif
+/* Output rows per work-item: 1 to 16. Each weight load then feeds CONV_OYB vector FMAs. */
+#ifndef CONV_OYB
+#define CONV_OYB 2
+#endif
 
 #define CONV_CAT_(a, b) a##b
 #define CONV_CAT(a, b) CONV_CAT_(a, b)
@@ -24,7 +28,8 @@
 #define CONV_BIAS 4
 
 /* dims0 = (C, H, W, K), dims1 = (R, S, Ho, Wo), conv0 = (stride_h, stride_w, pad_h, pad_w),
- * conv1 = (dilation_h, dilation_w, groups, flags). Global size: (ceil(Wo / CONV_VW), Ho,
+ * conv1 = (dilation_h, dilation_w, groups, flags). Global size: (ceil(Wo / CONV_VW),
+ * ceil(Ho / CONV_OYB),
  * N * groups * ceil(K / groups / CONV_KB)). Weights are K x C/groups x R x S. fma() everywhere,
  * so every vendor rounds the same way. */
 __kernel void clcnn_conv2d_direct(__global const float *restrict x,
@@ -39,77 +44,90 @@ __kernel void clcnn_conv2d_direct(__global const float *restrict x,
     const int dil_h = conv1.s0, dil_w = conv1.s1, groups = conv1.s2, flags = conv1.s3;
 
     const int ox0 = (int)get_global_id(0) * CONV_VW;
-    const int oy = (int)get_global_id(1);
+    const int oy0 = (int)get_global_id(1) * CONV_OYB;
     const int z = (int)get_global_id(2);
     const int Kg = K / groups, Cg = C / groups;
     const int kblocks = (Kg + CONV_KB - 1) / CONV_KB;
     const int kb = z % kblocks;
     const int g = (z / kblocks) % groups;
     const int n = z / kblocks / groups;
-    if (ox0 >= Wo || oy >= Ho)
+    if (ox0 >= Wo || oy0 >= Ho)
         return;
     const int k0 = g * Kg + kb * CONV_KB;
     const int kcount = min(CONV_KB, Kg - kb * CONV_KB);
     const int RS = R * S;
 
-    /* Channels past the group's end read the last valid one; their sums are never stored. */
+    /* Channels past the group's end read the last valid one, and rows past Ho compute from
+     * zeros; neither is stored. */
     int woff[CONV_KB];
-    floatV acc[CONV_KB];
+    floatV acc[CONV_OYB][CONV_KB];
 #pragma unroll
     for (int kk = 0; kk < CONV_KB; kk++) {
         woff[kk] = (k0 + min(kk, kcount - 1)) * Cg * RS;
-        acc[kk] = (floatV)(0.0f);
+#pragma unroll
+        for (int j = 0; j < CONV_OYB; j++)
+            acc[j][kk] = (floatV)(0.0f);
     }
 
     const bool flip = (flags & CONV_FLIP) != 0;
     const int ix_base = ox0 * stride_w - pad_w;
-    const int iy_base = oy * stride_h - pad_h;
+    const int iy_base = oy0 * stride_h - pad_h;
     for (int c = 0; c < Cg; c++) {
         __global const float *xc = x + (size_t)(n * C + g * Cg + c) * H * W;
         const int wc = c * RS;
         for (int r = 0; r < R; r++) {
-            const int iy = iy_base + r * dil_h;
-            if (iy < 0 || iy >= H)
-                continue;
-            __global const float *row = xc + iy * W;
             const int rr = flip ? R - 1 - r : r;
             for (int s = 0; s < S; s++) {
                 const int ix0 = ix_base + s * dil_w;
-                floatV v;
-                if (stride_w == 1 && ix0 >= 0 && ix0 + CONV_VW <= W) {
-                    v = vloadV(0, row + ix0);
-                } else {
-                    float t[CONV_VW];
+                const bool fast = stride_w == 1 && ix0 >= 0 && ix0 + CONV_VW <= W;
+                floatV v[CONV_OYB];
 #pragma unroll
-                    for (int l = 0; l < CONV_VW; l++) {
-                        const int ix = ix0 + l * stride_w;
-                        t[l] = (ix >= 0 && ix < W) ? row[ix] : 0.0f;
+                for (int j = 0; j < CONV_OYB; j++) {
+                    const int iy = iy_base + j * stride_h + r * dil_h;
+                    __global const float *row = xc + iy * W;
+                    if (iy < 0 || iy >= H || oy0 + j >= Ho) {
+                        v[j] = (floatV)(0.0f);
+                    } else if (fast) {
+                        v[j] = vloadV(0, row + ix0);
+                    } else {
+                        float t[CONV_VW];
+#pragma unroll
+                        for (int l = 0; l < CONV_VW; l++) {
+                            const int ix = ix0 + l * stride_w;
+                            t[l] = (ix >= 0 && ix < W) ? row[ix] : 0.0f;
+                        }
+                        v[j] = vloadV(0, t);
                     }
-                    v = vloadV(0, t);
                 }
                 const int widx = wc + rr * S + (flip ? S - 1 - s : s);
 #pragma unroll
-                for (int kk = 0; kk < CONV_KB; kk++)
-                    acc[kk] = fma((floatV)(w[woff[kk] + widx]), v, acc[kk]);
+                for (int kk = 0; kk < CONV_KB; kk++) {
+                    const floatV wv = (floatV)(w[woff[kk] + widx]);
+#pragma unroll
+                    for (int j = 0; j < CONV_OYB; j++)
+                        acc[j][kk] = fma(wv, v[j], acc[j][kk]);
+                }
             }
         }
     }
 
-    for (int kk = 0; kk < kcount; kk++) {
-        const int k = k0 + kk;
-        floatV out = acc[kk];
-        if (flags & CONV_BIAS)
-            out += (floatV)(bias[k]);
-        if (flags & CONV_RELU)
-            out = fmax(out, (floatV)(0.0f));
-        __global float *dst = y + ((size_t)(n * K + k) * Ho + oy) * Wo + ox0;
-        if (ox0 + CONV_VW <= Wo) {
-            vstoreV(out, 0, dst);
-        } else {
-            float t[CONV_VW];
-            vstoreV(out, 0, t);
-            for (int l = 0; l < Wo - ox0; l++)
-                dst[l] = t[l];
+    for (int j = 0; j < CONV_OYB && oy0 + j < Ho; j++) {
+        for (int kk = 0; kk < kcount; kk++) {
+            const int k = k0 + kk;
+            floatV out = acc[j][kk];
+            if (flags & CONV_BIAS)
+                out += (floatV)(bias[k]);
+            if (flags & CONV_RELU)
+                out = fmax(out, (floatV)(0.0f));
+            __global float *dst = y + ((size_t)(n * K + k) * Ho + oy0 + j) * Wo + ox0;
+            if (ox0 + CONV_VW <= Wo) {
+                vstoreV(out, 0, dst);
+            } else {
+                float t[CONV_VW];
+                vstoreV(out, 0, t);
+                for (int l = 0; l < Wo - ox0; l++)
+                    dst[l] = t[l];
+            }
         }
     }
 }

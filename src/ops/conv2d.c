@@ -1,17 +1,27 @@
 /* 2-D convolution forward: problem validation, the ordered solver registry, the choice behind
  * AUTO, and the public entry points. Each algorithm lives in its own conv2d_<solver>.c. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conv2d_impl.h"
 #include "log_impl.h"
 #include "status_impl.h"
 #include "tensor_impl.h"
+#include "tune_db_impl.h"
 
-/* The registry, in order of preference for the heuristic. */
+/* The registry, in order of preference for AUTO's heuristic (BENCHMARKS.md has the numbers):
+ * F(4x4,3x3) Winograd wherever it applies (3x3, stride 1, no dilation or groups: 1.5-11x the
+ * direct solver on VGG-16's layers), then direct for everything else; F(2x2,3x3) and gemm are
+ * only chosen by find mode or by name. */
 static const clcnn__conv_solver *const solvers[] = {
+    &clcnn__conv_solver_winograd4,
     &clcnn__conv_solver_direct,
+    &clcnn__conv_solver_winograd2,
+    &clcnn__conv_solver_gemm,
 };
 #define SOLVER_COUNT (sizeof solvers / sizeof solvers[0])
 
@@ -49,11 +59,18 @@ clcnn_status clcnn_conv_algo_parse(const char *token, clcnn_conv_algo *algo)
     }
     CLCNN_CONV_ALGO_LIST(ALGO_PARSE_)
 #undef ALGO_PARSE_
+    static const char *const tokens[] = {
+#define ALGO_TOKEN_(name, tok, id) tok,
+        CLCNN_CONV_ALGO_LIST(ALGO_TOKEN_)
+#undef ALGO_TOKEN_
+    };
     char known[256] = "";
-#define ALGO_LIST_(name, tok, id)                                                                  \
-    strncat(known, known[0] ? ", " tok : tok, sizeof known - strlen(known) - 1);
-    CLCNN_CONV_ALGO_LIST(ALGO_LIST_)
-#undef ALGO_LIST_
+    for (size_t i = 0, used = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
+        int w = snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "", tokens[i]);
+        if (w < 0 || (size_t)w >= sizeof known - used)
+            break;
+        used += (size_t)w;
+    }
     return CLCNN_ERR(CLCNN_STATUS_INVALID_ARG, "conv algo: unknown algorithm '%s' (known: %s)",
                      token, known);
 }
@@ -135,10 +152,56 @@ clcnn_status clcnn_conv2d_output_shape(clcnn_shape input, clcnn_shape weight,
     return CLCNN_OK;
 }
 
-/* The heuristic behind AUTO: the first applicable solver in registry order. The tuning
- * database will be consulted first once it exists. */
+/* The tuning database's key of a problem: "n1c64h56w56k64r3s3u1p1d1g1", with "AxB" where the
+ * two dimensions differ ("u2x1"). Mode, bias and ReLU do not change which solver is fastest. */
+static void problem_key(const clcnn__conv_problem *pb, char *buf, size_t size)
+{
+    const clcnn_conv_params *p = &pb->p;
+    const size_t pairs[3][2] = {
+        {p->stride_h, p->stride_w}, {p->pad_h, p->pad_w}, {p->dilation_h, p->dilation_w}};
+    const char tags[3] = {'u', 'p', 'd'};
+    int n = snprintf(buf, size, "n%zuc%zuh%zuw%zuk%zur%zus%zu", pb->x.n, pb->x.c, pb->x.h, pb->x.w,
+                     pb->w.n, pb->w.h, pb->w.w);
+    for (int i = 0; i < 3 && n > 0 && (size_t)n < size; i++) {
+        if (pairs[i][0] == pairs[i][1])
+            n += snprintf(buf + n, size - (size_t)n, "%c%zu", tags[i], pairs[i][0]);
+        else
+            n +=
+                snprintf(buf + n, size - (size_t)n, "%c%zux%zu", tags[i], pairs[i][0], pairs[i][1]);
+    }
+    if (n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, "g%zu", p->groups);
+}
+
+#define DB_KERNEL "conv2d_fwd"
+
+static const clcnn__conv_solver *find_solver_by_name(const char *name)
+{
+    for (size_t i = 0; i < SOLVER_COUNT; i++)
+        if (strcmp(solvers[i]->name, name) == 0)
+            return solvers[i];
+    return NULL;
+}
+
+/* AUTO: the tuning database's verified winner when it can run the problem, else the first
+ * applicable solver in registry order. */
 static const clcnn__conv_solver *choose(const clcnn__conv_problem *pb, const clcnn_device *dev)
 {
+    char key[256], name[64];
+    bool found = false;
+    problem_key(pb, key, sizeof key);
+    /* The database is read lazily under the device's lock: logically const. */
+    clcnn__tune_db_lookup((clcnn_device *)dev, DB_KERNEL, key, name, sizeof name, &found);
+    if (found) {
+        const clcnn__conv_solver *s = find_solver_by_name(name);
+        const char *why = "unknown solver";
+        if (s != NULL && s->applicable(pb, dev, &why)) {
+            CLCNN_DEBUG("conv2d", "auto %s -> %s (tuning database)", key, s->name);
+            return s;
+        }
+        CLCNN_DEBUG("conv2d", "tuning database names %s for %s, which cannot run it (%s)", name,
+                    key, why);
+    }
     for (size_t i = 0; i < SOLVER_COUNT; i++) {
         const char *why = NULL;
         if (solvers[i]->applicable(pb, dev, &why))
@@ -213,33 +276,40 @@ static clcnn_status check_tensor(const clcnn_tensor *t, const clcnn_device *dev,
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_conv2d_forward(clcnn_device *device, const clcnn_tensor *x,
-                                  const clcnn_tensor *w, const clcnn_tensor *bias,
-                                  const clcnn_conv_params *params, clcnn_conv_algo algo,
-                                  cl_mem workspace, size_t workspace_bytes, clcnn_tensor *y)
+/* Checks the tensors of a call against each other and builds the problem. */
+static clcnn_status prepare(const clcnn_device *device, const clcnn_tensor *x,
+                            const clcnn_tensor *w, const clcnn_tensor *bias,
+                            const clcnn_conv_params *params, const clcnn_tensor *y,
+                            clcnn__conv_problem *pb)
 {
     CLCNN_FAIL_IF(device == NULL, CLCNN_STATUS_INVALID_ARG, "conv2d: NULL device");
     CLCNN_TRY(check_tensor(x, device, "input"));
     CLCNN_TRY(check_tensor(w, device, "weight"));
     CLCNN_TRY(check_tensor(y, device, "output"));
-    clcnn__conv_problem pb;
-    CLCNN_TRY(make_problem(clcnn_tensor_shape(x), clcnn_tensor_shape(w), params, &pb));
+    CLCNN_TRY(make_problem(clcnn_tensor_shape(x), clcnn_tensor_shape(w), params, pb));
     clcnn_shape ys = clcnn_tensor_shape(y);
-    CLCNN_FAIL_IF(ys.n != pb.y.n || ys.c != pb.y.c || ys.h != pb.y.h || ys.w != pb.y.w,
+    CLCNN_FAIL_IF(ys.n != pb->y.n || ys.c != pb->y.c || ys.h != pb->y.h || ys.w != pb->y.w,
                   CLCNN_STATUS_BAD_SHAPE,
                   "conv2d: output tensor is (%zu,%zu,%zu,%zu) but input (%zu,%zu,%zu,%zu) and "
                   "weight (%zu,%zu,%zu,%zu) give (%zu,%zu,%zu,%zu)",
-                  ys.n, ys.c, ys.h, ys.w, pb.x.n, pb.x.c, pb.x.h, pb.x.w, pb.w.n, pb.w.c, pb.w.h,
-                  pb.w.w, pb.y.n, pb.y.c, pb.y.h, pb.y.w);
+                  ys.n, ys.c, ys.h, ys.w, pb->x.n, pb->x.c, pb->x.h, pb->x.w, pb->w.n, pb->w.c,
+                  pb->w.h, pb->w.w, pb->y.n, pb->y.c, pb->y.h, pb->y.w);
     if (bias != NULL) {
         CLCNN_TRY(check_tensor(bias, device, "bias"));
-        CLCNN_FAIL_IF(clcnn_tensor_count(bias) != pb.w.n, CLCNN_STATUS_BAD_SHAPE,
+        CLCNN_FAIL_IF(clcnn_tensor_count(bias) != pb->w.n, CLCNN_STATUS_BAD_SHAPE,
                       "conv2d: bias has %zu elements, the output has K=%zu channels",
-                      clcnn_tensor_count(bias), pb.w.n);
+                      clcnn_tensor_count(bias), pb->w.n);
     }
-    const clcnn__conv_solver *s = NULL;
-    CLCNN_TRY(resolve(&pb, device, algo, &s));
-    size_t need = s->workspace_size != NULL ? s->workspace_size(&pb, device) : 0;
+    return CLCNN_OK;
+}
+
+/* Runs one solver, allocating its workspace when the caller gave none. */
+static clcnn_status run_solver(clcnn_device *device, const clcnn__conv_problem *pb,
+                               const clcnn__conv_solver *s, const clcnn_tensor *x,
+                               const clcnn_tensor *w, const clcnn_tensor *bias, clcnn_tensor *y,
+                               cl_mem workspace, size_t workspace_bytes)
+{
+    size_t need = s->workspace_size != NULL ? s->workspace_size(pb, device) : 0;
     cl_mem own = NULL;
     if (need > 0 && workspace == NULL) {
         cl_int err;
@@ -255,13 +325,157 @@ clcnn_status clcnn_conv2d_forward(clcnn_device *device, const clcnn_tensor *x,
     }
     clcnn__conv_args args = {clcnn_tensor_buffer(x), clcnn_tensor_buffer(w),
                              bias != NULL ? clcnn_tensor_buffer(bias) : NULL,
-                             clcnn_tensor_buffer(y)};
-    clcnn_status st = s->run(device, &pb, &args, workspace);
-    if (st == CLCNN_OK)
-        clcnn__tensor_touch(y);
+                             clcnn_tensor_buffer(y), w};
+    clcnn_status st = s->run(device, pb, &args, workspace);
     if (own != NULL)
         clReleaseMemObject(own);
+    if (st == CLCNN_OK)
+        clcnn__tensor_touch(y);
     return st;
+}
+
+clcnn_status clcnn_conv2d_forward(clcnn_device *device, const clcnn_tensor *x,
+                                  const clcnn_tensor *w, const clcnn_tensor *bias,
+                                  const clcnn_conv_params *params, clcnn_conv_algo algo,
+                                  cl_mem workspace, size_t workspace_bytes, clcnn_tensor *y)
+{
+    clcnn__conv_problem pb;
+    CLCNN_TRY(prepare(device, x, w, bias, params, y, &pb));
+    const clcnn__conv_solver *s = NULL;
+    CLCNN_TRY(resolve(&pb, device, algo, &s));
+    return run_solver(device, &pb, s, x, w, bias, y, workspace, workspace_bytes);
+}
+
+clcnn_status clcnn_conv2d_auto_algo(clcnn_device *device, clcnn_shape input, clcnn_shape weight,
+                                    const clcnn_conv_params *params, clcnn_conv_algo *algo)
+{
+    CLCNN_FAIL_IF(device == NULL || algo == NULL, CLCNN_STATUS_INVALID_ARG,
+                  "conv2d_auto_algo: NULL argument");
+    clcnn__conv_problem pb;
+    CLCNN_TRY(make_problem(input, weight, params, &pb));
+    const clcnn__conv_solver *s = NULL;
+    CLCNN_TRY(resolve(&pb, device, CLCNN_CONV_ALGO_AUTO, &s));
+    *algo = s->algo;
+    return CLCNN_OK;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Fastest verified first, then unverified, then those that failed. */
+static int rank_of(const clcnn_conv_perf *p)
+{
+    return p->status != CLCNN_OK ? 2 : p->verified ? 0 : 1;
+}
+
+static int compare_perf(const void *a, const void *b)
+{
+    const clcnn_conv_perf *x = a, *y = b;
+    if (rank_of(x) != rank_of(y))
+        return rank_of(x) - rank_of(y);
+    return compare_double(&x->time_ms, &y->time_ms);
+}
+
+/* Times one solver: a warm-up run checked against ref, then repeat timed runs. */
+static void measure(clcnn_device *device, const clcnn__conv_problem *pb,
+                    const clcnn__conv_solver *s, const clcnn_tensor *x, const clcnn_tensor *w,
+                    const clcnn_tensor *bias, clcnn_tensor *y, int repeat, const float *ref,
+                    float *out, size_t count, clcnn_conv_perf *perf)
+{
+    const char *why = NULL;
+    perf->algo = s->algo;
+    perf->time_ms = INFINITY;
+    perf->nmse = INFINITY;
+    if (!s->applicable(pb, device, &why)) {
+        perf->status = CLCNN_STATUS_UNSUPPORTED;
+        return;
+    }
+    perf->workspace_bytes = s->workspace_size != NULL ? s->workspace_size(pb, device) : 0;
+    perf->status = clcnn_tensor_fill(y, NAN);
+    if (perf->status == CLCNN_OK)
+        perf->status = run_solver(device, pb, s, x, w, bias, y, NULL, 0);
+    if (perf->status == CLCNN_OK)
+        perf->status = clcnn_tensor_download(y, out, count);
+    if (perf->status != CLCNN_OK) {
+        CLCNN_DEBUG("conv2d", "find: solver %s failed: %s", s->name, clcnn_last_error());
+        return;
+    }
+    double err = 0, norm = 0;
+    for (size_t i = 0; i < count; i++) {
+        double d = (double)out[i] - (double)ref[i];
+        err += d * d;
+        norm += (double)ref[i] * ref[i];
+    }
+    perf->nmse = norm > 0 ? err / norm : err;
+    perf->verified = perf->nmse <= s->tolerance || (norm == 0 && err == 0);
+    double times[64];
+    int want = repeat < 1 ? 1 : repeat > 64 ? 64 : repeat, n = 0;
+    while (n < want && perf->status == CLCNN_OK) {
+        double t0 = now_ms();
+        perf->status = run_solver(device, pb, s, x, w, bias, y, NULL, 0);
+        times[n++] = now_ms() - t0;
+    }
+    if (perf->status != CLCNN_OK)
+        return;
+    qsort(times, (size_t)n, sizeof times[0], compare_double);
+    perf->time_ms = times[n / 2];
+}
+
+clcnn_status clcnn_conv2d_find(clcnn_device *device, const clcnn_tensor *x, const clcnn_tensor *w,
+                               const clcnn_tensor *bias, const clcnn_conv_params *params,
+                               clcnn_tensor *y, int repeat, clcnn_conv_perf *perf, size_t capacity,
+                               size_t *count)
+{
+    CLCNN_FAIL_IF(count == NULL || (perf == NULL && capacity > 0), CLCNN_STATUS_INVALID_ARG,
+                  "conv2d_find: NULL output");
+    clcnn__conv_problem pb;
+    CLCNN_TRY(prepare(device, x, w, bias, params, y, &pb));
+    size_t n = clcnn_tensor_count(y);
+    float *ref = malloc(n * sizeof *ref), *out = malloc(n * sizeof *out);
+    clcnn_status st = ref != NULL && out != NULL
+                          ? CLCNN_OK
+                          : CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY,
+                                      "conv2d_find: cannot allocate %zu floats", 2 * n);
+    /* The direct solver is the reference every other output is checked against. */
+    if (st == CLCNN_OK)
+        st = run_solver(device, &pb, &clcnn__conv_solver_direct, x, w, bias, y, NULL, 0);
+    if (st == CLCNN_OK)
+        st = clcnn_tensor_download(y, ref, n);
+    clcnn_conv_perf rows[SOLVER_COUNT];
+    memset(rows, 0, sizeof rows);
+    for (size_t i = 0; i < SOLVER_COUNT && st == CLCNN_OK; i++)
+        measure(device, &pb, solvers[i], x, w, bias, y, repeat, ref, out, n, &rows[i]);
+    free(ref);
+    free(out);
+    if (st != CLCNN_OK)
+        return st;
+    clcnn_clear_error();
+    qsort(rows, SOLVER_COUNT, sizeof rows[0], compare_perf);
+    if (rows[0].status == CLCNN_OK && rows[0].verified) {
+        const clcnn__conv_solver *best = find_solver(rows[0].algo);
+        char key[256];
+        problem_key(&pb, key, sizeof key);
+        st = clcnn__tune_db_record(device, DB_KERNEL, key, best->name, rows[0].time_ms * 1e3, true);
+        if (st == CLCNN_OK)
+            st = run_solver(device, &pb, best, x, w, bias, y, NULL, 0);
+    }
+    if (st != CLCNN_OK)
+        return st;
+    size_t k = capacity < SOLVER_COUNT ? capacity : SOLVER_COUNT;
+    if (k > 0)
+        memcpy(perf, rows, k * sizeof rows[0]);
+    *count = k;
+    return CLCNN_OK;
 }
 
 clcnn_status clcnn__set_args(cl_kernel kernel, const char *what, const clcnn__kernel_arg *args,

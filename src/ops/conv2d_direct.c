@@ -6,10 +6,38 @@
 #include "program_impl.h"
 #include "status_impl.h"
 
-/* The kernel file's defaults; a device that wants others gets them as -D options (later from
- * the tuning database). Keeping the defaults option-free lets exported binaries match. */
-#define DEFAULT_VW 8
-#define DEFAULT_KB 8
+/* The register blocking of one launch: CONV_VW output columns (one vector) by CONV_OYB rows by
+ * CONV_KB channels per work-item. */
+typedef struct direct_config {
+    int vw, oyb, kb;
+} direct_config;
+
+/* The kernel file's defaults. A launch that wants others passes -D options; keeping the
+ * defaults option-free lets exported offline binaries match. */
+static const direct_config kernel_defaults = {8, 2, 8};
+
+/* Blocking for this problem: taller blocks feed more FMAs per weight load, which paid on POCL's
+ * CPU device for the VGG-16 shapes; small outputs keep the defaults so rows are not wasted.
+ * The tuning database will take over this choice (issue: cltune). A device without a compiler
+ * only has the exported default binary. */
+static direct_config choose_config(const clcnn__conv_problem *pb, const clcnn_device *dev)
+{
+    if (!dev->info.compiler_available || dev->info.type != CLCNN_DEVICE_TYPE_CPU)
+        return kernel_defaults;
+    if (pb->y.h >= 32)
+        return (direct_config){8, 8, 2};
+    if (pb->y.h >= 12)
+        return (direct_config){8, 4, 4};
+    return kernel_defaults;
+}
+
+static void config_options(direct_config c, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (c.vw == kernel_defaults.vw && c.oyb == kernel_defaults.oyb && c.kb == kernel_defaults.kb)
+        return;
+    snprintf(buf, size, "-DCONV_VW=%d -DCONV_OYB=%d -DCONV_KB=%d", c.vw, c.oyb, c.kb);
+}
 
 static bool direct_applicable(const clcnn__conv_problem *pb, const clcnn_device *dev,
                               const char **reason)
@@ -30,9 +58,11 @@ static clcnn_status direct_run(clcnn_device *dev, const clcnn__conv_problem *pb,
                                const clcnn__conv_args *args, cl_mem workspace)
 {
     (void)workspace;
-    const int vw = DEFAULT_VW, kb = DEFAULT_KB;
+    const direct_config cfg = choose_config(pb, dev);
+    char options[96];
+    config_options(cfg, options, sizeof options);
     cl_kernel k;
-    CLCNN_TRY(clcnn__kernel_create(dev, "conv2d_direct.cl", NULL, "clcnn_conv2d_direct", &k));
+    CLCNN_TRY(clcnn__kernel_create(dev, "conv2d_direct.cl", options, "clcnn_conv2d_direct", &k));
     const clcnn_conv_params *p = &pb->p;
     int flags = (p->mode == CLCNN_CONV_CONVOLUTION ? 1 : 0) | (p->relu ? 2 : 0) |
                 (args->bias != NULL ? 4 : 0);
@@ -57,8 +87,9 @@ static clcnn_status direct_run(clcnn_device *dev, const clcnn__conv_problem *pb,
         clReleaseKernel(k);
         return st;
     }
-    size_t kblocks = (pb->kg + (size_t)kb - 1) / (size_t)kb;
-    size_t global[3] = {(pb->y.w + (size_t)vw - 1) / (size_t)vw, pb->y.h,
+    size_t kblocks = (pb->kg + (size_t)cfg.kb - 1) / (size_t)cfg.kb;
+    size_t global[3] = {(pb->y.w + (size_t)cfg.vw - 1) / (size_t)cfg.vw,
+                        (pb->y.h + (size_t)cfg.oyb - 1) / (size_t)cfg.oyb,
                         pb->y.n * pb->p.groups * kblocks};
     st = clcnn__launch_wait(dev, k, "conv2d: solver direct", global, NULL);
     clReleaseKernel(k);

@@ -13,9 +13,11 @@ typedef struct clcnn__conv_problem {
     size_t kg; /* output channels per group */
 } clcnn__conv_problem;
 
-/* The buffers of one call. bias may be NULL. */
+/* The buffers of one call. bias may be NULL. w_tensor is the weight's handle (borrowed), for
+ * caching data derived from it; NULL when the caller has none. */
 typedef struct clcnn__conv_args {
     cl_mem x, w, bias, y;
+    const clcnn_tensor *w_tensor;
 } clcnn__conv_args;
 
 /* One algorithm. name and id are stable forever (the tuning database's keys); a removed
@@ -34,6 +36,17 @@ typedef struct clcnn__conv_solver {
 } clcnn__conv_solver;
 
 extern const clcnn__conv_solver clcnn__conv_solver_direct;
+extern const clcnn__conv_solver clcnn__conv_solver_gemm;
+extern const clcnn__conv_solver clcnn__conv_solver_winograd2;
+extern const clcnn__conv_solver clcnn__conv_solver_winograd4;
+
+/* Filter transforms the Winograd solvers have run in this process (tests use it to see
+ * that transformed filters are cached). Thread-safe. */
+uint64_t clcnn__conv_winograd_filter_transforms(void);
+
+/* Tests only: caps the Winograd workspace at [in] bytes (0 restores the default) so that small
+ * problems run in several chunks. Affects later workspace_size and run calls. */
+void clcnn__conv_winograd_limit_workspace(size_t bytes);
 
 /* One kernel argument: size and pointer to the value (NULL for a NULL buffer). */
 typedef struct clcnn__kernel_arg {

@@ -1,0 +1,357 @@
+/* Winograd convolution F(2x2,3x3) and F(4x4,3x3) (Lavin & Gray 2015), NCHW float32, stride 1:
+ * filter transform U = G g G^T, input transform V = B^T d B, a batched GEMM over the alpha^2
+ * transformed positions, output transform Y = A^T M A. Transforms run on WINO_VP tiles at once. */
+#include "common.clh"
+
+/* Tiles per GEMM work-item and per transform work-item, the vector width: 4, 8 or 16. */
+#ifndef WINO_VP
+#define WINO_VP 16
+#endif
+/* Output channels per GEMM work-item (accumulator vectors held in registers): 1 to 16. */
+#ifndef WINO_KB
+#define WINO_KB 16
+#endif
+
+#define WINO_CAT_(a, b) a##b
+#define WINO_CAT(a, b) WINO_CAT_(a, b)
+#define floatV WINO_CAT(float, WINO_VP)
+#define vloadV WINO_CAT(vload, WINO_VP)
+#define vstoreV WINO_CAT(vstore, WINO_VP)
+
+/* Flag bits, as in conv2d_direct.cl. */
+#define WINO_FLIP 1
+#define WINO_RELU 2
+#define WINO_BIAS 4
+
+/* Layouts (host: src/ops/conv2d_winograd.c), alpha = m + 2, Kp = K rounded up to WINO_KB,
+ * pc = tiles of the chunk rounded up to WINO_VP, xi = alpha * row + column:
+ *   U  [xi][Kp / WINO_KB][C][WINO_KB]   a work-item's filter panel is contiguous
+ *   V  [xi][pc / WINO_VP][C][WINO_VP]   a work-item's tile panel is contiguous
+ *   M  [xi][Kp][pc]
+ * Tile p (0 <= p < N * th * tw) is image p / (th * tw), tile row (p / tw) % th, column p % tw. */
+
+/* ---- 1-D transforms; o[i * os] = T d[j * ds]. Row scalings are powers of two or folded into
+ * G, so the rounding matches the unscaled matrices. ---- */
+
+/* F(2,3), points 0, 1, -1 and infinity. B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 -1 0 1]. */
+static inline void wino2_bt(floatV *o, int os, const floatV *d, int ds)
+{
+    o[0] = d[0] - d[2 * ds];
+    o[os] = d[ds] + d[2 * ds];
+    o[2 * os] = d[2 * ds] - d[ds];
+    o[3 * os] = d[3 * ds] - d[ds];
+}
+
+/* G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
+static inline void wino2_g(float *o, int os, const float *g, int gs)
+{
+    const float h = 0.5f * (g[0] + g[2 * gs]);
+    o[0] = g[0];
+    o[os] = fma(0.5f, g[gs], h);
+    o[2 * os] = fma(-0.5f, g[gs], h);
+    o[3 * os] = g[2 * gs];
+}
+
+/* A^T = [1 1 1 0; 0 1 -1 1]. */
+static inline void wino2_at(floatV *o, int os, const floatV *m, int ms)
+{
+    o[0] = m[0] + m[ms] + m[2 * ms];
+    o[os] = m[ms] - m[2 * ms] + m[3 * ms];
+}
+
+/* F(4,3), points 0, 1, -1, 1/2, -2 and infinity: the half-point pair keeps the transform
+ * entries smaller than 0, +-1, +-2 and measured ~1.5x lower fp32 error (Barabasz et al. 2020
+ * report the same). B^T rows:
+ *   [2 -3 -4 3 2 0] [0 -2 1 5 2 0] [0 -2 5 -1 -2 0] [0 2 1 -2 -1 0] [0 1 -2 -1 2 0]
+ *   [0 2 -3 -4 3 2] */
+static inline void wino4_bt(floatV *o, int os, const floatV *d, int ds)
+{
+    const floatV d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds],
+                 d5 = d[5 * ds];
+    o[0] = 2.0f * (d0 + d4) + 3.0f * (d3 - d1) - 4.0f * d2;
+    o[os] = d2 + 5.0f * d3 + 2.0f * (d4 - d1);
+    o[2 * os] = 5.0f * d2 - d3 - 2.0f * (d1 + d4);
+    o[3 * os] = 2.0f * (d1 - d3) + d2 - d4;
+    o[4 * os] = d1 - d3 + 2.0f * (d4 - d2);
+    o[5 * os] = 2.0f * (d1 + d5) + 3.0f * (d4 - d2) - 4.0f * d3;
+}
+
+/* G rows: [1/2 0 0] [1/6 1/6 1/6] [1/6 -1/6 1/6] [16/15 8/15 4/15] [1/30 -1/15 2/15]
+ * [0 0 1/2]. */
+static inline void wino4_g(float *o, int os, const float *g, int gs)
+{
+    const float g0 = g[0], g1 = g[gs], g2 = g[2 * gs];
+    o[0] = 0.5f * g0;
+    o[os] = (g0 + g1 + g2) * (1.0f / 6.0f);
+    o[2 * os] = (g0 - g1 + g2) * (1.0f / 6.0f);
+    o[3 * os] = (4.0f * g0 + 2.0f * g1 + g2) * (4.0f / 15.0f);
+    o[4 * os] = (g0 - 2.0f * g1 + 4.0f * g2) * (1.0f / 30.0f);
+    o[5 * os] = 0.5f * g2;
+}
+
+/* A^T rows: [1 1 1 1 1 0] [0 1 -1 1/2 -2 0] [0 1 1 1/4 4 0] [0 1 -1 1/8 -8 1]. */
+static inline void wino4_at(floatV *o, int os, const floatV *m, int ms)
+{
+    const floatV m1 = m[ms], m2 = m[2 * ms], m3 = m[3 * ms], m4 = m[4 * ms];
+    const floatV sp = m1 + m2, sm = m1 - m2;
+    o[0] = m[0] + sp + m3 + m4;
+    o[os] = sm + 0.5f * m3 - 2.0f * m4;
+    o[2 * os] = sp + 0.25f * m3 + 4.0f * m4;
+    o[3 * os] = sm + 0.125f * m3 - 8.0f * m4 + m[5 * ms];
+}
+
+/* ---- filter transform ---- */
+
+/* Reads the 3x3 filter of (k, c), flipped for true convolution. */
+static inline void wino_load_filter(__global const float *w, int k, int c, int C, int flip,
+                                    float *g)
+{
+    __global const float *src = w + ((size_t)k * C + c) * 9;
+#pragma unroll
+    for (int i = 0; i < 9; i++)
+        g[i] = src[flip ? 8 - i : i];
+}
+
+/* Global size (Kp, C). dims = (K, C, Kp, flip). Channels k >= K get zeros, so the GEMM needs no
+ * bounds checks. */
+__kernel void clcnn_wino2_filter(__global const float *restrict w, __global float *restrict u,
+                                 const int4 dims)
+{
+    const int K = dims.s0, C = dims.s1, Kp = dims.s2;
+    const int k = (int)get_global_id(0), c = (int)get_global_id(1);
+    float g[9] = {0.0f}, t[12], r[16];
+    if (k < K)
+        wino_load_filter(w, k, c, C, dims.s3, g);
+#pragma unroll
+    for (int j = 0; j < 3; j++)
+        wino2_g(t + j, 3, g + j, 3); /* t = G g, 4x3 */
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+        wino2_g(r + 4 * i, 1, t + 3 * i, 1); /* r = t G^T, 4x4 */
+    const int kbs = Kp / WINO_KB;
+#pragma unroll
+    for (int xi = 0; xi < 16; xi++)
+        u[((size_t)(xi * kbs + k / WINO_KB) * C + c) * WINO_KB + k % WINO_KB] = r[xi];
+}
+
+__kernel void clcnn_wino4_filter(__global const float *restrict w, __global float *restrict u,
+                                 const int4 dims)
+{
+    const int K = dims.s0, C = dims.s1, Kp = dims.s2;
+    const int k = (int)get_global_id(0), c = (int)get_global_id(1);
+    float g[9] = {0.0f}, t[18], r[36];
+    if (k < K)
+        wino_load_filter(w, k, c, C, dims.s3, g);
+#pragma unroll
+    for (int j = 0; j < 3; j++)
+        wino4_g(t + j, 3, g + j, 3); /* t = G g, 6x3 */
+#pragma unroll
+    for (int i = 0; i < 6; i++)
+        wino4_g(r + 6 * i, 1, t + 3 * i, 1); /* r = t G^T, 6x6 */
+    const int kbs = Kp / WINO_KB;
+#pragma unroll
+    for (int xi = 0; xi < 36; xi++)
+        u[((size_t)(xi * kbs + k / WINO_KB) * C + c) * WINO_KB + k % WINO_KB] = r[xi];
+}
+
+/* ---- input transform ---- */
+
+/* Gathers the ALPHA x ALPHA input patches of WINO_VP tiles starting at tile p0 of channel c into
+ * d[ALPHA * a + b] (lane l = tile p0 + l). Reads outside the image, and tiles p >= P, give 0.
+ * geo = (C, H, W, P), tiles = (pad_h, pad_w, th, tw). */
+#define WINO_GATHER(ALPHA, MT, d)                                                                  \
+    do {                                                                                           \
+        const int C_ = geo.s0, H_ = geo.s1, W_ = geo.s2, P_ = geo.s3;                              \
+        const int th_ = tiles.s2, tw_ = tiles.s3;                                                  \
+        float t_[ALPHA * ALPHA][WINO_VP];                                                          \
+        /* Tile coordinates advance lane by lane: no integer division per lane. */                 \
+        const int q_ = min(p0, P_ - 1);                                                            \
+        int n = q_ / (th_ * tw_), ty = q_ / tw_ % th_, tx = q_ % tw_;                              \
+        for (int l = 0; l < WINO_VP; l++) {                                                        \
+            const int p = p0 + l;                                                                  \
+            const int iy0 = ty * (MT)-tiles.s0, ix0 = tx * (MT)-tiles.s1;                          \
+            __global const float *src = x + ((size_t)n * C_ + c) * H_ * W_;                        \
+            const bool inside =                                                                    \
+                p < P_ && iy0 >= 0 && ix0 >= 0 && iy0 + (ALPHA) <= H_ && ix0 + (ALPHA) <= W_;      \
+            if (inside) {                                                                          \
+                __global const float *s0 = src + iy0 * W_ + ix0;                                   \
+                for (int a = 0; a < (ALPHA); a++)                                                  \
+                    for (int b = 0; b < (ALPHA); b++)                                              \
+                        t_[(ALPHA)*a + b][l] = s0[a * W_ + b];                                     \
+            } else {                                                                               \
+                for (int a = 0; a < (ALPHA); a++)                                                  \
+                    for (int b = 0; b < (ALPHA); b++) {                                            \
+                        const int iy = iy0 + a, ix = ix0 + b;                                      \
+                        t_[(ALPHA)*a + b][l] =                                                     \
+                            (p < P_ && iy >= 0 && iy < H_ && ix >= 0 && ix < W_)                   \
+                                ? src[iy * W_ + ix]                                                \
+                                : 0.0f;                                                            \
+                    }                                                                              \
+            }                                                                                      \
+            if (++tx == tw_) {                                                                     \
+                tx = 0;                                                                            \
+                if (++ty == th_) {                                                                 \
+                    ty = 0;                                                                        \
+                    n++;                                                                           \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (int e = 0; e < (ALPHA) * (ALPHA); e++)                                                \
+            (d)[e] = vloadV(0, t_[e]);                                                             \
+    } while (0)
+
+/* Global size (pc / WINO_VP, C): one work-item transforms WINO_VP tiles of one channel.
+ * geo = (C, H, W, P), tiles = (pad_h, pad_w, th, tw), chunk = (first tile, pc, V offset in v). */
+__kernel void clcnn_wino2_input(__global const float *restrict x, __global float *restrict v,
+                                const int4 geo, const int4 tiles, const int4 chunk)
+{
+    const int pb = (int)get_global_id(0), c = (int)get_global_id(1);
+    const int C = geo.s0, pc = chunk.s1;
+    const int p0 = chunk.s0 + pb * WINO_VP;
+    floatV d[16], t[16], r[16];
+    WINO_GATHER(4, 2, d);
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+        wino2_bt(t + j, 4, d + j, 4); /* t = B^T d */
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+        wino2_bt(r + 4 * i, 1, t + 4 * i, 1); /* r = t B */
+    const int pbs = pc / WINO_VP;
+    __global float *dst = v + chunk.s2 + ((size_t)pb * C + c) * WINO_VP;
+#pragma unroll
+    for (int xi = 0; xi < 16; xi++)
+        vstoreV(r[xi], 0, dst + (size_t)xi * pbs * C * WINO_VP);
+}
+
+__kernel void clcnn_wino4_input(__global const float *restrict x, __global float *restrict v,
+                                const int4 geo, const int4 tiles, const int4 chunk)
+{
+    const int pb = (int)get_global_id(0), c = (int)get_global_id(1);
+    const int C = geo.s0, pc = chunk.s1;
+    const int p0 = chunk.s0 + pb * WINO_VP;
+    floatV d[36], t[36], r[36];
+    WINO_GATHER(6, 4, d);
+#pragma unroll
+    for (int j = 0; j < 6; j++)
+        wino4_bt(t + j, 6, d + j, 6);
+#pragma unroll
+    for (int i = 0; i < 6; i++)
+        wino4_bt(r + 6 * i, 1, t + 6 * i, 1);
+    const int pbs = pc / WINO_VP;
+    __global float *dst = v + chunk.s2 + ((size_t)pb * C + c) * WINO_VP;
+#pragma unroll
+    for (int xi = 0; xi < 36; xi++)
+        vstoreV(r[xi], 0, dst + (size_t)xi * pbs * C * WINO_VP);
+}
+
+/* ---- batched GEMM: M[xi] (Kp x pc) = U[xi] (Kp x C) * V[xi] (C x pc) ---- */
+
+/* Global size (Kp / WINO_KB, pc / WINO_VP, alpha^2). dims = (C, Kp, pc, V offset in ws),
+ * m_off = M offset in ws. Each work-item holds a WINO_KB x WINO_VP block of M in registers and
+ * streams its two contiguous panels: one vector of V and WINO_KB broadcasts of U per channel. */
+__kernel void clcnn_wino_gemm(__global const float *restrict u, __global float *ws, const int4 dims,
+                              const int m_off)
+{
+    const int C = dims.s0, Kp = dims.s1, pc = dims.s2;
+    const int kb = (int)get_global_id(0), pb = (int)get_global_id(1), xi = (int)get_global_id(2);
+    __global const float *up = u + (size_t)(xi * (Kp / WINO_KB) + kb) * C * WINO_KB;
+    __global const float *vp = ws + dims.s3 + (size_t)(xi * (pc / WINO_VP) + pb) * C * WINO_VP;
+    floatV acc[WINO_KB];
+#pragma unroll
+    for (int i = 0; i < WINO_KB; i++)
+        acc[i] = (floatV)(0.0f);
+    for (int c = 0; c < C; c++) {
+        const floatV b = vloadV(0, vp + c * WINO_VP);
+#pragma unroll
+        for (int i = 0; i < WINO_KB; i++)
+            acc[i] = fma((floatV)(up[c * WINO_KB + i]), b, acc[i]);
+    }
+    __global float *mp = ws + m_off + ((size_t)xi * Kp + kb * WINO_KB) * pc + pb * WINO_VP;
+#pragma unroll
+    for (int i = 0; i < WINO_KB; i++)
+        vstoreV(acc[i], 0, mp + (size_t)i * pc);
+}
+
+/* ---- output transform ---- */
+
+/* Writes the MT x MT outputs of WINO_VP tiles (o[MT * i + j], lane l = tile p0 + l) of channel
+ * k, with bias and ReLU; outputs past Ho, Wo and tiles p >= P are not written.
+ * geo = (K, Ho, Wo, P), tiles = (flags, 0, th, tw). */
+#define WINO_SCATTER(MT, o)                                                                        \
+    do {                                                                                           \
+        const int K_ = geo.s0, Ho_ = geo.s1, Wo_ = geo.s2, P_ = geo.s3;                            \
+        const int th_ = tiles.s2, tw_ = tiles.s3, flags_ = tiles.s0;                               \
+        const float bk_ = (flags_ & WINO_BIAS) ? bias[k] : 0.0f;                                   \
+        float t_[(MT) * (MT)][WINO_VP];                                                            \
+        for (int e = 0; e < (MT) * (MT); e++) {                                                    \
+            floatV val = (o)[e] + bk_;                                                             \
+            if (flags_ & WINO_RELU)                                                                \
+                val = fmax(val, (floatV)(0.0f));                                                   \
+            vstoreV(val, 0, t_[e]);                                                                \
+        }                                                                                          \
+        int n = p0 / (th_ * tw_), ty = p0 / tw_ % th_, tx = p0 % tw_;                              \
+        for (int l = 0; l < WINO_VP && p0 + l < P_; l++) {                                         \
+            const int oy0 = ty * (MT), ox0 = tx * (MT);                                            \
+            __global float *dst = y + (((size_t)n * K_ + k) * Ho_ + oy0) * Wo_ + ox0;              \
+            if (oy0 + (MT) <= Ho_ && ox0 + (MT) <= Wo_) {                                          \
+                for (int i = 0; i < (MT); i++)                                                     \
+                    for (int j = 0; j < (MT); j++)                                                 \
+                        dst[i * Wo_ + j] = t_[(MT)*i + j][l];                                      \
+            } else {                                                                               \
+                for (int i = 0; i < (MT) && oy0 + i < Ho_; i++)                                    \
+                    for (int j = 0; j < (MT) && ox0 + j < Wo_; j++)                                \
+                        dst[i * Wo_ + j] = t_[(MT)*i + j][l];                                      \
+            }                                                                                      \
+            if (++tx == tw_) {                                                                     \
+                tx = 0;                                                                            \
+                if (++ty == th_) {                                                                 \
+                    ty = 0;                                                                        \
+                    n++;                                                                           \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+/* Global size (pc / WINO_VP, K). geo = (K, Ho, Wo, P), tiles = (flags, 0, th, tw),
+ * chunk = (first tile, pc, M offset in ws, Kp). */
+__kernel void clcnn_wino2_output(__global const float *restrict ws,
+                                 __global const float *restrict bias, __global float *restrict y,
+                                 const int4 geo, const int4 tiles, const int4 chunk)
+{
+    const int pb = (int)get_global_id(0), k = (int)get_global_id(1);
+    const int pc = chunk.s1, Kp = chunk.s3;
+    const int p0 = chunk.s0 + pb * WINO_VP;
+    __global const float *src = ws + chunk.s2 + (size_t)k * pc + pb * WINO_VP;
+    floatV m[16], t[8], o[4];
+#pragma unroll
+    for (int xi = 0; xi < 16; xi++)
+        m[xi] = vloadV(0, src + (size_t)xi * Kp * pc);
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+        wino2_at(t + j, 4, m + j, 4); /* t = A^T m, 2x4 */
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+        wino2_at(o + 2 * i, 1, t + 4 * i, 1); /* o = t A, 2x2 */
+    WINO_SCATTER(2, o);
+}
+
+__kernel void clcnn_wino4_output(__global const float *restrict ws,
+                                 __global const float *restrict bias, __global float *restrict y,
+                                 const int4 geo, const int4 tiles, const int4 chunk)
+{
+    const int pb = (int)get_global_id(0), k = (int)get_global_id(1);
+    const int pc = chunk.s1, Kp = chunk.s3;
+    const int p0 = chunk.s0 + pb * WINO_VP;
+    __global const float *src = ws + chunk.s2 + (size_t)k * pc + pb * WINO_VP;
+    floatV m[36], t[24], o[16];
+#pragma unroll
+    for (int xi = 0; xi < 36; xi++)
+        m[xi] = vloadV(0, src + (size_t)xi * Kp * pc);
+#pragma unroll
+    for (int j = 0; j < 6; j++)
+        wino4_at(t + j, 6, m + j, 6); /* t = A^T m, 4x6 */
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+        wino4_at(o + 4 * i, 1, t + 6 * i, 1); /* o = t A, 4x4 */
+    WINO_SCATTER(4, o);
+}

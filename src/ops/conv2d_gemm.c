@@ -1,0 +1,260 @@
+/* The gemm solver: im2col into a device workspace, then CLBlast SGEMM with the weights, then an
+ * epilogue kernel for bias and ReLU (kernels/cl/conv2d_im2col.cl). Any stride, padding, dilation,
+ * groups and flip mode; the workspace is bounded (see WORKSPACE_BOUND). */
+#include <clblast_c.h>
+#include <stdio.h>
+
+#include "conv2d_impl.h"
+#include "log_impl.h"
+#include "program_impl.h"
+#include "status_impl.h"
+
+/* The kernel file's vector width (IM2COL_VW's default); the global sizes depend on it. */
+#define IM2COL_VW 8
+
+/* Workspace bound. Images are processed in chunks: the workspace holds the columns of as many
+ * images as fit in max(WORKSPACE_BOUND, one image's columns), never more than the batch and never
+ * above the device's largest allocation. One image's columns are C*R*S * Ho*Wo floats (plus
+ * K * Ho*Wo in the wide layout below); the solver is not applicable when that alone exceeds the
+ * largest allocation. */
+#define WORKSPACE_BOUND ((size_t)64 << 20)
+
+/* The wide layout puts a chunk's images side by side in one column matrix, C*R*S x (chunk*Ho*Wo),
+ * so each group is one GEMM of Kg x (chunk*Ho*Wo) x Cg*R*S into a temporary K x (chunk*Ho*Wo)
+ * matrix that the epilogue moves back to NCHW. It pays when per-image GEMMs are small: CLBlast
+ * spends a fixed cost per call (several kernel launches) that a small N cannot amortize. At or
+ * above this many output pixels per image the GEMMs go straight into y, image by image. */
+#define WIDE_MAX_PIXELS 4096
+
+/* Flag bits of the kernels (IM2COL_FLIP, IM2COL_RELU, IM2COL_BIAS). */
+#define FLAG_FLIP 1
+#define FLAG_RELU 2
+#define FLAG_BIAS 4
+
+#define WHAT "conv2d: solver gemm"
+
+typedef struct gemm_plan {
+    size_t crs;   /* rows of the column matrix: C * R * S */
+    size_t cgrs;  /* rows per group: C/groups * R * S */
+    size_t howo;  /* output pixels per image */
+    bool wide;    /* the wide layout (see WIDE_MAX_PIXELS) */
+    size_t chunk; /* images per chunk */
+    size_t col;   /* floats of the column matrix for one chunk */
+    size_t tmp;   /* floats of the temporary output for one chunk (wide layout only) */
+} gemm_plan;
+
+/* Sizes the chunks; false with a reason when one image does not fit. */
+static bool make_plan(const clcnn__conv_problem *pb, const clcnn_device *dev, gemm_plan *plan,
+                      const char **reason)
+{
+    const size_t limit = (size_t)1 << 31; /* the kernels and CLBlast index with int */
+    gemm_plan pl = {0};
+    pl.crs = pb->x.c * pb->w.h * pb->w.w;
+    pl.cgrs = pb->cg * pb->w.h * pb->w.w;
+    pl.howo = pb->y.h * pb->y.w;
+    pl.wide = pb->y.n > 1 && pl.howo < WIDE_MAX_PIXELS;
+    const size_t per_image = pl.crs * pl.howo + (pl.wide ? pb->y.c * pl.howo : 0);
+    if (pb->x.n * pb->x.c * pb->x.h * pb->x.w >= limit ||
+        pb->y.n * pb->y.c * pb->y.h * pb->y.w >= limit ||
+        pb->w.n * pb->w.c * pb->w.h * pb->w.w >= limit || per_image >= limit) {
+        *reason = "a tensor or one image's column matrix has 2^31 elements or more";
+        return false;
+    }
+    const size_t max_alloc = (size_t)dev->info.max_alloc_bytes;
+    if (per_image * sizeof(float) > max_alloc) {
+        *reason = "one image's column matrix exceeds the device's largest allocation";
+        return false;
+    }
+    size_t bound =
+        WORKSPACE_BOUND > per_image * sizeof(float) ? WORKSPACE_BOUND : per_image * sizeof(float);
+    if (bound > max_alloc)
+        bound = max_alloc;
+    size_t chunk = bound / (per_image * sizeof(float));
+    if (chunk * per_image >= limit)
+        chunk = (limit - 1) / per_image;
+    if (chunk > pb->x.n)
+        chunk = pb->x.n;
+    pl.chunk = chunk;
+    pl.col = chunk * pl.crs * pl.howo;
+    pl.tmp = pl.wide ? chunk * pb->y.c * pl.howo : 0;
+    *plan = pl;
+    return true;
+}
+
+static bool gemm_applicable(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                            const char **reason)
+{
+    gemm_plan pl;
+    return make_plan(pb, dev, &pl, reason);
+}
+
+static size_t gemm_workspace_size(const clcnn__conv_problem *pb, const clcnn_device *dev)
+{
+    gemm_plan pl;
+    const char *why = NULL;
+    if (!make_plan(pb, dev, &pl, &why))
+        return 0;
+    return (pl.col + pl.tmp) * sizeof(float);
+}
+
+/* Enqueues a kernel on the compute queue without waiting: the queue is in order, and the call
+ * waits once at the end. */
+static clcnn_status enqueue(clcnn_device *dev, cl_kernel kernel, const char *what,
+                            const size_t global[3])
+{
+    cl_int err = clEnqueueNDRangeKernel(dev->compute, kernel, 3, NULL, global, NULL, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return CLCNN_CL_ERR(err, WHAT ": %s: clEnqueueNDRangeKernel (global %zux%zux%zu)", what,
+                            global[0], global[1], global[2]);
+    return CLCNN_OK;
+}
+
+/* One row-major SGEMM C = A * B (alpha 1, beta 0) on the compute queue. *last receives its
+ * event (the previous one is released). */
+static clcnn_status sgemm(clcnn_device *dev, size_t m, size_t n, size_t k, cl_mem a, size_t a_off,
+                          size_t a_ld, cl_mem b, size_t b_off, size_t b_ld, cl_mem c, size_t c_off,
+                          size_t c_ld, cl_event *last)
+{
+    cl_event ev = NULL;
+    CLBlastStatusCode code =
+        CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k, 1.0f,
+                     a, a_off, a_ld, b, b_off, b_ld, 0.0f, c, c_off, c_ld, &dev->compute, &ev);
+    if (code != CLBlastSuccess) {
+        /* CLBlast returns OpenCL codes above -1000 and its own below. */
+        clcnn_status st = code > -1000 ? clcnn__status_of_cl(code) : CLCNN_STATUS_CL_ERROR;
+        return (clcnn__set_error(st, code, __FILE__, __LINE__,
+                                 WHAT ": CLBlastSgemm(M=%zu, N=%zu, K=%zu) -> status %d%s", m, n, k,
+                                 (int)code,
+                                 code > -1000 ? " (an OpenCL error)" : " (CLBlast's own code)"),
+                st);
+    }
+    if (*last != NULL)
+        clReleaseEvent(*last);
+    *last = ev;
+    return CLCNN_OK;
+}
+
+/* Enqueues everything for images n0 .. n0 + count - 1. */
+static clcnn_status run_chunk(clcnn_device *dev, const clcnn__conv_problem *pb, const gemm_plan *pl,
+                              const clcnn__conv_args *args, cl_mem ws, cl_kernel im2col,
+                              cl_kernel epilogue, size_t n0, size_t count, int flags,
+                              cl_event *last)
+{
+    const clcnn_conv_params *p = &pb->p;
+    const size_t kg = pb->kg, howo = pl->howo;
+    /* Wide: rows of count*howo with images side by side; else image blocks of crs rows. */
+    const size_t ld = pl->wide ? count * howo : howo;
+    const size_t img_stride = pl->wide ? howo : pl->crs * howo;
+    cl_int4 dims0 = {{(cl_int)pb->x.c, (cl_int)pb->x.h, (cl_int)pb->x.w, (cl_int)pb->w.h}};
+    cl_int4 dims1 = {{(cl_int)pb->w.w, (cl_int)pb->y.h, (cl_int)pb->y.w, (cl_int)n0}};
+    cl_int4 conv0 = {
+        {(cl_int)p->stride_h, (cl_int)p->stride_w, (cl_int)p->pad_h, (cl_int)p->pad_w}};
+    cl_int4 conv1 = {{(cl_int)p->dilation_h, (cl_int)p->dilation_w, flags, 0}};
+    cl_int4 layout = {{(cl_int)ld, (cl_int)img_stride, 0, 0}};
+    const clcnn__kernel_arg iargs[] = {
+        {sizeof(cl_mem), &args->x}, {sizeof(cl_mem), &ws},  {sizeof dims0, &dims0},
+        {sizeof dims1, &dims1},     {sizeof conv0, &conv0}, {sizeof conv1, &conv1},
+        {sizeof layout, &layout},
+    };
+    CLCNN_TRY(clcnn__set_args(im2col, WHAT ": im2col", iargs, sizeof iargs / sizeof iargs[0]));
+    const size_t vblocks = (howo + IM2COL_VW - 1) / IM2COL_VW;
+    const size_t iglobal[3] = {vblocks, pl->crs, count};
+    CLCNN_TRY(enqueue(dev, im2col, "im2col", iglobal));
+
+    if (pl->wide) {
+        /* Group g: tmp[g*Kg.., :] = W[g] (Kg x CgRS) * col[g*CgRS.., :]; then the epilogue. */
+        for (size_t g = 0; g < p->groups; g++)
+            CLCNN_TRY(sgemm(dev, kg, ld, pl->cgrs, args->w, g * kg * pl->cgrs, pl->cgrs, ws,
+                            g * pl->cgrs * ld, ld, ws, pl->col + g * kg * ld, ld, last));
+        cl_int4 edims = {{(cl_int)pb->y.c, (cl_int)howo, (cl_int)n0, flags}};
+        cl_int4 elayout = {{(cl_int)ld, (cl_int)howo, (cl_int)pl->col, 0}};
+        const clcnn__kernel_arg eargs[] = {
+            {sizeof(cl_mem), &ws},      {sizeof(cl_mem), args->bias != NULL ? &args->bias : NULL},
+            {sizeof(cl_mem), &args->y}, {sizeof edims, &edims},
+            {sizeof elayout, &elayout},
+        };
+        CLCNN_TRY(
+            clcnn__set_args(epilogue, WHAT ": epilogue", eargs, sizeof eargs / sizeof eargs[0]));
+        const size_t eglobal[3] = {vblocks, pb->y.c, count};
+        CLCNN_TRY(enqueue(dev, epilogue, "epilogue", eglobal));
+        return CLCNN_OK;
+    }
+    /* Image i, group g: y[n0+i, g*Kg.., :] = W[g] * col[i][g*CgRS.., :], straight into y. */
+    for (size_t i = 0; i < count; i++)
+        for (size_t g = 0; g < p->groups; g++)
+            CLCNN_TRY(sgemm(dev, kg, howo, pl->cgrs, args->w, g * kg * pl->cgrs, pl->cgrs, ws,
+                            i * img_stride + g * pl->cgrs * howo, howo, args->y,
+                            ((n0 + i) * pb->y.c + g * kg) * howo, howo, last));
+    return CLCNN_OK;
+}
+
+static clcnn_status run_all(clcnn_device *dev, const clcnn__conv_problem *pb, const gemm_plan *pl,
+                            const clcnn__conv_args *args, cl_mem ws, cl_kernel im2col,
+                            cl_kernel epilogue, cl_event *last)
+{
+    const int flags = (pb->p.mode == CLCNN_CONV_CONVOLUTION ? FLAG_FLIP : 0) |
+                      (pb->p.relu ? FLAG_RELU : 0) | (args->bias != NULL ? FLAG_BIAS : 0);
+    for (size_t n0 = 0; n0 < pb->x.n; n0 += pl->chunk) {
+        size_t count = pb->x.n - n0 < pl->chunk ? pb->x.n - n0 : pl->chunk;
+        CLCNN_TRY(run_chunk(dev, pb, pl, args, ws, im2col, epilogue, n0, count, flags, last));
+    }
+    if (!pl->wide && (flags & (FLAG_RELU | FLAG_BIAS)) != 0) {
+        /* Bias and ReLU in place over the whole output, once. */
+        const size_t howo = pl->howo;
+        cl_int4 edims = {{(cl_int)pb->y.c, (cl_int)howo, 0, flags}};
+        cl_int4 elayout = {{(cl_int)howo, (cl_int)(pb->y.c * howo), 0, 0}};
+        const clcnn__kernel_arg eargs[] = {
+            {sizeof(cl_mem), &args->y}, {sizeof(cl_mem), args->bias != NULL ? &args->bias : NULL},
+            {sizeof(cl_mem), &args->y}, {sizeof edims, &edims},
+            {sizeof elayout, &elayout},
+        };
+        CLCNN_TRY(
+            clcnn__set_args(epilogue, WHAT ": epilogue", eargs, sizeof eargs / sizeof eargs[0]));
+        const size_t eglobal[3] = {(howo + IM2COL_VW - 1) / IM2COL_VW, pb->y.c, pb->y.n};
+        CLCNN_TRY(enqueue(dev, epilogue, "epilogue", eglobal));
+    }
+    return CLCNN_OK;
+}
+
+static clcnn_status gemm_run(clcnn_device *dev, const clcnn__conv_problem *pb,
+                             const clcnn__conv_args *args, cl_mem workspace)
+{
+    gemm_plan pl;
+    const char *why = "";
+    CLCNN_FAIL_IF(!make_plan(pb, dev, &pl, &why), CLCNN_STATUS_UNSUPPORTED, WHAT ": %s", why);
+    CLCNN_FAIL_IF(workspace == NULL, CLCNN_STATUS_INVALID_ARG, WHAT ": no workspace");
+    CLCNN_TRACE("conv2d", "solver gemm: %s layout, %zu images per chunk, workspace %zu bytes",
+                pl.wide ? "wide" : "per-image", pl.chunk, (pl.col + pl.tmp) * sizeof(float));
+    cl_kernel im2col = NULL, epilogue = NULL;
+    CLCNN_TRY(clcnn__kernel_create(dev, "conv2d_im2col.cl", NULL, "clcnn_im2col", &im2col));
+    clcnn_status st =
+        clcnn__kernel_create(dev, "conv2d_im2col.cl", NULL, "clcnn_im2col_epilogue", &epilogue);
+    cl_event last = NULL;
+    if (st == CLCNN_OK)
+        st = run_all(dev, pb, &pl, args, workspace, im2col, epilogue, &last);
+    /* Wait on the last GEMM's event, then finish the in-order queue: that covers the epilogue
+     * enqueued after it and, on an error, keeps the workspace busy no longer than this call. */
+    cl_int err = last != NULL ? clWaitForEvents(1, &last) : CL_SUCCESS;
+    cl_int finish_err = clFinish(dev->compute);
+    if (err == CL_SUCCESS)
+        err = finish_err;
+    if (st == CLCNN_OK && err != CL_SUCCESS)
+        st = CLCNN_CL_ERR(err, WHAT ": execution (input %zux%zux%zux%zu)", pb->x.n, pb->x.c,
+                          pb->x.h, pb->x.w);
+    if (last != NULL)
+        clReleaseEvent(last);
+    clReleaseKernel(im2col);
+    if (epilogue != NULL)
+        clReleaseKernel(epilogue);
+    return st;
+}
+
+const clcnn__conv_solver clcnn__conv_solver_gemm = {
+    .name = "gemm",
+    .algo = CLCNN_CONV_ALGO_GEMM,
+    .applicable = gemm_applicable,
+    .workspace_size = gemm_workspace_size,
+    .run = gemm_run,
+    /* fp32 throughout; CLBlast sums the C*R*S products in its own (tiled) order. */
+    .tolerance = 1e-10,
+};

@@ -1,0 +1,227 @@
+/* The tuning database file: JSON through cJSON, {"schema": 1, "device": {...}, "clcnn": "...",
+ * "entries": [{kernel, dtype, problem, solver, params, time_us, verified}]}. A file that cannot
+ * be read is ignored with a warning; writes merge with what is on disk and replace atomically. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "fileio_impl.h"
+#include "log_impl.h"
+#include "status_impl.h"
+#include "tune_db_impl.h"
+
+#define SCHEMA 1
+/* A database beyond this is not one clcnn wrote. */
+#define MAX_DB_BYTES ((size_t)64 << 20)
+
+static void slug(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    bool dash = false;
+    for (; *in != '\0' && n + 1 < size; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (isalnum(c)) {
+            out[n++] = (char)tolower(c);
+            dash = false;
+        } else if (!dash && n > 0) {
+            out[n++] = '-';
+            dash = true;
+        }
+    }
+    while (n > 0 && out[n - 1] == '-')
+        n--;
+    out[n] = '\0';
+}
+
+clcnn_status clcnn__tune_db_path(const clcnn_device *d, char **path)
+{
+    *path = NULL;
+    if (d->cache_dir == NULL)
+        return CLCNN_OK;
+    char name[200], driver[64];
+    slug(d->info.name, name, sizeof name);
+    slug(d->info.driver_version, driver, sizeof driver);
+    const char *vendor = clcnn_vendor_name(d->info.vendor);
+    size_t n = strlen(d->cache_dir) + strlen(vendor) + strlen(name) + strlen(driver) + 32;
+    char *p = malloc(n);
+    CLCNN_FAIL_IF(p == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "tune db: out of memory");
+    snprintf(p, n, "%s/tune/%s/%s-%s.json", d->cache_dir, vendor, name, driver);
+    *path = p;
+    return CLCNN_OK;
+}
+
+/* The entries array of a parsed database, or NULL when the document is not one of ours. */
+static cJSON *entries_of(cJSON *root, const char **why)
+{
+    if (!cJSON_IsObject(root)) {
+        *why = "not a JSON object";
+        return NULL;
+    }
+    const cJSON *schema = cJSON_GetObjectItemCaseSensitive(root, "schema");
+    if (!cJSON_IsNumber(schema) || schema->valueint != SCHEMA) {
+        *why = "missing or unknown \"schema\"";
+        return NULL;
+    }
+    cJSON *entries = cJSON_GetObjectItemCaseSensitive(root, "entries");
+    if (!cJSON_IsArray(entries)) {
+        *why = "\"entries\" is not an array";
+        return NULL;
+    }
+    return entries;
+}
+
+/* Reads the file: NULL when absent; NULL and a warning when unreadable or corrupt. */
+static cJSON *read_db(const char *path)
+{
+    FILE *probe = fopen(path, "rb");
+    if (probe == NULL)
+        return NULL;
+    fclose(probe);
+    void *data = NULL;
+    size_t size = 0;
+    if (clcnn__file_read_all(path, MAX_DB_BYTES, &data, &size) != CLCNN_OK) {
+        CLCNN_WARN("tune", "ignoring tuning database %s: %s", path, clcnn_last_error());
+        clcnn_clear_error();
+        return NULL;
+    }
+    cJSON *root = cJSON_ParseWithLength(data, size);
+    free(data);
+    const char *why = "not valid JSON";
+    if (root == NULL || entries_of(root, &why) == NULL) {
+        CLCNN_WARN("tune", "ignoring tuning database %s: %s", path, why);
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+static bool str_field_is(const cJSON *obj, const char *field, const char *value)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(obj, field);
+    return cJSON_IsString(f) && strcmp(f->valuestring, value) == 0;
+}
+
+static cJSON *find_entry(cJSON *entries, const char *kernel, const char *problem)
+{
+    cJSON *e;
+    cJSON_ArrayForEach(e, entries)
+    {
+        if (cJSON_IsObject(e) && str_field_is(e, "kernel", kernel) &&
+            str_field_is(e, "problem", problem) && str_field_is(e, "dtype", "f32"))
+            return e;
+    }
+    return NULL;
+}
+
+void clcnn__tune_db_forget(clcnn_device *d)
+{
+    cJSON_Delete(d->tune_db);
+    d->tune_db = NULL;
+    d->tune_db_loaded = false;
+}
+
+void clcnn__tune_db_lookup(clcnn_device *d, const char *kernel, const char *problem, char *solver,
+                           size_t size, bool *found)
+{
+    *found = false;
+    pthread_mutex_lock(&d->program_lock);
+    if (!d->tune_db_loaded) {
+        char *path = NULL;
+        if (clcnn__tune_db_path(d, &path) == CLCNN_OK && path != NULL)
+            d->tune_db = read_db(path);
+        clcnn_clear_error();
+        free(path);
+        d->tune_db_loaded = true;
+    }
+    const char *why;
+    cJSON *entries = d->tune_db != NULL ? entries_of(d->tune_db, &why) : NULL;
+    const cJSON *e = entries != NULL ? find_entry(entries, kernel, problem) : NULL;
+    if (e != NULL) {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "solver");
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "verified");
+        if (cJSON_IsString(s) && cJSON_IsTrue(v) && strlen(s->valuestring) < size) {
+            snprintf(solver, size, "%s", s->valuestring);
+            *found = true;
+        }
+    }
+    pthread_mutex_unlock(&d->program_lock);
+}
+
+static cJSON *new_db(const clcnn_device *d)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *dev = cJSON_AddObjectToObject(root, "device");
+    cJSON_AddStringToObject(dev, "vendor", clcnn_vendor_name(d->info.vendor));
+    cJSON_AddStringToObject(dev, "name", d->info.name);
+    cJSON_AddStringToObject(dev, "arch", d->info.arch);
+    cJSON_AddStringToObject(dev, "driver", d->info.driver_version);
+    cJSON_AddNumberToObject(root, "schema", SCHEMA);
+    cJSON_AddStringToObject(root, "clcnn", CLCNN_VERSION_STRING);
+    cJSON_AddArrayToObject(root, "entries");
+    return root;
+}
+
+static char *directory_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash != NULL ? (size_t)(slash - path) : 0;
+    char *dir = malloc(n + 2);
+    if (dir != NULL) {
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+        if (n == 0)
+            memcpy(dir, ".", 2);
+    }
+    return dir;
+}
+
+clcnn_status clcnn__tune_db_record(clcnn_device *d, const char *kernel, const char *problem,
+                                   const char *solver, double time_us, bool verified)
+{
+    char *path = NULL;
+    CLCNN_TRY(clcnn__tune_db_path(d, &path));
+    if (path == NULL)
+        return CLCNN_OK;
+    pthread_mutex_lock(&d->program_lock);
+    cJSON *root = read_db(path);
+    if (root == NULL)
+        root = new_db(d);
+    const char *why;
+    cJSON *entries = entries_of(root, &why);
+    cJSON *old = find_entry(entries, kernel, problem);
+    if (old != NULL)
+        cJSON_DetachItemViaPointer(entries, old);
+    cJSON_Delete(old);
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "kernel", kernel);
+    cJSON_AddStringToObject(e, "dtype", "f32");
+    cJSON_AddStringToObject(e, "problem", problem);
+    cJSON_AddStringToObject(e, "solver", solver);
+    cJSON_AddObjectToObject(e, "params");
+    cJSON_AddNumberToObject(e, "time_us", time_us);
+    cJSON_AddBoolToObject(e, "verified", verified);
+    cJSON_AddItemToArray(entries, e);
+    char *text = cJSON_Print(root);
+    char *dir = directory_of(path);
+    clcnn_status st = CLCNN_OK;
+    if (text == NULL || dir == NULL)
+        st = CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "tune db: cannot serialize %s", path);
+    if (st == CLCNN_OK)
+        st = clcnn__mkdir_p(dir);
+    if (st == CLCNN_OK)
+        st = clcnn__file_write_atomic(path, text, strlen(text));
+    /* The next lookup sees what is on disk now, other processes' entries included. */
+    cJSON_Delete(d->tune_db);
+    d->tune_db = root;
+    d->tune_db_loaded = true;
+    pthread_mutex_unlock(&d->program_lock);
+    if (st == CLCNN_OK)
+        CLCNN_DEBUG("tune", "%s %s -> %s (%.1f us) in %s", kernel, problem, solver, time_us, path);
+    free(text);
+    free(dir);
+    free(path);
+    return st;
+}

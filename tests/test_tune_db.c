@@ -1,0 +1,359 @@
+/* Find mode and the tuning database: find ranks and verifies every solver and records the
+ * winner; AUTO reads the record in a new handle; planted, unknown, unverified and corrupt
+ * records; merging with entries other processes wrote; the cache switched off. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "testutil.h"
+#include "tune_db_impl.h"
+
+static char *cache_dir;
+
+static int setup(void **state)
+{
+    (void)state;
+    cache_dir = test_tempdir();
+    setenv("CLCNN_CACHE_DIR", cache_dir, 1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    test_rmtree(cache_dir);
+    free(cache_dir);
+    return 0;
+}
+
+typedef struct problem {
+    clcnn_device *dev;
+    clcnn_tensor *x, *w, *b, *y;
+    clcnn_conv_params p;
+} problem;
+
+static void problem_make(problem *pb, size_t h)
+{
+    assert_ok(clcnn_device_create(NULL, &pb->dev));
+    pb->p = clcnn_conv_params_default();
+    pb->p.pad_h = pb->p.pad_w = 1;
+    clcnn_shape xs = {2, 3, h, h}, ws = {4, 3, 3, 3}, ys;
+    assert_ok(clcnn_conv2d_output_shape(xs, ws, &pb->p, &ys));
+    assert_ok(clcnn_tensor_create(pb->dev, xs, &pb->x));
+    assert_ok(clcnn_tensor_create(pb->dev, ws, &pb->w));
+    assert_ok(clcnn_tensor_create(pb->dev, (clcnn_shape){1, 4, 1, 1}, &pb->b));
+    assert_ok(clcnn_tensor_create(pb->dev, ys, &pb->y));
+    test_rng rng;
+    test_rng_seed(&rng, h);
+    float buf[2 * 3 * 64 * 64];
+    assert_true(2 * 3 * h * h <= sizeof buf / sizeof buf[0]);
+    test_rng_fill(&rng, buf, 2 * 3 * h * h, -1, 1);
+    assert_ok(clcnn_tensor_upload(pb->x, buf, 2 * 3 * h * h));
+    test_rng_fill(&rng, buf, 4 * 3 * 3 * 3, -1, 1);
+    assert_ok(clcnn_tensor_upload(pb->w, buf, 4 * 3 * 3 * 3));
+    test_rng_fill(&rng, buf, 4, -1, 1);
+    assert_ok(clcnn_tensor_upload(pb->b, buf, 4));
+}
+
+static void problem_free(problem *pb)
+{
+    clcnn_tensor_release(pb->x);
+    clcnn_tensor_release(pb->w);
+    clcnn_tensor_release(pb->b);
+    clcnn_tensor_release(pb->y);
+    clcnn_device_release(pb->dev);
+}
+
+static cJSON *read_json(const char *path)
+{
+    size_t size;
+    char *text = test_read_file(path, &size);
+    cJSON *root = cJSON_ParseWithLength(text, size);
+    free(text);
+    assert_non_null(root);
+    return root;
+}
+
+static const cJSON *entry_for(const cJSON *root, const char *problem_key)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "entries"))
+    {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "problem");
+        if (cJSON_IsString(p) && strcmp(p->valuestring, problem_key) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static char *db_path(clcnn_device *dev)
+{
+    char *path = NULL;
+    assert_ok(clcnn__tune_db_path(dev, &path));
+    assert_non_null(path);
+    return path;
+}
+
+static void test_find_ranks_records_and_auto_uses_it(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 9);
+    clcnn_conv_perf perf[8];
+    size_t count = 0;
+    assert_ok(clcnn_conv2d_find(pb.dev, pb.x, pb.w, pb.b, &pb.p, pb.y, 3, perf, 8, &count));
+    assert_true(count >= 1);
+    assert_int_equal(perf[0].status, CLCNN_OK);
+    assert_true(perf[0].verified);
+    assert_true(perf[0].time_ms > 0 && isfinite(perf[0].time_ms));
+    bool saw_direct = false;
+    for (size_t i = 0; i < count; i++) {
+        if (i > 0 && perf[i].status == CLCNN_OK && perf[i].verified && perf[i - 1].verified)
+            assert_true(perf[i].time_ms >= perf[i - 1].time_ms);
+        if (perf[i].algo == CLCNN_CONV_ALGO_DIRECT) {
+            saw_direct = true;
+            assert_true(perf[i].verified);
+            assert_true(perf[i].nmse == 0.0); /* deterministic against itself */
+        }
+    }
+    assert_true(saw_direct);
+
+    /* y holds the winner's output, which matches the direct solver. */
+    size_t n = clcnn_tensor_count(pb.y);
+    float *got = malloc(n * sizeof *got), *ref = malloc(n * sizeof *ref);
+    assert_ok(clcnn_tensor_download(pb.y, got, n));
+    assert_ok(clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_DIRECT, NULL, 0,
+                                   pb.y));
+    assert_ok(clcnn_tensor_download(pb.y, ref, n));
+    for (size_t i = 0; i < n; i++)
+        assert_true(fabs(got[i] - ref[i]) <= 1e-3 * (fabs(ref[i]) + 1));
+    free(got);
+    free(ref);
+
+    /* The file names the device and holds the entry. */
+    char *path = db_path(pb.dev);
+    assert_non_null(strstr(path, cache_dir));
+    assert_non_null(strstr(path, "/tune/"));
+    cJSON *root = read_json(path);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(root, "schema")->valueint, 1);
+    const cJSON *devj = cJSON_GetObjectItemCaseSensitive(root, "device");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(devj, "name")->valuestring,
+                        clcnn_device_get_info(pb.dev)->name);
+    const cJSON *e = entry_for(root, "n2c3h9w9k4r3s3u1p1d1g1");
+    assert_non_null(e);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(e, "solver")->valuestring,
+                        clcnn_conv_algo_name(perf[0].algo));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(e, "kernel")->valuestring, "conv2d_fwd");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "verified")));
+    cJSON_Delete(root);
+    problem_free(&pb);
+
+    /* A new handle (as a new process would) lets AUTO pick the recorded winner. */
+    problem again;
+    problem_make(&again, 9);
+    clcnn_conv_algo algo = CLCNN_CONV_ALGO_AUTO;
+    assert_ok(clcnn_conv2d_auto_algo(again.dev, clcnn_tensor_shape(again.x),
+                                     clcnn_tensor_shape(again.w), &again.p, &algo));
+    assert_int_equal(algo, perf[0].algo);
+    problem_free(&again);
+    free(path);
+}
+
+static void mkdir_parent(const char *path)
+{
+    char *dir = strdup(path);
+    *strrchr(dir, '/') = '\0';
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
+/* Writes a database with one entry naming solver for the problem of problem_make(pb, 9). */
+static void plant(clcnn_device *dev, const char *solver, bool verified, const char *extra)
+{
+    char *path = db_path(dev);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"schema\": 1, \"device\": {}, \"clcnn\": \"x\", \"entries\": [%s"
+             "{\"kernel\": \"conv2d_fwd\", \"dtype\": \"f32\", \"problem\": "
+             "\"n2c3h9w9k4r3s3u1p1d1g1\", \"solver\": \"%s\", \"params\": {}, "
+             "\"time_us\": 1, \"verified\": %s}]}",
+             extra, solver, verified ? "true" : "false");
+    mkdir_parent(path);
+    test_write_file(path, text, strlen(text));
+    free(path);
+}
+
+static clcnn_conv_algo auto_of(problem *pb)
+{
+    clcnn_conv_algo algo = CLCNN_CONV_ALGO_AUTO;
+    assert_ok(clcnn_conv2d_auto_algo(pb->dev, clcnn_tensor_shape(pb->x), clcnn_tensor_shape(pb->w),
+                                     &pb->p, &algo));
+    return algo;
+}
+
+/* A solver that can run the problem but is not the heuristic's pick, so a planted record
+ * visibly changes AUTO. */
+static clcnn_conv_algo other_applicable(problem *pb, clcnn_conv_algo heuristic)
+{
+    static const clcnn_conv_algo all[] = {
+#define ALL_(name, token, id) CLCNN_CONV_ALGO_##name,
+        CLCNN_CONV_ALGO_LIST(ALL_)
+#undef ALL_
+    };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i] != CLCNN_CONV_ALGO_AUTO && all[i] != heuristic &&
+            clcnn_conv2d_applicable(pb->dev, clcnn_tensor_shape(pb->x), clcnn_tensor_shape(pb->w),
+                                    &pb->p, all[i], NULL))
+            return all[i];
+    fail_msg("only one solver can run the test problem");
+    return heuristic;
+}
+
+static void test_planted_records(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 9);
+    clcnn_conv_algo heuristic = auto_of(&pb);
+    clcnn_conv_algo planted = other_applicable(&pb, heuristic);
+    assert_int_not_equal(planted, heuristic);
+    clcnn_device_release(pb.dev);
+
+    /* Each case in a fresh handle, which reads the file anew. */
+    struct {
+        const char *solver;
+        bool verified;
+        clcnn_conv_algo want;
+    } cases[] = {
+        {clcnn_conv_algo_name(planted), true, planted},
+        {"no-such-solver", true, heuristic},
+        {clcnn_conv_algo_name(planted), false, heuristic},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_ok(clcnn_device_create(NULL, &pb.dev));
+        plant(pb.dev, cases[i].solver, cases[i].verified, "");
+        clcnn_device_release(pb.dev);
+        assert_ok(clcnn_device_create(NULL, &pb.dev));
+        assert_int_equal(auto_of(&pb), cases[i].want);
+        clcnn_device_release(pb.dev);
+    }
+    pb.dev = NULL;
+    clcnn_tensor_release(pb.x);
+    clcnn_tensor_release(pb.w);
+    clcnn_tensor_release(pb.b);
+    clcnn_tensor_release(pb.y);
+}
+
+typedef struct warn_capture {
+    int warnings;
+    char last[512];
+} warn_capture;
+
+static void capture(clcnn_log_level level, const char *module, const char *msg, void *user)
+{
+    warn_capture *c = user;
+    if (level == CLCNN_LOG_WARN && strcmp(module, "tune") == 0) {
+        c->warnings++;
+        snprintf(c->last, sizeof c->last, "%s", msg);
+    }
+}
+
+static void test_corrupt_database_is_ignored_then_rewritten(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 9);
+    clcnn_conv_algo heuristic = auto_of(&pb);
+    char *path = db_path(pb.dev);
+    problem_free(&pb);
+    mkdir_parent(path);
+    test_write_file(path, "{\"schema\": 1, \"entries\": [ {broken", 33);
+
+    warn_capture c = {0};
+    clcnn_log_set(capture, &c, CLCNN_LOG_WARN);
+    problem_make(&pb, 9);
+    assert_int_equal(auto_of(&pb), heuristic);
+    assert_int_equal(c.warnings, 1);
+    assert_non_null(strstr(c.last, "ignoring tuning database"));
+    /* find still works and leaves a valid file behind. */
+    clcnn_conv_perf perf[8];
+    size_t count;
+    assert_ok(clcnn_conv2d_find(pb.dev, pb.x, pb.w, pb.b, &pb.p, pb.y, 1, perf, 8, &count));
+    clcnn_log_set(NULL, NULL, CLCNN_LOG_WARN);
+    cJSON *root = read_json(path);
+    assert_non_null(entry_for(root, "n2c3h9w9k4r3s3u1p1d1g1"));
+    cJSON_Delete(root);
+    problem_free(&pb);
+    free(path);
+}
+
+static void test_records_merge_with_other_writers(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 9);
+    /* Another process wrote an entry for a problem this one never ran. */
+    plant(pb.dev, "direct", true,
+          "{\"kernel\": \"conv2d_fwd\", \"dtype\": \"f32\", \"problem\": \"other\", "
+          "\"solver\": \"direct\", \"params\": {}, \"time_us\": 5, \"verified\": true}, ");
+    problem_free(&pb);
+    problem_make(&pb, 12);
+    clcnn_conv_perf perf[8];
+    size_t count;
+    assert_ok(clcnn_conv2d_find(pb.dev, pb.x, pb.w, pb.b, &pb.p, pb.y, 1, perf, 8, &count));
+    char *path = db_path(pb.dev);
+    cJSON *root = read_json(path);
+    assert_non_null(entry_for(root, "other"));
+    assert_non_null(entry_for(root, "n2c3h9w9k4r3s3u1p1d1g1"));
+    assert_non_null(entry_for(root, "n2c3h12w12k4r3s3u1p1d1g1"));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "entries")), 3);
+    cJSON_Delete(root);
+    /* Finding the same problem again replaces its entry rather than adding one. */
+    assert_ok(clcnn_conv2d_find(pb.dev, pb.x, pb.w, pb.b, &pb.p, pb.y, 1, perf, 8, &count));
+    root = read_json(path);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "entries")), 3);
+    cJSON_Delete(root);
+    free(path);
+    problem_free(&pb);
+}
+
+static void test_cache_off_writes_nothing(void **state)
+{
+    (void)state;
+    setenv("CLCNN_CACHE_DIR", "off", 1);
+    problem pb;
+    problem_make(&pb, 9);
+    char *path = (char *)0x1;
+    assert_ok(clcnn__tune_db_path(pb.dev, &path));
+    assert_null(path);
+    clcnn_conv_perf perf[8];
+    size_t count = 0;
+    assert_ok(clcnn_conv2d_find(pb.dev, pb.x, pb.w, pb.b, &pb.p, pb.y, 1, perf, 1, &count));
+    assert_int_equal(count, 1);
+    assert_true(perf[0].verified);
+    problem_free(&pb);
+    setenv("CLCNN_CACHE_DIR", cache_dir, 1);
+    assert_status_msg(clcnn_conv2d_find(NULL, NULL, NULL, NULL, NULL, NULL, 1, perf, 8, &count),
+                      CLCNN_STATUS_INVALID_ARG, "NULL");
+}
+
+int main(void)
+{
+    if (!test_have_device())
+        return TEST_SKIP_CODE;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_find_ranks_records_and_auto_uses_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_planted_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_database_is_ignored_then_rewritten, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_records_merge_with_other_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_off_writes_nothing, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("tune_db", tests, NULL, NULL);
+}
