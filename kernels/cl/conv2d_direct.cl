@@ -22,6 +22,10 @@
 #define vloadV CONV_CAT(vload, CONV_VW)
 #define vstoreV CONV_CAT(vstore, CONV_VW)
 
+/* CONV_PADDED, when defined: the input is a zero-padded copy (clcnn_conv2d_pad_input) large
+ * enough for every tap of every block, passed with pad 0, so the inner loop has no bounds
+ * checks. Undefined by default. */
+
 /* Flag bits of conv1.w. */
 #define CONV_FLIP 1
 #define CONV_RELU 2
@@ -79,12 +83,27 @@ __kernel void clcnn_conv2d_direct(__global const float *restrict x,
             const int rr = flip ? R - 1 - r : r;
             for (int s = 0; s < S; s++) {
                 const int ix0 = ix_base + s * dil_w;
+#ifdef CONV_PADDED
+                const bool fast = stride_w == 1;
+#else
                 const bool fast = stride_w == 1 && ix0 >= 0 && ix0 + CONV_VW <= W;
+#endif
                 floatV v[CONV_OYB];
 #pragma unroll
                 for (int j = 0; j < CONV_OYB; j++) {
                     const int iy = iy_base + j * stride_h + r * dil_h;
                     __global const float *row = xc + iy * W;
+#ifdef CONV_PADDED
+                    if (fast) {
+                        v[j] = vloadV(0, row + ix0);
+                    } else {
+                        float t[CONV_VW];
+#pragma unroll
+                        for (int l = 0; l < CONV_VW; l++)
+                            t[l] = row[ix0 + l * stride_w];
+                        v[j] = vloadV(0, t);
+                    }
+#else
                     if (iy < 0 || iy >= H || oy0 + j >= Ho) {
                         v[j] = (floatV)(0.0f);
                     } else if (fast) {
@@ -98,6 +117,7 @@ __kernel void clcnn_conv2d_direct(__global const float *restrict x,
                         }
                         v[j] = vloadV(0, t);
                     }
+#endif
                 }
                 const int widx = wc + rr * S + (flip ? S - 1 - s : s);
 #pragma unroll
@@ -130,4 +150,21 @@ __kernel void clcnn_conv2d_direct(__global const float *restrict x,
             }
         }
     }
+}
+
+/* Copies x (N*C planes of H x W, given as src = (planes, H, W, 0)) into xp (planes of
+ * Hp x Wp, dst = (Hp, Wp, pad_h, pad_w)) with the input at (pad_h, pad_w) and zeros around it.
+ * Global size: (Wp, Hp, planes). */
+__kernel void clcnn_conv2d_pad_input(__global const float *restrict x, __global float *restrict xp,
+                                     const int4 src, const int4 dst)
+{
+    const int px = (int)get_global_id(0), py = (int)get_global_id(1);
+    const int plane = (int)get_global_id(2);
+    const int H = src.s1, W = src.s2, Hp = dst.s0, Wp = dst.s1;
+    if (px >= Wp || py >= Hp || plane >= src.s0)
+        return;
+    const int iy = py - dst.s2, ix = px - dst.s3;
+    const bool inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+    xp[((size_t)plane * Hp + py) * Wp + px] =
+        inside ? x[((size_t)plane * H + iy) * W + ix] : 0.0f;
 }
