@@ -33,7 +33,8 @@ typedef struct clcnn_conv_params {
     X(DIRECT, "direct", 0)                                                                         \
     X(GEMM, "gemm", 1)                                                                             \
     X(WINOGRAD2, "winograd2", 2)                                                                   \
-    X(WINOGRAD4, "winograd4", 3)
+    X(WINOGRAD4, "winograd4", 3)                                                                   \
+    X(WINOGRAD4_SPLIT, "winograd4_split", 4)
 
 /** A convolution algorithm: a solver, or AUTO to let the library choose. */
 typedef enum clcnn_conv_algo {

@@ -355,3 +355,130 @@ __kernel void clcnn_wino4_output(__global const float *restrict ws,
         wino4_at(o + 4 * i, 1, t + 6 * i, 1); /* o = t A, 4x4 */
     WINO_SCATTER(4, o);
 }
+
+/* ---- F(4x4,3x3) over split and space-to-depth filters (solver winograd4_split) ----
+ * A stride-1 convolution with an R x S filter is the sum of 3x3 convolutions with the filter's
+ * 3x3 sub-blocks (zero-padded to multiples of 3), sub-block (a, b) reading the input shifted by
+ * (3a, 3b). A stride (sh, sw) convolution is a stride-1 one over the sh * sw phase planes
+ * x[c][sh * i + ph][sw * j + pw] with the filter w[k][c][sh * r + ph][sw * s + pw]. Both make
+ * virtual channels cv = (((c * sh + ph) * sw + pw) * na + a) * nb + b, na x nb the 3x3 blocks of
+ * the ceil(R / sh) x ceil(S / sw) phase filter, and the batched GEMM above sums over all of them:
+ * one F(4x4,3x3) problem with Cv = C * sh * sw * na * nb input channels. Nothing is
+ * materialised: the input transform reads the phase planes' shifted tiles straight from x. */
+
+/* Splits virtual channel cv into (c, ph, pw, a, b); split = (sh, sw, na, nb). */
+static inline int wino4s_channel(int cv, const int4 split, int *ph, int *pw, int *a, int *b)
+{
+    *b = cv % split.s3;
+    cv /= split.s3;
+    *a = cv % split.s2;
+    cv /= split.s2;
+    *pw = cv % split.s1;
+    cv /= split.s1;
+    *ph = cv % split.s0;
+    return cv / split.s0;
+}
+
+/* Global size (Kp, Cv). dims = (K, Cv, Kp, flip), kgeo = (R, S, sh, sw). Taps past the filter
+ * (the padding up to whole 3x3 blocks) are zero; channels k >= K get zeros. */
+__kernel void clcnn_wino4s_filter(__global const float *restrict w, __global float *restrict u,
+                                  const int4 dims, const int4 kgeo)
+{
+    const int K = dims.s0, Cv = dims.s1, Kp = dims.s2, flip = dims.s3;
+    const int R = kgeo.s0, S = kgeo.s1, sh = kgeo.s2, sw = kgeo.s3;
+    const int na = ((R + sh - 1) / sh + 2) / 3, nb = ((S + sw - 1) / sw + 2) / 3;
+    const int C = Cv / (sh * sw * na * nb);
+    const int k = (int)get_global_id(0), cv = (int)get_global_id(1);
+    int ph, pw, a, b;
+    const int c = wino4s_channel(cv, (int4)(sh, sw, na, nb), &ph, &pw, &a, &b);
+    float g[9], t[18], r[36];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            const int rr = sh * (3 * a + i) + ph, ss = sw * (3 * b + j) + pw;
+            const int ri = flip ? R - 1 - rr : rr, si = flip ? S - 1 - ss : ss;
+            g[3 * i + j] =
+                (k < K && rr < R && ss < S) ? w[(((size_t)k * C + c) * R + ri) * S + si] : 0.0f;
+        }
+#pragma unroll
+    for (int j = 0; j < 3; j++)
+        wino4_g(t + j, 3, g + j, 3);
+#pragma unroll
+    for (int i = 0; i < 6; i++)
+        wino4_g(r + 6 * i, 1, t + 3 * i, 1);
+    const int kbs = Kp / WINO_KB;
+#pragma unroll
+    for (int xi = 0; xi < 36; xi++)
+        u[((size_t)(xi * kbs + k / WINO_KB) * Cv + cv) * WINO_KB + k % WINO_KB] = r[xi];
+}
+
+/* Global size (pc / WINO_VP, Cv): WINO_GATHER for virtual channel cv, whose tile (ty, tx) is
+ * the 6x6 patch of plane c at rows sh * (4 ty + 3 a + i) + ph - pad_h and columns
+ * sw * (4 tx + 3 b + j) + pw - pad_w. geo = (Cv, H, W, P), tiles = (pad_h, pad_w, th, tw),
+ * chunk = (first tile, pc, V offset in v), split = (sh, sw, na, nb). */
+__kernel void clcnn_wino4s_input(__global const float *restrict x, __global float *restrict v,
+                                 const int4 geo, const int4 tiles, const int4 chunk,
+                                 const int4 split)
+{
+    const int pb = (int)get_global_id(0), cv = (int)get_global_id(1);
+    const int Cv = geo.s0, H = geo.s1, W = geo.s2, P = geo.s3, pc = chunk.s1;
+    const int th = tiles.s2, tw = tiles.s3, sh = split.s0, sw = split.s1;
+    const int p0 = chunk.s0 + pb * WINO_VP;
+    int ph, pw, a, b;
+    const int c = wino4s_channel(cv, split, &ph, &pw, &a, &b);
+    const int C = Cv / (sh * sw * split.s2 * split.s3);
+    const int oy = 3 * a * sh + ph - tiles.s0, ox = 3 * b * sw + pw - tiles.s1;
+    float t_[36][WINO_VP];
+    const int q = min(p0, P - 1);
+    int n = q / (th * tw), ty = q / tw % th, tx = q % tw;
+    for (int l = 0; l < WINO_VP; l++) {
+        const int iy0 = 4 * sh * ty + oy, ix0 = 4 * sw * tx + ox;
+        __global const float *src = x + ((size_t)n * C + c) * H * W;
+        const bool inside =
+            p0 + l < P && iy0 >= 0 && ix0 >= 0 && iy0 + 5 * sh < H && ix0 + 5 * sw < W;
+        if (inside) {
+            __global const float *s0 = src + iy0 * W + ix0;
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                    t_[6 * i + j][l] = s0[i * sh * W + j * sw];
+        } else {
+            /* Borders: load from clamped (always valid) positions and select, so there is no
+             * branch per element. Split filters read wide halos, so on small images (LeNet's
+             * 14x14) most tiles take this path; per-element branches made it 4-5x slower. */
+            int row[6], col[6];
+            bool rok[6], cok[6];
+            for (int i = 0; i < 6; i++) {
+                const int iy = iy0 + i * sh, ix = ix0 + i * sw;
+                rok[i] = p0 + l < P && iy >= 0 && iy < H;
+                cok[i] = ix >= 0 && ix < W;
+                row[i] = clamp(iy, 0, H - 1) * W;
+                col[i] = clamp(ix, 0, W - 1);
+            }
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++) {
+                    const float val = src[row[i] + col[j]];
+                    t_[6 * i + j][l] = (rok[i] && cok[j]) ? val : 0.0f;
+                }
+        }
+        if (++tx == tw) {
+            tx = 0;
+            if (++ty == th) {
+                ty = 0;
+                n++;
+            }
+        }
+    }
+    floatV d[36], t[36], r[36];
+    for (int e = 0; e < 36; e++)
+        d[e] = vloadV(0, t_[e]);
+#pragma unroll
+    for (int j = 0; j < 6; j++)
+        wino4_bt(t + j, 6, d + j, 6);
+#pragma unroll
+    for (int i = 0; i < 6; i++)
+        wino4_bt(r + 6 * i, 1, t + 6 * i, 1);
+    const int pbs = pc / WINO_VP;
+    __global float *dst = v + chunk.s2 + ((size_t)pb * Cv + cv) * WINO_VP;
+#pragma unroll
+    for (int xi = 0; xi < 36; xi++)
+        vstoreV(r[xi], 0, dst + (size_t)xi * pbs * Cv * WINO_VP);
+}

@@ -15,12 +15,13 @@
 
 /* The registry, in order of preference for AUTO's heuristic (BENCHMARKS.md has the numbers):
  * F(4x4,3x3) Winograd wherever it applies (3x3, stride 1, no dilation or groups: 1.5-11x the
- * direct solver on VGG-16's layers), then direct for everything else; F(2x2,3x3) and gemm are
- * only chosen by find mode or by name. */
+ * direct solver on VGG-16's layers), then F(4x4,3x3) over split and strided filters (5x5,
+ * 11x11 stride 4, ...: median ms against direct on POCL, 2 cores, LeNet N=64 conv2 6.98 vs 14.89,
+ * AlexNet conv1 0.70 vs 2.52 and conv2 1.65 vs 5.78; it leaves C=1 5x5 to direct), then direct for
+ * everything else; F(2x2,3x3) and gemm are only chosen by find mode or by name. */
 static const clcnn__conv_solver *const solvers[] = {
-    &clcnn__conv_solver_winograd4,
-    &clcnn__conv_solver_direct,
-    &clcnn__conv_solver_winograd2,
+    &clcnn__conv_solver_winograd4, &clcnn__conv_solver_winograd4_split,
+    &clcnn__conv_solver_direct,    &clcnn__conv_solver_winograd2,
     &clcnn__conv_solver_gemm,
 };
 #define SOLVER_COUNT (sizeof solvers / sizeof solvers[0])

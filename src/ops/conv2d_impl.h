@@ -39,6 +39,7 @@ extern const clcnn__conv_solver clcnn__conv_solver_direct;
 extern const clcnn__conv_solver clcnn__conv_solver_gemm;
 extern const clcnn__conv_solver clcnn__conv_solver_winograd2;
 extern const clcnn__conv_solver clcnn__conv_solver_winograd4;
+extern const clcnn__conv_solver clcnn__conv_solver_winograd4_split;
 
 /* Filter transforms the Winograd solvers have run in this process (tests use it to see
  * that transformed filters are cached). Thread-safe. */
