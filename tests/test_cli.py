@@ -111,6 +111,48 @@ def check_op_conv2d(tmp):
     usage_error("op unknown", "op", "deconv")
 
 
+def pool_reference(x, xs, window, stride, pad, kind):
+    """Pooling in pure Python (max or avg-exclude-pad, floor mode); returns shape and values."""
+    n_, c_, h_, w_ = xs
+    ho = (h_ + 2 * pad[0] - window[0]) // stride[0] + 1
+    wo = (w_ + 2 * pad[1] - window[1]) // stride[1] + 1
+    out = []
+    for p in range(n_ * c_):
+        for oy in range(ho):
+            for ox in range(wo):
+                vals = [x[(p * h_ + iy) * w_ + ix]
+                        for iy in range(oy * stride[0] - pad[0], oy * stride[0] - pad[0] + window[0])
+                        for ix in range(ox * stride[1] - pad[1], ox * stride[1] - pad[1] + window[1])
+                        if 0 <= iy < h_ and 0 <= ix < w_]
+                out.append(max(vals) if kind == "max" else sum(vals) / len(vals))
+    return (n_, c_, ho, wo), out
+
+
+def check_op_pool(tmp):
+    rng = random.Random(7)
+    xs = (2, 3, 9, 11)
+    x = [rng.uniform(-1, 1) for _ in range(2 * 3 * 9 * 11)]
+    px, py = os.path.join(tmp, "px.npy"), os.path.join(tmp, "py.npy")
+    save_npy(px, xs, x)
+    x = load_npy(px)[1]  # the float32 values the tool sees
+    for kind in ("max", "avg-exclude-pad"):
+        code, _, err = run("op", "pool", "--input", px, "--kind", kind, "--window", "3,2",
+                           "--stride", "2,3", "--pad", "1,1", "--output", py)
+        check("op pool %s runs" % kind, code == 0, err)
+        if code != 0:
+            continue
+        shape, got = load_npy(py)
+        want_shape, want = pool_reference(x, xs, (3, 2), (2, 3), (1, 1), kind)
+        check("op pool %s shape" % kind, shape == want_shape, "%s vs %s" % (shape, want_shape))
+        worst = max(abs(g - r) for g, r in zip(got, want))
+        check("op pool %s values" % kind, len(got) == len(want) and worst < 1e-6,
+              "max err %g" % worst)
+    code, _, err = run("op", "pool", "--input", px, "--window", "3", "--pad", "3", "--output", py)
+    check("op pool bad pad", code == 1 and "padding 3x3 must be smaller than the window 3x3" in err,
+          err)
+    usage_error("op pool bad kind", "op", "pool", "--input", px, "--kind", "median", "--output", py)
+
+
 def main():
     code, out, _ = run("--help")
     check("help", code == 0 and "devices" in out and "export-binaries" in out)
@@ -163,6 +205,7 @@ def main():
                            env={"CLCNN_CACHE_DIR": "off", "CLCNN_BINARY_DIR": bins})
         check("offline load", code == 0 and "%d offline binaries" % len(files) in out, out)
         check_op_conv2d(tmp)
+        check_op_pool(tmp)
     return 1 if failures else 0
 
 

@@ -35,14 +35,33 @@
     "  --algo NAME        the solver (default auto)\n"                                             \
     "  --shapes, --device, --json as for clcnn bench conv"
 
-#define BENCH_USAGE BENCH_CONV_USAGE "\n       clcnn bench " BENCH_STARTUP_USAGE
+#define BENCH_POOL_USAGE                                                                           \
+    "pool [--shapes N,C,H,W[;N,C,H,W...]] [--repeat N] [--warmup N] [--device SEL]"
+
+#define BENCH_POOL_HELP                                                                            \
+    "clcnn bench pool: max pooling 2x2 stride 2 (default shape 8,64,224,224): clcnn forward\n"     \
+    "(without and with argmax indices) and backward (from indices, and recomputing the argmax\n"   \
+    "from x), checked on the host, then oneDNN's pooling in nchw and in nChw16c, the blocked\n"    \
+    "layout its convolutions produce, when built with -Donednn=enabled. Reports median and min\n"  \
+    "ms, GB/s (bytes read + written over the median time) and clcnn's speed relative to the\n"     \
+    "faster oneDNN layout.\n"                                                                      \
+    "  --repeat N         timed runs (default 10)\n"                                               \
+    "  --warmup N         untimed runs before them (default 1)"
+
+#define BENCH_USAGE                                                                                \
+    BENCH_CONV_USAGE "\n       clcnn bench " BENCH_STARTUP_USAGE                                   \
+                     "\n       clcnn bench " BENCH_POOL_USAGE
 
 #define BENCH_SUMMARY                                                                              \
     "Times convolution solvers against each other and oneDNN, or the cost of a first run.\n"       \
-    "\n" BENCH_CONV_HELP "\n\n" BENCH_STARTUP_HELP
+    "\n" BENCH_CONV_HELP "\n\n" BENCH_STARTUP_HELP "\n\n" BENCH_POOL_HELP
 
 /* Runs 'clcnn bench' (argv[0] is "bench"), --help included. Returns the exit status: 0, 1 (a
  * library failure) or 2 (a usage error). */
 int cli_cmd_bench(int argc, char **argv);
+
+/* Runs 'clcnn bench pool' (argv[0] is "bench", argv[1] "pool"), --help included; defined in
+ * tools/bench_pool.c. Returns the exit status as cli_cmd_bench() does. */
+int cli_bench_pool(int argc, char **argv);
 
 #endif

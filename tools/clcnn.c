@@ -335,8 +335,8 @@ static const command commands[] = {
      "  --device SEL     the device to build for (see clcnn devices --help)",
      "DIR [--device SELECTOR]", cmd_export_binaries, false},
     {"op",
-     "Runs one operation on .npy files (clcnn op conv2d --help lists its options), so a layer\n"
-     "can be checked against NumPy or PyTorch.",
+     "Runs one operation on .npy files (conv2d, pool, pool-bwd, act, act-bwd; 'clcnn op --help'\n"
+     "lists them and their options), so a layer can be checked against NumPy or PyTorch.",
      "OPERATION [OPTIONS]", cli_cmd_op, true},
     {"bench", BENCH_SUMMARY, BENCH_USAGE, cli_cmd_bench, true},
 };

@@ -478,30 +478,3 @@ clcnn_status clcnn_conv2d_find(clcnn_device *device, const clcnn_tensor *x, cons
     *count = k;
     return CLCNN_OK;
 }
-
-clcnn_status clcnn__set_args(cl_kernel kernel, const char *what, const clcnn__kernel_arg *args,
-                             size_t count)
-{
-    for (size_t i = 0; i < count; i++) {
-        cl_int err = clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value);
-        if (err != CL_SUCCESS)
-            return CLCNN_CL_ERR(err, "%s: clSetKernelArg(%zu)", what, i);
-    }
-    return CLCNN_OK;
-}
-
-clcnn_status clcnn__launch_wait(clcnn_device *dev, cl_kernel kernel, const char *what,
-                                const size_t global[3], const size_t *local)
-{
-    cl_event done;
-    cl_int err =
-        clEnqueueNDRangeKernel(dev->compute, kernel, 3, NULL, global, local, 0, NULL, &done);
-    if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "%s: clEnqueueNDRangeKernel (global %zux%zux%zu)", what, global[0],
-                            global[1], global[2]);
-    err = clWaitForEvents(1, &done);
-    clReleaseEvent(done);
-    if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "%s: kernel execution", what);
-    return CLCNN_OK;
-}

@@ -97,18 +97,6 @@ static size_t gemm_workspace_size(const clcnn__conv_problem *pb, const clcnn_dev
     return (pl.col + pl.tmp) * sizeof(float);
 }
 
-/* Enqueues a kernel on the compute queue without waiting: the queue is in order, and the call
- * waits once at the end. */
-static clcnn_status enqueue(clcnn_device *dev, cl_kernel kernel, const char *what,
-                            const size_t global[3])
-{
-    cl_int err = clEnqueueNDRangeKernel(dev->compute, kernel, 3, NULL, global, NULL, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, WHAT ": %s: clEnqueueNDRangeKernel (global %zux%zux%zu)", what,
-                            global[0], global[1], global[2]);
-    return CLCNN_OK;
-}
-
 /* One row-major SGEMM C = A * B (alpha 1, beta 0) on the compute queue. *last receives its
  * event (the previous one is released). */
 static clcnn_status sgemm(clcnn_device *dev, size_t m, size_t n, size_t k, cl_mem a, size_t a_off,
@@ -159,7 +147,7 @@ static clcnn_status run_chunk(clcnn_device *dev, const clcnn__conv_problem *pb, 
     CLCNN_TRY(clcnn__set_args(im2col, WHAT ": im2col", iargs, sizeof iargs / sizeof iargs[0]));
     const size_t vblocks = (howo + IM2COL_VW - 1) / IM2COL_VW;
     const size_t iglobal[3] = {vblocks, pl->crs, count};
-    CLCNN_TRY(enqueue(dev, im2col, "im2col", iglobal));
+    CLCNN_TRY(clcnn__enqueue(dev, im2col, WHAT ": im2col", 3, iglobal, NULL, NULL));
 
     if (pl->wide) {
         /* Group g: tmp[g*Kg.., :] = W[g] (Kg x CgRS) * col[g*CgRS.., :]; then the epilogue. */
@@ -176,7 +164,7 @@ static clcnn_status run_chunk(clcnn_device *dev, const clcnn__conv_problem *pb, 
         CLCNN_TRY(
             clcnn__set_args(epilogue, WHAT ": epilogue", eargs, sizeof eargs / sizeof eargs[0]));
         const size_t eglobal[3] = {vblocks, pb->y.c, count};
-        CLCNN_TRY(enqueue(dev, epilogue, "epilogue", eglobal));
+        CLCNN_TRY(clcnn__enqueue(dev, epilogue, WHAT ": epilogue", 3, eglobal, NULL, NULL));
         return CLCNN_OK;
     }
     /* Image i, group g: y[n0+i, g*Kg.., :] = W[g] * col[i][g*CgRS.., :], straight into y. */
@@ -211,7 +199,7 @@ static clcnn_status run_all(clcnn_device *dev, const clcnn__conv_problem *pb, co
         CLCNN_TRY(
             clcnn__set_args(epilogue, WHAT ": epilogue", eargs, sizeof eargs / sizeof eargs[0]));
         const size_t eglobal[3] = {(howo + IM2COL_VW - 1) / IM2COL_VW, pb->y.c, pb->y.n};
-        CLCNN_TRY(enqueue(dev, epilogue, "epilogue", eglobal));
+        CLCNN_TRY(clcnn__enqueue(dev, epilogue, WHAT ": epilogue", 3, eglobal, NULL, NULL));
     }
     return CLCNN_OK;
 }

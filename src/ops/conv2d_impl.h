@@ -4,6 +4,7 @@
 
 #include "clcnn/conv.h"
 #include "device_impl.h"
+#include "ops_impl.h"
 
 /* A validated problem: shapes, parameters and the derived per-group sizes. */
 typedef struct clcnn__conv_problem {
@@ -48,19 +49,5 @@ uint64_t clcnn__conv_winograd_filter_transforms(void);
 /* Tests only: caps the Winograd workspace at [in] bytes (0 restores the default) so that small
  * problems run in several chunks. Affects later workspace_size and run calls. */
 void clcnn__conv_winograd_limit_workspace(size_t bytes);
-
-/* One kernel argument: size and pointer to the value (NULL for a NULL buffer). */
-typedef struct clcnn__kernel_arg {
-    size_t size;
-    const void *value;
-} clcnn__kernel_arg;
-
-/* Sets arguments 0..count-1; on failure names the argument index and the OpenCL error. */
-clcnn_status clcnn__set_args(cl_kernel kernel, const char *what, const clcnn__kernel_arg *args,
-                             size_t count);
-
-/* Enqueues a 3-D kernel on the compute queue and waits for it; names the kernel on failure. */
-clcnn_status clcnn__launch_wait(clcnn_device *dev, cl_kernel kernel, const char *what,
-                                const size_t global[3], const size_t *local);
 
 #endif

@@ -264,20 +264,6 @@ static size_t local_size(size_t n, size_t most)
     return l;
 }
 
-/* Enqueues without waiting; the in-order compute queue orders the steps. Work-groups are kept
- * small and explicit: POCL's CPU device otherwise picks thousands of work-items per group, and
- * with the transforms' large private arrays (about 9 KiB per work-item) that overflowed a
- * worker thread's stack (POCL 3.1, segfault in clcnn_wino4_input at 113x32). */
-static clcnn_status enqueue(clcnn_device *dev, cl_kernel k, const char *what, cl_uint dims,
-                            const size_t *global, const size_t *local, cl_event *done)
-{
-    cl_int err = clEnqueueNDRangeKernel(dev->compute, k, dims, NULL, global, local, 0, NULL, done);
-    if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "%s: clEnqueueNDRangeKernel (global %zux%zux%zu)", what, global[0],
-                            dims > 1 ? global[1] : 1, dims > 2 ? global[2] : 1);
-    return CLCNN_OK;
-}
-
 /* Transforms the filter into a new buffer [out] u (owned by the caller) and waits for it, so a
  * buffer that reaches the cache is complete. */
 static clcnn_status transform_filter(clcnn_device *dev, const clcnn__conv_problem *pb,
@@ -367,6 +353,10 @@ static clcnn_status run_chunks(clcnn_device *dev, const clcnn__conv_problem *pb,
         const size_t in_global[2] = {pc / DEFAULT_VP, g->cr};
         const size_t gemm_global[3] = {g->kp / DEFAULT_KB, pc / DEFAULT_VP, g->a2};
         const size_t out_global[2] = {pc / DEFAULT_VP, pb->y.c};
+        /* Work-groups are kept small and explicit: POCL's CPU device otherwise picks thousands of
+         * work-items per group, and with the transforms' large private arrays (about 9 KiB per
+         * work-item) that overflowed a worker thread's stack (POCL 3.1, segfault in
+         * clcnn_wino4_input at 113x32). The in-order queue orders the three steps. */
         const size_t in_local[2] = {local_size(in_global[0], TRANSFORM_WG), 1};
         const size_t gemm_local[3] = {local_size(gemm_global[0], GEMM_WG), 1, 1};
         const size_t out_local[2] = {local_size(out_global[0], TRANSFORM_WG), 1};
@@ -377,15 +367,15 @@ static clcnn_status run_chunks(clcnn_device *dev, const clcnn__conv_problem *pb,
         st = clcnn__set_args(ks->input, what, in_args,
                              sizeof in_args / sizeof in_args[0] - (g->split ? 0 : 1));
         if (st == CLCNN_OK)
-            st = enqueue(dev, ks->input, what, 2, in_global, in_local, NULL);
+            st = clcnn__enqueue(dev, ks->input, what, 2, in_global, in_local, NULL);
         if (st == CLCNN_OK)
             st = clcnn__set_args(ks->gemm, what, gemm_args, sizeof gemm_args / sizeof gemm_args[0]);
         if (st == CLCNN_OK)
-            st = enqueue(dev, ks->gemm, what, 3, gemm_global, gemm_local, NULL);
+            st = clcnn__enqueue(dev, ks->gemm, what, 3, gemm_global, gemm_local, NULL);
         if (st == CLCNN_OK)
             st = clcnn__set_args(ks->output, what, out_args, sizeof out_args / sizeof out_args[0]);
         if (st == CLCNN_OK)
-            st = enqueue(dev, ks->output, what, 2, out_global, out_local, &last);
+            st = clcnn__enqueue(dev, ks->output, what, 2, out_global, out_local, &last);
     }
     if (last != NULL) {
         cl_int err = clWaitForEvents(1, &last);

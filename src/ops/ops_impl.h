@@ -1,0 +1,29 @@
+/* What every op family shares: setting kernel arguments and launching on the compute queue,
+ * with messages that name the op and the OpenCL error. */
+#ifndef CLCNN_OPS_IMPL_H
+#define CLCNN_OPS_IMPL_H
+
+#include <stddef.h>
+
+#include "device_impl.h"
+
+/* One kernel argument: size and pointer to the value (NULL for a NULL buffer). */
+typedef struct clcnn__kernel_arg {
+    size_t size;
+    const void *value;
+} clcnn__kernel_arg;
+
+/* Sets arguments 0..count-1; on failure names the argument index and the OpenCL error. */
+clcnn_status clcnn__set_args(cl_kernel kernel, const char *what, const clcnn__kernel_arg *args,
+                             size_t count);
+
+/* Enqueues a dims-D kernel on the compute queue without waiting (the queue is in order, so a
+ * call waits once, at its end). local may be NULL; done may be NULL. */
+clcnn_status clcnn__enqueue(clcnn_device *dev, cl_kernel kernel, const char *what, cl_uint dims,
+                            const size_t *global, const size_t *local, cl_event *done);
+
+/* Enqueues a 3-D kernel on the compute queue and waits for it. */
+clcnn_status clcnn__launch_wait(clcnn_device *dev, cl_kernel kernel, const char *what,
+                                const size_t global[3], const size_t *local);
+
+#endif
