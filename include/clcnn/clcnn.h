@@ -10,6 +10,7 @@
 #include "clcnn/tensor.h"
 #include "clcnn/npy.h"
 #include "clcnn/conv.h"
+#include "clcnn/model.h"
 #include "clcnn/pool.h"
 #include "clcnn/act.h"
 
