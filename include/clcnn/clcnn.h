@@ -11,6 +11,7 @@
 #include "clcnn/npy.h"
 #include "clcnn/conv.h"
 #include "clcnn/model.h"
+#include "clcnn/data.h"
 #include "clcnn/pool.h"
 #include "clcnn/act.h"
 
