@@ -153,6 +153,75 @@ def check_op_pool(tmp):
     usage_error("op pool bad kind", "op", "pool", "--input", px, "--kind", "median", "--output", py)
 
 
+def check_op_linear_xent(tmp):
+    """linear, linear-bwd, softmax-xent and softmax-xent-bwd against pure-Python references."""
+    import math
+    rng = random.Random(11)
+    n, c, h, w, out = 3, 2, 2, 3, 4
+    fin = c * h * w
+    p = {k: os.path.join(tmp, k + ".npy") for k in ("x", "w", "b", "y", "dy", "dx", "dw", "db",
+                                                    "l", "loss", "dz")}
+    save_npy(p["x"], (n, c, h, w), [rng.uniform(-1, 1) for _ in range(n * fin)])
+    save_npy(p["w"], (out, fin), [rng.uniform(-1, 1) for _ in range(out * fin)])
+    save_npy(p["b"], (out,), [rng.uniform(-1, 1) for _ in range(out)])
+    save_npy(p["dy"], (n, out), [rng.uniform(-1, 1) for _ in range(n * out)])
+    x, wt, b, dy = (load_npy(p[k])[1] for k in ("x", "w", "b", "dy"))
+    code, _, err = run("op", "linear", "--input", p["x"], "--weight", p["w"], "--bias", p["b"],
+                       "--output", p["y"])
+    check("op linear runs", code == 0, err)
+    if code == 0:
+        shape, got = load_npy(p["y"])
+        want = [b[o] + sum(x[r * fin + i] * wt[o * fin + i] for i in range(fin))
+                for r in range(n) for o in range(out)]
+        worst = max(abs(g - r) for g, r in zip(got, want))
+        check("op linear values", shape == (n, out) and worst < 1e-5,
+              "%s max err %g" % (shape, worst))
+    code, _, err = run("op", "linear-bwd", "--input", p["x"], "--weight", p["w"], "--grad-output",
+                       p["dy"], "--output", p["dx"], "--grad-weight", p["dw"], "--grad-bias",
+                       p["db"])
+    check("op linear-bwd runs", code == 0, err)
+    if code == 0:
+        want_dx = [sum(dy[r * out + o] * wt[o * fin + i] for o in range(out))
+                   for r in range(n) for i in range(fin)]
+        want_dw = [sum(dy[r * out + o] * x[r * fin + i] for r in range(n))
+                   for o in range(out) for i in range(fin)]
+        want_db = [sum(dy[r * out + o] for r in range(n)) for o in range(out)]
+        for key, want, shape in (("dx", want_dx, (n, c, h, w)), ("dw", want_dw, (out, fin)),
+                                 ("db", want_db, (out,))):
+            got_shape, got = load_npy(p[key])
+            worst = max(abs(g - r) for g, r in zip(got, want))
+            check("op linear-bwd " + key, got_shape == shape and worst < 1e-5,
+                  "%s max err %g" % (got_shape, worst))
+    labels = [2, 0, 3]
+    save_npy(p["l"], (n,), [float(v) for v in labels])
+    z = load_npy(p["dy"])[1]  # reuse dy as N x 4 logits
+    code, _, err = run("op", "softmax-xent", "--input", p["dy"], "--labels", p["l"], "--output",
+                       p["loss"])
+    check("op softmax-xent runs", code == 0, err)
+    rows = [z[r * out:(r + 1) * out] for r in range(n)]
+    lse = [max(row) + math.log(sum(math.exp(v - max(row)) for v in row)) for row in rows]
+    if code == 0:
+        shape, got = load_npy(p["loss"])
+        want = sum(lse[r] - rows[r][labels[r]] for r in range(n)) / n
+        check("op softmax-xent value", shape == (1,) and abs(got[0] - want) < 1e-5,
+              "%s %r vs %r" % (shape, got, want))
+    code, _, err = run("op", "softmax-xent-bwd", "--input", p["dy"], "--labels", p["l"],
+                       "--output", p["dz"])
+    check("op softmax-xent-bwd runs", code == 0, err)
+    if code == 0:
+        _, got = load_npy(p["dz"])
+        want = [(math.exp(rows[r][k] - lse[r]) - (1.0 if k == labels[r] else 0.0)) / n
+                for r in range(n) for k in range(out)]
+        worst = max(abs(g - r) for g, r in zip(got, want))
+        check("op softmax-xent-bwd values", worst < 1e-6, "max err %g" % worst)
+    save_npy(p["l"], (n,), [2.0, 4.0, 0.0])
+    code, _, err = run("op", "softmax-xent", "--input", p["dy"], "--labels", p["l"], "--output",
+                       p["loss"])
+    check("op softmax-xent bad label",
+          code == 1 and "labels[1] = 4 is outside the classes [0, 4)" in err, err)
+    usage_error("op linear without weight", "op", "linear", "--input", p["x"], "--output", p["y"])
+
+
 def main():
     code, out, _ = run("--help")
     check("help", code == 0 and "devices" in out and "export-binaries" in out)
@@ -206,6 +275,7 @@ def main():
         check("offline load", code == 0 and "%d offline binaries" % len(files) in out, out)
         check_op_conv2d(tmp)
         check_op_pool(tmp)
+        check_op_linear_xent(tmp)
     return 1 if failures else 0
 
 

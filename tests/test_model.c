@@ -296,6 +296,69 @@ static void test_model_zoo(void **state)
     }
 }
 
+static void test_summary(void **state)
+{
+    (void)state;
+    const char *dir = getenv("CLCNN_MODEL_DIR");
+    assert_non_null(dir);
+    char *path = test_path(dir, "lenet.model");
+    clcnn_model_desc m;
+    assert_ok(clcnn_model_load(path, &m));
+    clcnn_layer_summary *rows = NULL;
+    clcnn_model_totals t;
+    assert_ok(clcnn_model_summary(&m, 64, &rows, &t));
+    /* c, h, w, params, receptive field, jump, per the recurrences rf += (k-1)*jump, jump *= s */
+    static const size_t want[9][6] = {
+        {1, 28, 28, 0, 1, 1},       {32, 28, 28, 832, 5, 1},   {32, 14, 14, 0, 6, 2},
+        {64, 14, 14, 51264, 14, 2}, {64, 7, 7, 0, 16, 4},      {1024, 1, 1, 3212288, 40, 28},
+        {1024, 1, 1, 0, 40, 28},    {10, 1, 1, 10250, 40, 28}, {10, 1, 1, 0, 40, 28},
+    };
+    for (size_t i = 0; i < 9; i++) {
+        const clcnn_layer_summary *r = &rows[i];
+        assert_true(r->channels == want[i][0] && r->height == want[i][1] && r->width == want[i][2]);
+        assert_int_equal(r->params, want[i][3]);
+        assert_true(r->receptive_field_h == want[i][4] && r->receptive_field_w == want[i][4]);
+        assert_true(r->jump_h == want[i][5] && r->jump_w == want[i][5]);
+    }
+    /* conv1: 2 * 32 * 28 * 28 * 25 FLOPs plus the fused ReLU's 25088; a dense layer from
+     * 1x28x28 to 32x28x28 would need 784 * 25088 weights and 25088 biases. */
+    assert_true(rows[1].flops == 2.0 * 32 * 28 * 28 * 25 + 32 * 28 * 28);
+    assert_true(rows[1].fc_equivalent_params == 784.0 * 25088 + 25088);
+    assert_true(rows[5].fc_equivalent_params == 0.0);
+    assert_int_equal(t.params, 3274634);
+    assert_int_equal(t.trainable_params, 3274634);
+    /* float32 activations at batch 64: 784 + 25088 + 6272 + 12544 + 3136 + 1024 * 2 + 10 * 2 */
+    assert_int_equal(t.activation_bytes, (size_t)49892 * 64 * 4);
+    clcnn_free(rows);
+    clcnn_model_desc_free(&m);
+    free(path);
+
+    /* VGG-16: pool5 sees 212x212 input pixels at a jump of 32 (the published figures). */
+    path = test_path(dir, "vgg16.model");
+    assert_ok(clcnn_model_load(path, &m));
+    assert_ok(clcnn_model_summary(&m, 1, &rows, &t));
+    assert_int_equal(t.params, 138357544);
+    assert_true(rows[18].receptive_field_h == 212 && rows[18].jump_h == 32);
+    assert_true(rows[18].channels == 512 && rows[18].height == 7);
+    clcnn_free(rows);
+    clcnn_model_desc_free(&m);
+    free(path);
+
+    /* Frozen layers are not trainable; a layer that does not fit names itself. */
+    assert_ok(parse("input 1x8x8\nconv 4 3x3 frozen\nfc 2\n", &m));
+    assert_ok(clcnn_model_summary(&m, 1, &rows, &t));
+    assert_int_equal(t.params, 4 * 9 + 4 + 4 * 6 * 6 * 2 + 2);
+    assert_int_equal(t.trainable_params, 4 * 6 * 6 * 2 + 2);
+    clcnn_free(rows);
+    clcnn_model_desc_free(&m);
+    assert_ok(parse("input 1x4x4\nconv 4 3x3\nconv 4 5x5 name=big\n", &m));
+    rows = (clcnn_layer_summary *)0x1;
+    assert_status_msg(clcnn_model_summary(&m, 1, &rows, &t), CLCNN_STATUS_BAD_SHAPE,
+                      "summary: layer big (line 3)");
+    assert_ptr_equal(rows, (clcnn_layer_summary *)0x1);
+    clcnn_model_desc_free(&m);
+}
+
 /* Random garbage and mutated valid files never crash the parser; whatever parses formats and
  * re-parses to the same description. */
 static void test_garbage_never_crashes(void **state)
@@ -341,8 +404,11 @@ static void test_garbage_never_crashes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_kind_and_option),       cmocka_unit_test(test_round_trips),
-        cmocka_unit_test(test_errors_name_line_and_column), cmocka_unit_test(test_model_zoo),
+        cmocka_unit_test(test_every_kind_and_option),
+        cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_errors_name_line_and_column),
+        cmocka_unit_test(test_model_zoo),
+        cmocka_unit_test(test_summary),
         cmocka_unit_test(test_garbage_never_crashes),
     };
     return cmocka_run_group_tests_name("model", tests, NULL, NULL);

@@ -334,6 +334,14 @@ static const command commands[] = {
      "\n"
      "  --device SEL     the device to build for (see clcnn devices --help)",
      "DIR [--device SELECTOR]", cmd_export_binaries, false},
+    {"summary",
+     "Reads a model file and prints each layer's output shape, parameters, forward FLOPs,\n"
+     "receptive field and jump, and for convolutions the parameters a dense layer with the same\n"
+     "input and output would need; totals and activation memory at --batch.\n"
+     "\n"
+     "  --batch N        batch size for the activation memory (default 1)\n"
+     "  --json           machine-readable output",
+     "MODEL [--batch N] [--json]", cli_cmd_summary, false},
     {"op",
      "Runs one operation on .npy files (conv2d, pool, pool-bwd, act, act-bwd; 'clcnn op --help'\n"
      "lists them and their options), so a layer can be checked against NumPy or PyTorch.",

@@ -26,7 +26,16 @@ bool cli_parse_pair(const char *s, size_t *a, size_t *b);
 /* Writes s as a JSON string literal (quoted, escaped). */
 void cli_json_string(FILE *f, const char *s);
 
+/* clcnn summary: a model file's layers, shapes, parameters and FLOPs. */
+int cli_cmd_summary(int argc, char **argv);
+
 /* clcnn op: run one operation on .npy files. */
 int cli_cmd_op(int argc, char **argv);
+
+/* The classifier ops of clcnn op (tools/op_fc.c): whether NAME is one, its help, and running
+ * it with argv[0] = NAME. */
+bool cli_op_fc_known(const char *name);
+void cli_op_fc_help(const char *name);
+int cli_op_fc(int argc, char **argv);
 
 #endif

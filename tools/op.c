@@ -347,6 +347,10 @@ static void op_help(const char *name)
                "the forward's output); max ties go to the first maximum in row-major order.\n");
         return;
     }
+    if (name != NULL && cli_op_fc_known(name)) {
+        cli_op_fc_help(name);
+        return;
+    }
     if (name != NULL && strncmp(name, "act", 3) == 0) {
         printf("usage: clcnn op act --act relu|leaky-relu|elu|sigmoid|tanh [--alpha A]\n"
                "                    --input X.npy --output Y.npy [--device SEL]\n"
@@ -359,7 +363,8 @@ static void op_help(const char *name)
         return;
     }
     if (name == NULL || strcmp(name, "conv2d") != 0)
-        printf("operations: conv2d, pool, pool-bwd, act, act-bwd ('clcnn op NAME --help')\n\n");
+        printf("operations: conv2d, pool, pool-bwd, act, act-bwd, linear, linear-bwd, softmax,\n"
+               "softmax-xent, softmax-xent-bwd ('clcnn op NAME --help')\n\n");
     printf("usage: clcnn op conv2d --input X.npy --weight W.npy [--bias B.npy] [--stride S|SH,SW]\n"
            "                       [--pad P|PH,PW] [--dilation D|DH,DW] [--groups G] [--relu]\n"
            "                       [--flip] [--algo auto|direct] --output Y.npy [--device SEL]\n\n"
@@ -371,7 +376,8 @@ int cli_cmd_op(int argc, char **argv)
 {
     if (argc < 2)
         return cli_usage_error("op", "missing the operation name (%s)",
-                               "conv2d, pool, pool-bwd, act, act-bwd");
+                               "conv2d, pool, pool-bwd, act, act-bwd, linear, linear-bwd, "
+                               "softmax, softmax-xent, softmax-xent-bwd");
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             op_help(i > 1 ? argv[1] : NULL);
@@ -388,6 +394,8 @@ int cli_cmd_op(int argc, char **argv)
         int rc = parse_pool(argc - 1, argv + 1, &o);
         return rc != 0 ? rc : run_pool(&o);
     }
+    if (cli_op_fc_known(argv[1]))
+        return cli_op_fc(argc - 1, argv + 1);
     if (strcmp(argv[1], "act") == 0 || strcmp(argv[1], "act-bwd") == 0) {
         act_options o = {.name = argv[1]};
         int rc = parse_act(argc - 1, argv + 1, &o);
@@ -395,6 +403,7 @@ int cli_cmd_op(int argc, char **argv)
     }
     return cli_usage_error("op",
                            "unknown operation '%s' (known: conv2d, pool, pool-bwd, act, "
-                           "act-bwd)",
+                           "act-bwd, linear, linear-bwd, softmax, softmax-xent, "
+                           "softmax-xent-bwd)",
                            argv[1]);
 }

@@ -14,5 +14,9 @@
 #include "clcnn/data.h"
 #include "clcnn/pool.h"
 #include "clcnn/act.h"
+#include "clcnn/linear.h"
+#include "clcnn/loss.h"
+#include "clcnn/optim.h"
+#include "clcnn/dropout.h"
 
 #endif

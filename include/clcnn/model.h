@@ -99,6 +99,38 @@ CLCNN_API clcnn_status clcnn_model_format(const clcnn_model_desc *model, char **
 /** Frees the layers and zeroes the description. NULL is a no-op. */
 CLCNN_API void clcnn_model_desc_free(clcnn_model_desc *model);
 
+/** One layer of a model summary: what flows out of it and what it costs, for one image. */
+typedef struct clcnn_layer_summary {
+    size_t channels, height, width;              /**< output shape (N excluded) */
+    size_t params;                               /**< weights and biases */
+    double flops;                                /**< forward floating-point operations per image (a
+                                                      multiply-add counts 2) */
+    size_t receptive_field_h, receptive_field_w; /**< input pixels one output sees */
+    size_t jump_h, jump_w; /**< input pixels between neighbouring outputs (the product of the
+                                strides so far) */
+    /** CONV: parameters a fully connected layer mapping the same input to the same output
+     *  would need (weights and biases); 0 for other kinds. */
+    double fc_equivalent_params;
+} clcnn_layer_summary;
+
+/** Totals of a model summary. */
+typedef struct clcnn_model_totals {
+    size_t params;
+    size_t trainable_params; /**< not frozen */
+    double flops;            /**< per image */
+    size_t activation_bytes; /**< float32 input and every layer's output, at the batch size */
+} clcnn_model_totals;
+
+/**
+ * Infers every layer's output shape from the input and computes a row per layer and the totals
+ * at [in] batch images (>= 1). [out] rows: model->count rows, owned by the caller, freed with
+ * clcnn_free(); [out] totals (may be NULL). Written only on success.
+ * Returns OK, INVALID_ARG, BAD_SHAPE (a layer that does not fit its input: the message names
+ * the layer, its line and the numbers), OUT_OF_MEMORY. Thread-safe.
+ */
+CLCNN_API clcnn_status clcnn_model_summary(const clcnn_model_desc *model, size_t batch,
+                                           clcnn_layer_summary **rows, clcnn_model_totals *totals);
+
 /** What a layer kind is ("convolution"), or "unknown". Static string. Thread-safe. */
 CLCNN_API const char *clcnn_layer_kind_name(clcnn_layer_kind kind);
 
