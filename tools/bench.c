@@ -101,6 +101,7 @@ typedef struct bench_opts {
     size_t count;
     bool all_algos;
     clcnn_conv_algo algo;
+    clcnn_conv_pass pass;
     unsigned repeat, warmup;
     bool json;
     const char *device;
@@ -197,11 +198,25 @@ static int parse_algo(const char *name, bench_opts *o)
     return 0;
 }
 
+static int parse_pass(const char *name, bench_opts *o)
+{
+    static const clcnn_conv_pass list[] = {CLCNN_CONV_PASS_FWD, CLCNN_CONV_PASS_BWD_DATA,
+                                           CLCNN_CONV_PASS_BWD_WEIGHTS};
+    for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
+        if (strcmp(name, clcnn_conv_pass_name(list[i])) == 0) {
+            o->pass = list[i];
+            return 0;
+        }
+    }
+    return cli_usage_error("bench", "bad --pass '%s' (want fwd, bwd-data or bwd-weights)", name);
+}
+
 /* Handles one "--opt VALUE" option. Returns 0 when argv[*i] was consumed, -1 when it is not a
  * value option, else the exit status of a usage error. */
 static int parse_value_option(int argc, char **argv, int *i, bench_opts *o)
 {
-    static const char *const names[] = {"--shapes", "--algo", "--repeat", "--warmup", "--device"};
+    static const char *const names[] = {"--shapes", "--algo",   "--repeat",
+                                        "--warmup", "--device", "--pass"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         const char *v;
         int r = cli_option_value(argc, argv, i, names[k], &v);
@@ -222,9 +237,11 @@ static int parse_value_option(int argc, char **argv, int *i, bench_opts *o)
             return parse_count(v, 0, &o->warmup)
                        ? 0
                        : cli_usage_error("bench", "bad --warmup '%s' (want 0 to 100000)", v);
-        default:
+        case 4:
             o->device = v;
             return 0;
+        default:
+            return parse_pass(v, o);
         }
     }
     return -1;
@@ -394,6 +411,11 @@ typedef struct problem {
     float *hx, *hw, *hb, *ref, *out;
     bool have_ref;
     clcnn_tensor *x, *w, *b, *y;
+    /* Backward passes: y holds dy (random, as hy), g receives dx or dw (nout elements). */
+    clcnn_conv_pass pass;
+    float *hy;
+    clcnn_tensor *g;
+    size_t nout;
 } problem;
 
 static void problem_free(problem *p)
@@ -402,6 +424,8 @@ static void problem_free(problem *p)
     clcnn_tensor_release(p->w);
     clcnn_tensor_release(p->b);
     clcnn_tensor_release(p->y);
+    clcnn_tensor_release(p->g);
+    free(p->hy);
     free(p->hx);
     free(p->hw);
     free(p->hb);
@@ -424,14 +448,23 @@ static clcnn_status problem_upload(problem *p, clcnn_device *dev)
         st = clcnn_tensor_upload(p->w, p->hw, p->nw);
     if (st == CLCNN_OK)
         st = clcnn_tensor_upload(p->b, p->hb, p->shape->k);
+    if (st == CLCNN_OK && p->pass != CLCNN_CONV_PASS_FWD) {
+        st = clcnn_tensor_create(dev, p->pass == CLCNN_CONV_PASS_BWD_DATA ? p->xs : p->ws, &p->g);
+        if (st == CLCNN_OK)
+            st = clcnn_tensor_upload(p->y, p->hy, p->ny);
+    }
     return st;
 }
 
 /* Sets up host data (random, seeded by the shape's index) and, with dev, the device tensors. */
-static clcnn_status problem_init(problem *p, const conv_shape *s, size_t seed, clcnn_device *dev)
+static clcnn_status problem_init(problem *p, const conv_shape *s, size_t seed, clcnn_device *dev,
+                                 clcnn_conv_pass pass)
 {
-    *p = (problem){
-        .shape = s, .xs = input_shape(s), .ws = weight_shape(s), .params = conv_params(s)};
+    *p = (problem){.shape = s,
+                   .xs = input_shape(s),
+                   .ws = weight_shape(s),
+                   .params = conv_params(s),
+                   .pass = pass};
     clcnn_status st = clcnn_conv2d_output_shape(p->xs, p->ws, &p->params, &p->ys);
     if (st != CLCNN_OK)
         return st;
@@ -446,15 +479,23 @@ static clcnn_status problem_init(problem *p, const conv_shape *s, size_t seed, c
     p->hx = malloc(p->nx * sizeof(float));
     p->hw = malloc(p->nw * sizeof(float));
     p->hb = malloc(s->k * sizeof(float));
-    p->ref = malloc(p->ny * sizeof(float));
-    p->out = malloc(p->ny * sizeof(float));
-    if (!p->hx || !p->hw || !p->hb || !p->ref || !p->out) {
+    /* Every pass counts the forward's FLOPs; the output is y, dx or dw. */
+    p->nout = pass == CLCNN_CONV_PASS_FWD        ? p->ny
+              : pass == CLCNN_CONV_PASS_BWD_DATA ? p->nx
+                                                 : p->nw;
+    p->ref = malloc(p->nout * sizeof(float));
+    p->out = malloc(p->nout * sizeof(float));
+    p->hy = pass != CLCNN_CONV_PASS_FWD ? malloc(p->ny * sizeof(float)) : NULL;
+    if (!p->hx || !p->hw || !p->hb || !p->ref || !p->out ||
+        (pass != CLCNN_CONV_PASS_FWD && !p->hy)) {
         fprintf(stderr, "clcnn bench: out of host memory for %zu+%zu floats\n", p->nx, 2 * p->ny);
         return BENCH_REPORTED;
     }
     fill_random(p->hx, p->nx, 3 * seed + 1);
     fill_random(p->hw, p->nw, 3 * seed + 2);
     fill_random(p->hb, s->k, 3 * seed + 3);
+    if (p->hy != NULL)
+        fill_random(p->hy, p->ny, 3 * seed + 4);
     return dev != NULL ? problem_upload(p, dev) : CLCNN_OK;
 }
 
@@ -497,7 +538,7 @@ static void finish_row(bench_row *r, const bench_ctx *c, const problem *p)
     r->median_ms = median_of(c->times, c->o->repeat, &r->min_ms);
     r->gflops = p->flops / (r->median_ms * 1e6);
     if (p->have_ref)
-        r->rel_err = max_rel_error(p->out, p->ref, p->ny);
+        r->rel_err = max_rel_error(p->out, p->ref, p->nout);
 }
 
 /* ---- clcnn solvers --------------------------------------------------------------------- */
@@ -506,7 +547,8 @@ static clcnn_status make_workspace(bench_ctx *c, const problem *p, clcnn_conv_al
                                    size_t *bytes)
 {
     *ws = NULL;
-    clcnn_status st = clcnn_conv2d_workspace_size(c->dev, p->xs, p->ws, &p->params, algo, bytes);
+    clcnn_status st =
+        clcnn_conv2d_pass_workspace_size(c->dev, p->pass, p->xs, p->ws, &p->params, algo, bytes);
     if (st != CLCNN_OK || *bytes == 0)
         return st;
     cl_int err;
@@ -525,16 +567,25 @@ static clcnn_status time_solver(bench_ctx *c, problem *p, clcnn_conv_algo algo, 
     cl_mem ws;
     size_t ws_bytes;
     clcnn_status st = make_workspace(c, p, algo, &ws, &ws_bytes);
+    clcnn_tensor *out = p->pass == CLCNN_CONV_PASS_FWD ? p->y : p->g;
     if (st == CLCNN_OK) /* poison: an output element the solver forgets shows as NaN */
-        st = clcnn_tensor_fill(p->y, NAN);
+        st = clcnn_tensor_fill(out, NAN);
     for (size_t i = 0; st == CLCNN_OK && i < warmup + runs; i++) {
         double t0 = now_ms();
-        st = clcnn_conv2d_forward(c->dev, p->x, p->w, p->b, &p->params, algo, ws, ws_bytes, p->y);
+        if (p->pass == CLCNN_CONV_PASS_BWD_DATA)
+            st = clcnn_conv2d_backward_data(c->dev, p->y, p->w, &p->params, algo, ws, ws_bytes,
+                                            p->g);
+        else if (p->pass == CLCNN_CONV_PASS_BWD_WEIGHTS)
+            st = clcnn_conv2d_backward_weights(c->dev, p->x, p->y, &p->params, algo, ws, ws_bytes,
+                                               p->g);
+        else
+            st = clcnn_conv2d_forward(c->dev, p->x, p->w, p->b, &p->params, algo, ws, ws_bytes,
+                                      p->y);
         if (i >= warmup)
             c->times[i - warmup] = now_ms() - t0;
     }
     if (st == CLCNN_OK)
-        st = clcnn_tensor_download(p->y, p->out, p->ny);
+        st = clcnn_tensor_download(out, p->out, p->nout);
     if (ws != NULL)
         clReleaseMemObject(ws);
     return st;
@@ -545,7 +596,7 @@ static clcnn_status compute_reference(bench_ctx *c, problem *p)
 {
     clcnn_status st = time_solver(c, p, CLCNN_CONV_ALGO_DIRECT, 1, 0);
     if (st == CLCNN_OK) {
-        memcpy(p->ref, p->out, p->ny * sizeof(float));
+        memcpy(p->ref, p->out, p->nout * sizeof(float));
         p->have_ref = true;
     }
     return st;
@@ -554,7 +605,8 @@ static clcnn_status compute_reference(bench_ctx *c, problem *p)
 static clcnn_status bench_solver(bench_ctx *c, problem *p, clcnn_conv_algo algo)
 {
     bench_row *r = new_row(c, p, clcnn_conv_algo_name(algo));
-    if (!clcnn_conv2d_applicable(c->dev, p->xs, p->ws, &p->params, algo, &r->skipped)) {
+    if (!clcnn_conv2d_pass_applicable(c->dev, p->pass, p->xs, p->ws, &p->params, algo,
+                                      &r->skipped)) {
         if (r->skipped == NULL)
             r->skipped = "not applicable";
         return CLCNN_OK;
@@ -564,7 +616,7 @@ static clcnn_status bench_solver(bench_ctx *c, problem *p, clcnn_conv_algo algo)
         return st;
     finish_row(r, c, p);
     if (algo == CLCNN_CONV_ALGO_DIRECT && !p->have_ref) {
-        memcpy(p->ref, p->out, p->ny * sizeof(float));
+        memcpy(p->ref, p->out, p->nout * sizeof(float));
         p->have_ref = r->reference = true;
     }
     return CLCNN_OK;
@@ -668,6 +720,46 @@ static dnnl_status_t onednn_make_pd(bench_ctx *c, const problem *p, onednn_conv 
     return dnnl_success;
 }
 
+/* Backward data or weights with the forward-training primitive descriptor as the hint, as
+ * oneDNN requires; format_tag any throughout. */
+static dnnl_status_t onednn_make_bwd_pd(bench_ctx *c, const problem *p, onednn_conv *d)
+{
+    const clcnn_conv_params *q = &p->params;
+    dnnl_dims_t src = {(dnnl_dim_t)p->xs.n, (dnnl_dim_t)p->xs.c, (dnnl_dim_t)p->xs.h,
+                       (dnnl_dim_t)p->xs.w};
+    dnnl_dims_t wei = {(dnnl_dim_t)p->ws.n, (dnnl_dim_t)p->ws.c, (dnnl_dim_t)p->ws.h,
+                       (dnnl_dim_t)p->ws.w};
+    dnnl_dims_t dst = {(dnnl_dim_t)p->ys.n, (dnnl_dim_t)p->ys.c, (dnnl_dim_t)p->ys.h,
+                       (dnnl_dim_t)p->ys.w};
+    dnnl_dims_t strides = {(dnnl_dim_t)q->stride_h, (dnnl_dim_t)q->stride_w};
+    dnnl_dims_t dilates = {(dnnl_dim_t)q->dilation_h - 1, (dnnl_dim_t)q->dilation_w - 1};
+    dnnl_dims_t pad = {(dnnl_dim_t)q->pad_h, (dnnl_dim_t)q->pad_w};
+    dnnl_memory_desc_t src_md, wei_md, dst_md;
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&src_md, 4, src, dnnl_f32, dnnl_format_tag_any));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&wei_md, 4, wei, dnnl_f32, dnnl_format_tag_any));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst, dnnl_f32, dnnl_format_tag_any));
+    dnnl_convolution_desc_t fwd, bwd;
+    DNNL_TRY(dnnl_dilated_convolution_forward_desc_init(&fwd, dnnl_forward_training,
+                                                        dnnl_convolution_direct, &src_md, &wei_md,
+                                                        NULL, &dst_md, strides, dilates, pad, pad));
+    dnnl_primitive_desc_t hint;
+    DNNL_TRY(dnnl_primitive_desc_create(&hint, &fwd, NULL, c->engine, NULL));
+    dnnl_status_t st =
+        p->pass == CLCNN_CONV_PASS_BWD_DATA
+            ? dnnl_dilated_convolution_backward_data_desc_init(&bwd, dnnl_convolution_direct,
+                                                               &src_md, &wei_md, &dst_md, strides,
+                                                               dilates, pad, pad)
+            : dnnl_dilated_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct,
+                                                                  &src_md, &wei_md, NULL, &dst_md,
+                                                                  strides, dilates, pad, pad);
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(&d->pd, &bwd, NULL, c->engine, hint);
+    dnnl_primitive_desc_destroy(hint);
+    DNNL_TRY(st);
+    DNNL_TRY(dnnl_primitive_create(&d->conv, d->pd));
+    return dnnl_success;
+}
+
 static dnnl_status_t onednn_plain_memory(bench_ctx *c, const clcnn_shape *s, int ndims,
                                          dnnl_format_tag_t tag, float *data, dnnl_memory_t *mem)
 {
@@ -713,6 +805,47 @@ static dnnl_status_t onednn_layout(bench_ctx *c, dnnl_memory_t user, const dnnl_
     return copy_in ? onednn_reorder(c, user, *out) : dnnl_success;
 }
 
+/* Backward: src/wei/dst hold x (or dx), w (or dw) and dy; the output is reordered into p->out. */
+static dnnl_status_t onednn_prepare_bwd(bench_ctx *c, problem *p, onednn_conv *d)
+{
+    const bool data = p->pass == CLCNN_CONV_PASS_BWD_DATA;
+    DNNL_TRY(onednn_make_bwd_pd(c, p, d));
+    DNNL_TRY(onednn_plain_memory(c, &p->xs, 4, dnnl_nchw, data ? p->out : p->hx, &d->user_src));
+    DNNL_TRY(onednn_plain_memory(c, &p->ws, 4, dnnl_oihw, data ? p->hw : p->out, &d->user_wei));
+    DNNL_TRY(onednn_plain_memory(c, &p->ys, 4, dnnl_nchw, p->hy, &d->user_dst));
+    DNNL_TRY(onednn_layout(
+        c, d->user_src,
+        dnnl_primitive_desc_query_md(d->pd, data ? dnnl_query_diff_src_md : dnnl_query_src_md, 0),
+        !data, &d->src));
+    DNNL_TRY(onednn_layout(c, d->user_wei,
+                           dnnl_primitive_desc_query_md(
+                               d->pd, data ? dnnl_query_weights_md : dnnl_query_diff_weights_md, 0),
+                           data, &d->wei));
+    DNNL_TRY(onednn_layout(c, d->user_dst,
+                           dnnl_primitive_desc_query_md(d->pd, dnnl_query_diff_dst_md, 0), true,
+                           &d->dst));
+    return dnnl_success;
+}
+
+static dnnl_status_t onednn_time_bwd(bench_ctx *c, const problem *p, onednn_conv *d)
+{
+    const bool data = p->pass == CLCNN_CONV_PASS_BWD_DATA;
+    dnnl_exec_arg_t args[] = {{data ? DNNL_ARG_DIFF_SRC : DNNL_ARG_SRC, d->src},
+                              {data ? DNNL_ARG_WEIGHTS : DNNL_ARG_DIFF_WEIGHTS, d->wei},
+                              {DNNL_ARG_DIFF_DST, d->dst}};
+    size_t warmup = c->o->warmup, runs = c->o->repeat;
+    for (size_t i = 0; i < warmup + runs; i++) {
+        double t0 = now_ms();
+        DNNL_TRY(dnnl_primitive_execute(d->conv, c->stream, 3, args));
+        DNNL_TRY(dnnl_stream_wait(c->stream));
+        if (i >= warmup)
+            c->times[i - warmup] = now_ms() - t0;
+    }
+    if (data)
+        return d->src == d->user_src ? dnnl_success : onednn_reorder(c, d->src, d->user_src);
+    return d->wei == d->user_wei ? dnnl_success : onednn_reorder(c, d->wei, d->user_wei);
+}
+
 static dnnl_status_t onednn_prepare(bench_ctx *c, problem *p, onednn_conv *d)
 {
     clcnn_shape bias = {p->shape->k, 1, 1, 1};
@@ -754,9 +887,10 @@ static clcnn_status bench_onednn(bench_ctx *c, problem *p)
     if (c->engine == NULL && onednn_open(c) != dnnl_success)
         return BENCH_REPORTED;
     onednn_conv d = {0};
-    dnnl_status_t st = onednn_prepare(c, p, &d);
+    const bool fwd = p->pass == CLCNN_CONV_PASS_FWD;
+    dnnl_status_t st = fwd ? onednn_prepare(c, p, &d) : onednn_prepare_bwd(c, p, &d);
     if (st == dnnl_success)
-        st = onednn_time(c, &d);
+        st = fwd ? onednn_time(c, &d) : onednn_time_bwd(c, p, &d);
     if (st == dnnl_success) {
         const char *impl = "?";
         dnnl_primitive_desc_query(d.pd, dnnl_query_impl_info_str, 0, &impl);
@@ -867,7 +1001,7 @@ static clcnn_status bench_shape(bench_ctx *c, size_t index)
     size_t first = c->nrows;
     clcnn_conv_algo algos[MAX_ALGOS];
     size_t n = algo_list(c->o, algos);
-    clcnn_status st = problem_init(&p, &c->o->shapes[index], index, c->dev);
+    clcnn_status st = problem_init(&p, &c->o->shapes[index], index, c->dev, c->o->pass);
     if (st == CLCNN_OK && algos[0] != CLCNN_CONV_ALGO_DIRECT)
         st = compute_reference(c, &p);
     for (size_t i = 0; st == CLCNN_OK && i < n; i++)
@@ -906,9 +1040,12 @@ static void print_header(const bench_ctx *c)
     const clcnn_device_info *d = clcnn_device_get_info(c->dev);
     printf("# clcnn bench conv on [%u] %s (%s, driver %s)\n", d->index, d->name, d->platform_name,
            d->driver_version);
-    printf("# per solver: %u warm-up run(s), then %u timed; wall clock around "
-           "clcnn_conv2d_forward\n",
-           c->o->warmup, c->o->repeat);
+    static const char *const fns[] = {"clcnn_conv2d_forward", "clcnn_conv2d_backward_data",
+                                      "clcnn_conv2d_backward_weights"};
+    printf("# pass %s; per solver: %u warm-up run(s), then %u timed; wall clock around %s\n",
+           clcnn_conv_pass_name(c->o->pass), c->o->warmup, c->o->repeat, fns[c->o->pass]);
+    if (c->o->pass != CLCNN_CONV_PASS_FWD)
+        printf("# GFLOP/s counts the forward's 2*N*K*C/groups*R*S*Ho*Wo for every pass\n");
     printf("# command: %s\n", c->o->cmdline);
     print_load(stdout);
     onednn_describe(stdout, false);
@@ -1024,7 +1161,7 @@ static int startup_child(const bench_opts *o)
     if (st != CLCNN_OK)
         return cli_fail("bench", st);
     problem p;
-    st = problem_init(&p, &o->shapes[0], 0, dev);
+    st = problem_init(&p, &o->shapes[0], 0, dev, CLCNN_CONV_PASS_FWD);
     if (st == CLCNN_OK)
         st = clcnn_conv2d_forward(dev, p.x, p.w, p.b, &p.params, o->algo, NULL, 0, p.y);
     double done = now_ms();

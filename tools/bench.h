@@ -8,7 +8,7 @@
 /* Help texts, shared by 'clcnn help bench' (the commands table) and 'clcnn bench conv --help'. */
 #define BENCH_CONV_USAGE                                                                           \
     "conv [--shapes SET|LIST] [--algo all|NAME] [--repeat N] [--warmup N] [--json]\n"              \
-    "                   [--device SEL]"
+    "                   [--device SEL] [--pass fwd|bwd-data|bwd-weights]"
 
 #define BENCH_CONV_HELP                                                                            \
     "clcnn bench conv: for every shape, every applicable solver: warm-up runs (the first also\n"   \
@@ -21,7 +21,10 @@
     "  --repeat N         timed runs per solver (default 5)\n"                                     \
     "  --warmup N         untimed runs before them (default 1)\n"                                  \
     "  --json             one JSON object with an array of rows instead of the table\n"            \
-    "  --device SEL       the device (see clcnn devices --help)"
+    "  --device SEL       the device (see clcnn devices --help)\n"                                 \
+    "  --pass PASS        fwd (default), bwd-data (clcnn_conv2d_backward_data) or bwd-weights;\n"  \
+    "                     GFLOP/s counts the forward's FLOPs for every pass, oneDNN runs the\n"    \
+    "                     same pass"
 
 #define BENCH_STARTUP_USAGE                                                                        \
     "startup [--shapes SET|LIST] [--algo NAME] [--repeat N] [--json] [--device SEL]"

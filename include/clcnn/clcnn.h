@@ -12,6 +12,7 @@
 #include "clcnn/conv.h"
 #include "clcnn/model.h"
 #include "clcnn/data.h"
+#include "clcnn/net.h"
 #include "clcnn/pool.h"
 #include "clcnn/act.h"
 #include "clcnn/linear.h"

@@ -1,4 +1,5 @@
-/* 2-D convolution forward on NCHW float32 tensors, with its algorithms as named solvers. */
+/* 2-D convolution on NCHW float32 tensors, forward and backward, with its algorithms as named
+ * solvers. */
 #ifndef CLCNN_CONV_H
 #define CLCNN_CONV_H
 
@@ -143,6 +144,94 @@ CLCNN_API clcnn_status clcnn_conv2d_auto_algo(clcnn_device *device, clcnn_shape 
  * have against a float64 reference; shared by the tests and autotuning. -1 for AUTO or unknown.
  */
 CLCNN_API double clcnn_conv_algo_tolerance(clcnn_conv_algo algo);
+
+/* ---- backward ---------------------------------------------------------------------------- */
+
+/** Which computation of a convolution layer a query or solver is about. */
+typedef enum clcnn_conv_pass {
+    CLCNN_CONV_PASS_FWD = 0,         /**< y from x and w */
+    CLCNN_CONV_PASS_BWD_DATA = 1,    /**< dx from dy and w */
+    CLCNN_CONV_PASS_BWD_WEIGHTS = 2, /**< dw from x and dy */
+} clcnn_conv_pass;
+
+/** The pass's token ("fwd", "bwd-data", "bwd-weights"), or NULL outside the list. Static. */
+CLCNN_API const char *clcnn_conv_pass_name(clcnn_conv_pass pass);
+
+/**
+ * clcnn_conv2d_applicable() for any [in] pass; the problem is always described by the forward's
+ * input and weight shapes and parameters (as cuDNN's and MIOpen's descriptors are). FWD is
+ * clcnn_conv2d_applicable(). Clears this thread's last error.
+ */
+CLCNN_API bool clcnn_conv2d_pass_applicable(const clcnn_device *device, clcnn_conv_pass pass,
+                                            clcnn_shape input, clcnn_shape weight,
+                                            const clcnn_conv_params *params, clcnn_conv_algo algo,
+                                            const char **reason);
+
+/**
+ * clcnn_conv2d_workspace_size() for any [in] pass ([out] bytes, written only on success).
+ * Returns OK, INVALID_ARG, BAD_SHAPE, UNSUPPORTED (not applicable).
+ */
+CLCNN_API clcnn_status clcnn_conv2d_pass_workspace_size(const clcnn_device *device,
+                                                        clcnn_conv_pass pass, clcnn_shape input,
+                                                        clcnn_shape weight,
+                                                        const clcnn_conv_params *params,
+                                                        clcnn_conv_algo algo, size_t *bytes);
+
+/**
+ * The algorithm's NMSE bound (see clcnn_conv_algo_tolerance()) for [in] pass; -1 for AUTO or an
+ * algorithm that has no solver for that pass.
+ */
+CLCNN_API double clcnn_conv_pass_tolerance(clcnn_conv_pass pass, clcnn_conv_algo algo);
+
+/**
+ * The solver AUTO would run for [in] pass (clcnn_conv2d_auto_algo() for FWD): the tuning
+ * database's choice (kernels "conv2d_bwd_data" / "conv2d_bwd_weights") when applicable, else
+ * the heuristic. [out] algo written only on success. Returns OK, INVALID_ARG, BAD_SHAPE,
+ * UNSUPPORTED.
+ */
+CLCNN_API clcnn_status clcnn_conv2d_pass_auto_algo(clcnn_device *device, clcnn_conv_pass pass,
+                                                   clcnn_shape input, clcnn_shape weight,
+                                                   const clcnn_conv_params *params,
+                                                   clcnn_conv_algo *algo);
+
+/**
+ * Backward data: [out] dx = dL/dx, of the forward input's shape, from [in] dy = dL/dy (the
+ * shape clcnn_conv2d_output_shape() gives) and [in] w, for every parameter the forward takes
+ * (stride, padding, dilation, groups, mode). params->relu is ignored: the fused ReLU's backward
+ * is clcnn_act_backward() with the forward's output y, which the caller applies to dy first.
+ * [in] algo (AUTO chooses), [in] workspace of clcnn_conv2d_pass_workspace_size(BWD_DATA) bytes
+ * or NULL to let the call allocate one. dx is overwritten (not accumulated into). Every solver
+ * sums in a fixed order without atomics: the same inputs give the same bits on every run.
+ * All tensors are borrowed and on [in] device. Returns when dx is written; on any error dx is
+ * not written. Returns OK, INVALID_ARG, BAD_SHAPE (the message names the shapes), UNSUPPORTED,
+ * BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
+ */
+CLCNN_API clcnn_status clcnn_conv2d_backward_data(clcnn_device *device, const clcnn_tensor *dy,
+                                                  const clcnn_tensor *w,
+                                                  const clcnn_conv_params *params,
+                                                  clcnn_conv_algo algo, cl_mem workspace,
+                                                  size_t workspace_bytes, clcnn_tensor *dx);
+
+/**
+ * Backward weights: [out] dw = dL/dw, of the weight's shape K x C/groups x R x S, summed over
+ * the batch, from [in] x (the forward's input) and [in] dy = dL/dy. dw is overwritten, not
+ * accumulated into. params->relu is ignored (see clcnn_conv2d_backward_data()). Other
+ * arguments, determinism, statuses and thread-safety as for clcnn_conv2d_backward_data().
+ */
+CLCNN_API clcnn_status clcnn_conv2d_backward_weights(clcnn_device *device, const clcnn_tensor *x,
+                                                     const clcnn_tensor *dy,
+                                                     const clcnn_conv_params *params,
+                                                     clcnn_conv_algo algo, cl_mem workspace,
+                                                     size_t workspace_bytes, clcnn_tensor *dw);
+
+/**
+ * Backward bias: [out] db[k] = the sum of [in] dy (N x K x Ho x Wo) over N, Ho and Wo, in a
+ * fixed order; db has K elements in any shape and is overwritten. Both borrowed, on [in]
+ * device. On any error db is not written. Returns OK, INVALID_ARG, BAD_SHAPE, BUILD_FAILED,
+ * OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
+ */
+CLCNN_API clcnn_status clcnn_conv2d_backward_bias(clcnn_device *device, const clcnn_tensor *dy,
+                                                  clcnn_tensor *db);
 
 #ifdef __cplusplus
 }

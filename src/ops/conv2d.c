@@ -174,6 +174,17 @@ static void problem_key(const clcnn__conv_problem *pb, char *buf, size_t size)
         snprintf(buf + n, size - (size_t)n, "g%zu", p->groups);
 }
 
+clcnn_status clcnn__conv_make_problem(clcnn_shape x, clcnn_shape w, const clcnn_conv_params *p,
+                                      clcnn__conv_problem *pb)
+{
+    return make_problem(x, w, p, pb);
+}
+
+void clcnn__conv_problem_key(const clcnn__conv_problem *pb, char *buf, size_t size)
+{
+    problem_key(pb, buf, size);
+}
+
 #define DB_KERNEL "conv2d_fwd"
 
 static const clcnn__conv_solver *find_solver_by_name(const char *name)

@@ -42,6 +42,14 @@ extern const clcnn__conv_solver clcnn__conv_solver_winograd2;
 extern const clcnn__conv_solver clcnn__conv_solver_winograd4;
 extern const clcnn__conv_solver clcnn__conv_solver_winograd4_split;
 
+/* conv2d.c's validation of a problem (messages prefixed "conv2d:"), shared by the backward
+ * passes; [out] pb written only on success. */
+clcnn_status clcnn__conv_make_problem(clcnn_shape x, clcnn_shape w, const clcnn_conv_params *p,
+                                      clcnn__conv_problem *pb);
+
+/* The tuning database's key of a problem ("n1c64h56w56k64r3s3u1p1d1g1"). */
+void clcnn__conv_problem_key(const clcnn__conv_problem *pb, char *buf, size_t size);
+
 /* Filter transforms the Winograd solvers have run in this process (tests use it to see
  * that transformed filters are cached). Thread-safe. */
 uint64_t clcnn__conv_winograd_filter_transforms(void);

@@ -1,0 +1,575 @@
+/* The sequential network: parameters with PyTorch's default initialization, activations sized
+ * for the current batch, forward, softmax cross-entropy, backward and optimizer steps, with
+ * frozen layers skipped (and nothing computed below the last trainable layer). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clcnn/act.h"
+#include "clcnn/conv.h"
+#include "clcnn/dropout.h"
+#include "clcnn/linear.h"
+#include "clcnn/loss.h"
+#include "clcnn/net.h"
+#include "clcnn/pool.h"
+#include "device_impl.h"
+#include "status_impl.h"
+
+enum { WEIGHT, BIAS };
+
+typedef struct param {
+    char name[CLCNN_LAYER_NAME_MAX + 8];
+    clcnn_tensor *value, *grad, *state[2];
+} param;
+
+typedef struct layer {
+    clcnn_layer_desc desc;
+    clcnn_shape out;        /* per-image output shape (n = 1) */
+    clcnn_conv_params conv; /* CONV: with relu fused when the activation is ReLU */
+    clcnn_pool_params pool; /* POOL and ADAPTIVE_AVGPOOL */
+    bool separate_act;      /* CONV/FC: an activation applied in place after the op */
+    bool frozen;
+    int params; /* 0 or 2 (weight, bias) or 1 (weight only) */
+    param p[2];
+    clcnn_tensor *y, *dy; /* output and its gradient, for the current batch */
+    cl_mem indices;       /* MAX pooling's argmax, training only */
+} layer;
+
+struct clcnn_net {
+    clcnn_device *dev;
+    size_t count;
+    layer *layers;
+    uint64_t seed, steps;
+    size_t batch; /* what the activations are sized for; 0 = none yet */
+    cl_mem workspace;
+    size_t workspace_bytes;
+    int optimizer_states; /* -1 until the first step allocates them */
+};
+
+/* ---- building ------------------------------------------------------------------------------ */
+
+static clcnn_status layer_shape(const clcnn_layer_desc *d, clcnn_shape in, layer *l)
+{
+    l->conv = d->conv;
+    switch (d->kind) {
+    case CLCNN_LAYER_INPUT:
+        l->out = (clcnn_shape){1, d->channels, d->height, d->width};
+        return CLCNN_OK;
+    case CLCNN_LAYER_CONV:
+        l->conv.relu = d->has_act && d->act.kind == CLCNN_ACT_RELU;
+        l->separate_act = d->has_act && !l->conv.relu;
+        return clcnn_conv2d_output_shape(
+            in, (clcnn_shape){d->outputs, in.c / d->conv.groups, d->kernel_h, d->kernel_w},
+            &l->conv, &l->out);
+    case CLCNN_LAYER_POOL:
+        l->pool = d->pool;
+        return clcnn_pool_output_shape(in, &l->pool, &l->out);
+    case CLCNN_LAYER_ADAPTIVE_AVGPOOL:
+        /* Equal windows only: PyTorch's adaptive pooling is then an ordinary average pool. */
+        CLCNN_FAIL_IF(in.h % d->height != 0 || in.w % d->width != 0, CLCNN_STATUS_UNSUPPORTED,
+                      "adaptive pooling from %zux%zu to %zux%zu needs whole windows", in.h, in.w,
+                      d->height, d->width);
+        l->pool = clcnn_pool_params_default(CLCNN_POOL_AVG);
+        l->pool.window_h = l->pool.stride_h = in.h / d->height;
+        l->pool.window_w = l->pool.stride_w = in.w / d->width;
+        return clcnn_pool_output_shape(in, &l->pool, &l->out);
+    case CLCNN_LAYER_FC:
+        l->separate_act = d->has_act;
+        l->out = (clcnn_shape){1, d->outputs, 1, 1};
+        return CLCNN_OK;
+    default: /* activation, dropout, softmax keep the shape */
+        l->out = in;
+        return CLCNN_OK;
+    }
+}
+
+/* SplitMix64 stream: parameter i of a net with seed s draws from state mix(s, i). */
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static clcnn_status make_param(clcnn_net *net, layer *l, int which, clcnn_shape shape,
+                               size_t fan_in, uint64_t index)
+{
+    param *p = &l->p[which];
+    snprintf(p->name, sizeof p->name, "%s.%s", l->desc.name, which == WEIGHT ? "weight" : "bias");
+    CLCNN_TRY(clcnn_tensor_create(net->dev, shape, &p->value));
+    CLCNN_TRY(clcnn_tensor_create(net->dev, shape, &p->grad));
+    size_t n = clcnn_tensor_count(p->value);
+    float *host = malloc(n * sizeof *host);
+    CLCNN_FAIL_IF(host == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "net: out of host memory");
+    /* PyTorch's default for Conv2d and Linear: kaiming_uniform_(a=sqrt(5)) for the weight,
+     * which is uniform in +-1/sqrt(fan_in), and the same bound for the bias. */
+    const double bound = 1.0 / sqrt((double)fan_in);
+    uint64_t state = net->seed ^ (index * 0xd1b54a32d192ed03ull);
+    for (size_t i = 0; i < n; i++) {
+        double u = (double)(next_random(&state) >> 11) * (1.0 / 9007199254740992.0);
+        host[i] = (float)((2.0 * u - 1.0) * bound);
+    }
+    clcnn_status st = clcnn_tensor_upload(p->value, host, n);
+    free(host);
+    l->params = which + 1;
+    return st;
+}
+
+static void release_activations(clcnn_net *net)
+{
+    for (size_t i = 0; i < net->count; i++) {
+        layer *l = &net->layers[i];
+        clcnn_tensor_release(l->y);
+        clcnn_tensor_release(l->dy);
+        if (l->indices != NULL)
+            clReleaseMemObject(l->indices);
+        l->y = l->dy = NULL;
+        l->indices = NULL;
+    }
+    if (net->workspace != NULL)
+        clReleaseMemObject(net->workspace);
+    net->workspace = NULL;
+    net->workspace_bytes = 0;
+    net->batch = 0;
+}
+
+void clcnn_net_release(clcnn_net *net)
+{
+    if (net == NULL)
+        return;
+    release_activations(net);
+    for (size_t i = 0; i < net->count; i++) {
+        for (int k = 0; k < 2; k++) {
+            param *p = &net->layers[i].p[k];
+            clcnn_tensor_release(p->value);
+            clcnn_tensor_release(p->grad);
+            clcnn_tensor_release(p->state[0]);
+            clcnn_tensor_release(p->state[1]);
+        }
+    }
+    free(net->layers);
+    free(net);
+}
+
+static clcnn_status build(clcnn_net *net, const clcnn_model_desc *model)
+{
+    clcnn_shape in = {1, 0, 0, 0};
+    uint64_t index = 0;
+    for (size_t i = 0; i < model->count; i++) {
+        layer *l = &net->layers[i];
+        l->desc = model->layers[i];
+        l->frozen = l->desc.frozen;
+        clcnn_status st = layer_shape(&l->desc, in, l);
+        if (st != CLCNN_OK) {
+            clcnn__error_prefix("net: layer %s (line %u)", l->desc.name, l->desc.line);
+            return st;
+        }
+        const clcnn_layer_desc *d = &l->desc;
+        if (d->kind == CLCNN_LAYER_CONV) {
+            size_t cg = in.c / d->conv.groups;
+            clcnn_shape ws = {d->outputs, cg, d->kernel_h, d->kernel_w};
+            CLCNN_TRY(make_param(net, l, WEIGHT, ws, cg * d->kernel_h * d->kernel_w, index++));
+            if (d->bias)
+                CLCNN_TRY(make_param(net, l, BIAS, (clcnn_shape){1, d->outputs, 1, 1},
+                                     cg * d->kernel_h * d->kernel_w, index++));
+        } else if (d->kind == CLCNN_LAYER_FC) {
+            size_t fan_in = in.c * in.h * in.w;
+            CLCNN_TRY(make_param(net, l, WEIGHT, (clcnn_shape){d->outputs, fan_in, 1, 1}, fan_in,
+                                 index++));
+            if (d->bias)
+                CLCNN_TRY(
+                    make_param(net, l, BIAS, (clcnn_shape){1, d->outputs, 1, 1}, fan_in, index++));
+        }
+        in = l->out;
+    }
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn_net_create(clcnn_device *device, const clcnn_model_desc *model, uint64_t seed,
+                              clcnn_net **net)
+{
+    CLCNN_FAIL_IF(device == NULL || model == NULL || net == NULL || model->count == 0,
+                  CLCNN_STATUS_INVALID_ARG, "net_create: NULL argument or empty model");
+    CLCNN_FAIL_IF(model->layers[0].kind != CLCNN_LAYER_INPUT, CLCNN_STATUS_INVALID_ARG,
+                  "net_create: the model does not start with an input layer");
+    clcnn_net *n = calloc(1, sizeof *n);
+    layer *layers = calloc(model->count, sizeof *layers);
+    if (n == NULL || layers == NULL) {
+        free(n);
+        free(layers);
+        return CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "net_create: out of host memory");
+    }
+    n->dev = device;
+    n->count = model->count;
+    n->layers = layers;
+    n->seed = seed;
+    n->optimizer_states = -1;
+    clcnn_status st = build(n, model);
+    if (st != CLCNN_OK) {
+        clcnn_net_release(n);
+        return st;
+    }
+    *net = n;
+    return CLCNN_OK;
+}
+
+/* ---- activations for a batch ----------------------------------------------------------------- */
+
+static clcnn_shape batched(clcnn_shape s, size_t n)
+{
+    s.n = n;
+    return s;
+}
+
+/* Largest workspace any convolution needs at this batch size: forward, and for training the
+ * backward passes too. */
+static clcnn_status workspace_need(const clcnn_net *net, size_t n, bool training, size_t *need)
+{
+    *need = 0;
+    clcnn_shape in = net->layers[0].out;
+    for (size_t i = 1; i < net->count; i++) {
+        const layer *l = &net->layers[i];
+        if (l->desc.kind == CLCNN_LAYER_CONV) {
+            clcnn_shape x = batched(in, n), w = clcnn_tensor_shape(l->p[WEIGHT].value);
+            const clcnn_conv_pass passes[3] = {CLCNN_CONV_PASS_FWD, CLCNN_CONV_PASS_BWD_DATA,
+                                               CLCNN_CONV_PASS_BWD_WEIGHTS};
+            for (int k = 0; k < (training ? 3 : 1); k++) {
+                size_t bytes = 0;
+                CLCNN_TRY(clcnn_conv2d_pass_workspace_size(net->dev, passes[k], x, w, &l->conv,
+                                                           CLCNN_CONV_ALGO_AUTO, &bytes));
+                if (bytes > *need)
+                    *need = bytes;
+            }
+        }
+        in = l->out;
+    }
+    return CLCNN_OK;
+}
+
+static clcnn_status ensure_batch(clcnn_net *net, size_t n, bool training)
+{
+    if (net->batch == n && (!training || net->layers[net->count - 1].dy != NULL))
+        return CLCNN_OK;
+    release_activations(net);
+    for (size_t i = 0; i < net->count; i++) {
+        layer *l = &net->layers[i];
+        clcnn_shape s = batched(l->out, n);
+        CLCNN_TRY(clcnn_tensor_create(net->dev, s, &l->y));
+        if (training && i > 0)
+            CLCNN_TRY(clcnn_tensor_create(net->dev, s, &l->dy));
+        if (training && l->desc.kind == CLCNN_LAYER_POOL && l->pool.kind == CLCNN_POOL_MAX) {
+            cl_int err;
+            l->indices = clCreateBuffer(net->dev->context, CL_MEM_READ_WRITE,
+                                        clcnn_tensor_count(l->y) * sizeof(cl_int), NULL, &err);
+            if (err != CL_SUCCESS)
+                return CLCNN_CL_ERR(err, "net: clCreateBuffer (pooling indices of %s)",
+                                    l->desc.name);
+        }
+    }
+    size_t need = 0;
+    CLCNN_TRY(workspace_need(net, n, training, &need));
+    if (need > 0) {
+        cl_int err;
+        net->workspace = clCreateBuffer(net->dev->context, CL_MEM_READ_WRITE, need, NULL, &err);
+        if (err != CL_SUCCESS)
+            return CLCNN_CL_ERR(err, "net: clCreateBuffer (workspace of %zu bytes)", need);
+        net->workspace_bytes = need;
+    }
+    net->batch = n;
+    return CLCNN_OK;
+}
+
+/* ---- forward and backward -------------------------------------------------------------------- */
+
+static clcnn_tensor *bias_of(const layer *l)
+{
+    return l->params > 1 ? l->p[BIAS].value : NULL;
+}
+
+static clcnn_status copy_tensor(clcnn_net *net, const clcnn_tensor *src, clcnn_tensor *dst)
+{
+    cl_event done;
+    cl_int err =
+        clEnqueueCopyBuffer(net->dev->compute, clcnn_tensor_buffer(src), clcnn_tensor_buffer(dst),
+                            0, 0, clcnn_tensor_count(src) * sizeof(float), 0, NULL, &done);
+    if (err != CL_SUCCESS)
+        return CLCNN_CL_ERR(err, "net: clEnqueueCopyBuffer");
+    err = clWaitForEvents(1, &done);
+    clReleaseEvent(done);
+    if (err != CL_SUCCESS)
+        return CLCNN_CL_ERR(err, "net: copy");
+    clcnn_tensor_touch(dst);
+    return CLCNN_OK;
+}
+
+static clcnn_dropout_params dropout_of(const clcnn_net *net, const layer *l, size_t index)
+{
+    clcnn_dropout_params p = {l->desc.dropout,
+                              net->seed ^ (net->steps * 0x9e3779b97f4a7c15ull) ^ (index << 48)};
+    return p;
+}
+
+static clcnn_status layer_forward(clcnn_net *net, size_t i, bool training)
+{
+    layer *l = &net->layers[i];
+    clcnn_tensor *x = net->layers[i - 1].y, *y = l->y;
+    clcnn_device *dev = net->dev;
+    switch (l->desc.kind) {
+    case CLCNN_LAYER_CONV:
+        CLCNN_TRY(clcnn_conv2d_forward(dev, x, l->p[WEIGHT].value, bias_of(l), &l->conv,
+                                       l->desc.algo, net->workspace, net->workspace_bytes, y));
+        break;
+    case CLCNN_LAYER_FC:
+        CLCNN_TRY(clcnn_linear_forward(dev, x, l->p[WEIGHT].value, bias_of(l), y));
+        break;
+    case CLCNN_LAYER_POOL:
+    case CLCNN_LAYER_ADAPTIVE_AVGPOOL:
+        return clcnn_pool_forward(dev, x, &l->pool, y, training ? l->indices : NULL);
+    case CLCNN_LAYER_ACT:
+        return clcnn_act_forward(dev, &l->desc.act, x, y);
+    case CLCNN_LAYER_DROPOUT: {
+        if (!training)
+            return copy_tensor(net, x, y);
+        clcnn_dropout_params p = dropout_of(net, l, i);
+        return clcnn_dropout_forward(dev, &p, x, y, NULL);
+    }
+    case CLCNN_LAYER_SOFTMAX:
+        /* Training takes the loss from the logits below instead. */
+        return training ? CLCNN_OK : clcnn_softmax_forward(dev, x, y);
+    default:
+        return CLCNN_ERR(CLCNN_STATUS_INTERNAL, "net: layer %s has no forward", l->desc.name);
+    }
+    if (l->separate_act)
+        CLCNN_TRY(clcnn_act_forward(dev, &l->desc.act, y, y));
+    return CLCNN_OK;
+}
+
+static clcnn_status forward(clcnn_net *net, const float *images, size_t n, bool training)
+{
+    CLCNN_TRY(ensure_batch(net, n, training));
+    layer *in = &net->layers[0];
+    CLCNN_TRY(clcnn_tensor_upload(in->y, images, clcnn_tensor_count(in->y)));
+    for (size_t i = 1; i < net->count; i++) {
+        clcnn_status st = layer_forward(net, i, training);
+        if (st != CLCNN_OK) {
+            clcnn__error_prefix("net: layer %s (line %u) forward", net->layers[i].desc.name,
+                                net->layers[i].desc.line);
+            return st;
+        }
+    }
+    return CLCNN_OK;
+}
+
+/* dx of layer i (the dy of layer i-1), or NULL when nothing below needs it. */
+static clcnn_tensor *grad_below(clcnn_net *net, size_t i, size_t lowest)
+{
+    return i - 1 >= lowest && i > 1 ? net->layers[i - 1].dy : NULL;
+}
+
+static clcnn_status layer_backward(clcnn_net *net, size_t i, size_t lowest)
+{
+    layer *l = &net->layers[i];
+    clcnn_device *dev = net->dev;
+    clcnn_tensor *x = net->layers[i - 1].y, *dx = grad_below(net, i, lowest);
+    bool train = !l->frozen && l->params > 0;
+    if ((l->desc.kind == CLCNN_LAYER_CONV && l->conv.relu) || l->separate_act) {
+        clcnn_act_params act = l->desc.act;
+        CLCNN_TRY(clcnn_act_backward(dev, &act, l->y, l->dy, l->dy));
+    }
+    switch (l->desc.kind) {
+    case CLCNN_LAYER_CONV: {
+        clcnn_conv_params p = l->conv;
+        if (train) {
+            CLCNN_TRY(clcnn_conv2d_backward_weights(dev, x, l->dy, &p, CLCNN_CONV_ALGO_AUTO,
+                                                    net->workspace, net->workspace_bytes,
+                                                    l->p[WEIGHT].grad));
+            if (l->params > 1)
+                CLCNN_TRY(clcnn_conv2d_backward_bias(dev, l->dy, l->p[BIAS].grad));
+        }
+        if (dx != NULL)
+            CLCNN_TRY(clcnn_conv2d_backward_data(dev, l->dy, l->p[WEIGHT].value, &p,
+                                                 CLCNN_CONV_ALGO_AUTO, net->workspace,
+                                                 net->workspace_bytes, dx));
+        return CLCNN_OK;
+    }
+    case CLCNN_LAYER_FC:
+        if (!train && dx == NULL)
+            return CLCNN_OK;
+        return clcnn_linear_backward(dev, x, l->p[WEIGHT].value, l->dy, false, dx,
+                                     train ? l->p[WEIGHT].grad : NULL,
+                                     train && l->params > 1 ? l->p[BIAS].grad : NULL);
+    case CLCNN_LAYER_POOL:
+    case CLCNN_LAYER_ADAPTIVE_AVGPOOL:
+        return dx == NULL ? CLCNN_OK
+                          : clcnn_pool_backward(dev, x, l->y, l->dy, l->indices, &l->pool, dx);
+    case CLCNN_LAYER_ACT:
+        return dx == NULL ? CLCNN_OK : clcnn_act_backward(dev, &l->desc.act, l->y, l->dy, dx);
+    case CLCNN_LAYER_DROPOUT: {
+        if (dx == NULL)
+            return CLCNN_OK;
+        clcnn_dropout_params p = dropout_of(net, l, i);
+        return clcnn_dropout_backward(dev, &p, NULL, l->dy, dx);
+    }
+    default:
+        return CLCNN_ERR(CLCNN_STATUS_INTERNAL, "net: layer %s has no backward", l->desc.name);
+    }
+}
+
+static clcnn_status update(clcnn_net *net, const clcnn_optim_config *cfg)
+{
+    int states = clcnn_optim_state_count(cfg);
+    CLCNN_FAIL_IF(states < 0, CLCNN_STATUS_INVALID_ARG, "net: unknown optimizer");
+    if (states != net->optimizer_states) {
+        /* A new optimizer (or the first step) starts from fresh state, as PyTorch's does. */
+        for (size_t i = 0; i < net->count; i++)
+            for (int k = 0; k < net->layers[i].params; k++) {
+                param *p = &net->layers[i].p[k];
+                for (int s = 0; s < 2; s++) {
+                    clcnn_tensor_release(p->state[s]);
+                    p->state[s] = NULL;
+                    if (s < states)
+                        CLCNN_TRY(clcnn_tensor_create(net->dev, clcnn_tensor_shape(p->value),
+                                                      &p->state[s]));
+                }
+            }
+        net->optimizer_states = states;
+    }
+    net->steps++;
+    for (size_t i = 0; i < net->count; i++) {
+        layer *l = &net->layers[i];
+        if (l->frozen)
+            continue;
+        for (int k = 0; k < l->params; k++) {
+            param *p = &l->p[k];
+            clcnn_status st = clcnn_optim_step(net->dev, cfg, p->value, p->grad, p->state[0],
+                                               p->state[1], net->steps);
+            if (st != CLCNN_OK) {
+                clcnn__error_prefix("net: update of %s", p->name);
+                return st;
+            }
+        }
+    }
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn_net_forward(clcnn_net *net, const float *images, size_t n, float *outputs)
+{
+    CLCNN_FAIL_IF(net == NULL || images == NULL || n == 0, CLCNN_STATUS_INVALID_ARG,
+                  "net_forward: NULL argument or empty batch");
+    CLCNN_TRY(forward(net, images, n, false));
+    if (outputs == NULL)
+        return CLCNN_OK;
+    const layer *last = &net->layers[net->count - 1];
+    return clcnn_tensor_download(last->y, outputs, clcnn_tensor_count(last->y));
+}
+
+clcnn_status clcnn_net_train_step(clcnn_net *net, const float *images, const int32_t *labels,
+                                  size_t n, const clcnn_optim_config *optimizer, float *loss)
+{
+    CLCNN_FAIL_IF(net == NULL || images == NULL || labels == NULL || optimizer == NULL || n == 0,
+                  CLCNN_STATUS_INVALID_ARG, "net_train_step: NULL argument or empty batch");
+    CLCNN_FAIL_IF(net->count < 3 || net->layers[net->count - 1].desc.kind != CLCNN_LAYER_SOFTMAX,
+                  CLCNN_STATUS_INVALID_ARG,
+                  "net_train_step: the model must end in softmax (the loss is softmax "
+                  "cross-entropy on the layer before it)");
+    /* Nothing below the lowest trainable layer needs a gradient. */
+    size_t lowest = net->count;
+    for (size_t i = 1; i < net->count; i++)
+        if (!net->layers[i].frozen && net->layers[i].params > 0) {
+            lowest = i;
+            break;
+        }
+    CLCNN_TRY(forward(net, images, n, true));
+    size_t top = net->count - 2; /* the logits */
+    layer *logits = &net->layers[top];
+    float mean = 0.0f;
+    CLCNN_TRY(clcnn_softmax_xent_forward(net->dev, logits->y, labels, n, NULL, &mean));
+    CLCNN_TRY(clcnn_softmax_xent_backward(net->dev, logits->y, labels, n, logits->dy));
+    for (size_t i = top; i >= lowest && i >= 1; i--) {
+        clcnn_status st = layer_backward(net, i, lowest);
+        if (st != CLCNN_OK) {
+            clcnn__error_prefix("net: layer %s (line %u) backward", net->layers[i].desc.name,
+                                net->layers[i].desc.line);
+            return st;
+        }
+    }
+    CLCNN_TRY(update(net, optimizer));
+    if (loss != NULL)
+        *loss = mean;
+    return CLCNN_OK;
+}
+
+/* ---- parameters ------------------------------------------------------------------------------ */
+
+void clcnn_net_shape(const clcnn_net *net, size_t *channels, size_t *height, size_t *width,
+                     size_t *outputs)
+{
+    const clcnn_shape in = net->layers[0].out, out = net->layers[net->count - 1].out;
+    if (channels != NULL)
+        *channels = in.c;
+    if (height != NULL)
+        *height = in.h;
+    if (width != NULL)
+        *width = in.w;
+    if (outputs != NULL)
+        *outputs = out.c * out.h * out.w;
+}
+
+size_t clcnn_net_param_count(const clcnn_net *net)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < net->count; i++)
+        n += (size_t)net->layers[i].params;
+    return n;
+}
+
+clcnn_status clcnn_net_param(const clcnn_net *net, size_t index, const char **name,
+                             clcnn_tensor **tensor, bool *frozen)
+{
+    CLCNN_FAIL_IF(net == NULL, CLCNN_STATUS_INVALID_ARG, "net_param: NULL net");
+    for (size_t i = 0; i < net->count; i++) {
+        const layer *l = &net->layers[i];
+        if (index < (size_t)l->params) {
+            if (name != NULL)
+                *name = l->p[index].name;
+            if (tensor != NULL)
+                *tensor = l->p[index].value;
+            if (frozen != NULL)
+                *frozen = l->frozen;
+            return CLCNN_OK;
+        }
+        index -= (size_t)l->params;
+    }
+    return CLCNN_ERR(CLCNN_STATUS_INVALID_ARG, "net_param: index out of range (%zu parameters)",
+                     clcnn_net_param_count(net));
+}
+
+clcnn_status clcnn_net_set_frozen(clcnn_net *net, const char *name, bool frozen)
+{
+    CLCNN_FAIL_IF(net == NULL || name == NULL, CLCNN_STATUS_INVALID_ARG,
+                  "net_set_frozen: NULL argument");
+    char known[512] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < net->count; i++) {
+        layer *l = &net->layers[i];
+        if (l->params == 0)
+            continue;
+        if (strcmp(l->desc.name, name) == 0) {
+            l->frozen = frozen;
+            return CLCNN_OK;
+        }
+        int w = snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "", l->desc.name);
+        if (w > 0 && (size_t)w < sizeof known - used)
+            used += (size_t)w;
+    }
+    return CLCNN_ERR(CLCNN_STATUS_INVALID_ARG,
+                     "net: no layer '%s' with parameters (layers with parameters: %s)", name,
+                     known);
+}
+
+uint64_t clcnn_net_steps(const clcnn_net *net)
+{
+    return net != NULL ? net->steps : 0;
+}

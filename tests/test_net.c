@@ -1,0 +1,277 @@
+/* Networks on the device: parameters named and initialized as PyTorch does, probabilities out
+ * of the forward, the loss falling on a learnable problem, bit-identical training for a seed,
+ * frozen layers unchanged bit for bit, and refusals. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static clcnn_device *dev;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    clcnn_device_release(dev);
+    return 0;
+}
+
+static const char small_model[] = "input 1x12x12\n"
+                                  "conv 4 3x3 pad=1 relu\n"
+                                  "maxpool 2x2\n"
+                                  "conv 6 3x3 relu\n"
+                                  "fc 16 relu\n"
+                                  "dropout 0.25\n"
+                                  "fc 3\n"
+                                  "softmax\n";
+
+static clcnn_net *make_net(const char *text, uint64_t seed)
+{
+    clcnn_model_desc m;
+    assert_ok(clcnn_model_parse(text, strlen(text), "test.model", &m));
+    clcnn_net *net = NULL;
+    assert_ok(clcnn_net_create(dev, &m, seed, &net));
+    clcnn_model_desc_free(&m);
+    return net;
+}
+
+/* Three classes of 12x12 images: a bright bar (horizontal, vertical, or a diagonal) plus noise. */
+enum { BATCH = 24, PIXELS = 144 };
+
+static void make_batch(test_rng *rng, float *images, int32_t *labels)
+{
+    for (int b = 0; b < BATCH; b++) {
+        int cls = b % 3;
+        labels[b] = cls;
+        int at = (int)(test_rng_next(rng) % 8) + 2;
+        for (int y = 0; y < 12; y++)
+            for (int x = 0; x < 12; x++) {
+                bool on = cls == 0 ? y == at : cls == 1 ? x == at : x == y;
+                images[b * PIXELS + y * 12 + x] =
+                    (on ? 1.0f : 0.0f) + (float)test_rng_uniform(rng, -0.2, 0.2);
+            }
+    }
+}
+
+static float *download_param(clcnn_net *net, size_t i, size_t *count)
+{
+    clcnn_tensor *t = NULL;
+    assert_ok(clcnn_net_param(net, i, NULL, &t, NULL));
+    *count = clcnn_tensor_count(t);
+    float *host = malloc(*count * sizeof *host);
+    assert_ok(clcnn_tensor_download(t, host, *count));
+    return host;
+}
+
+static void test_parameters_and_init(void **state)
+{
+    (void)state;
+    clcnn_net *a = make_net(small_model, 7), *b = make_net(small_model, 7),
+              *c = make_net(small_model, 8);
+    assert_int_equal(clcnn_net_param_count(a), 8);
+    static const char *const names[8] = {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
+                                         "fc1.weight",   "fc1.bias",   "fc2.weight",   "fc2.bias"};
+    /* fan_in of each parameter: 1*3*3, 1*3*3, 4*3*3, 4*3*3, 6*4*4, 6*4*4, 16, 16 */
+    static const size_t fan_in[8] = {9, 9, 36, 36, 96, 96, 16, 16};
+    for (size_t i = 0; i < 8; i++) {
+        const char *name;
+        bool frozen = true;
+        assert_ok(clcnn_net_param(a, i, &name, NULL, &frozen));
+        assert_string_equal(name, names[i]);
+        assert_false(frozen);
+        size_t n, n2, n3;
+        float *pa = download_param(a, i, &n), *pb = download_param(b, i, &n2),
+              *pc = download_param(c, i, &n3);
+        assert_memory_equal(pa, pb, n * sizeof *pa); /* same seed, same bits */
+        assert_true(memcmp(pa, pc, n * sizeof *pa) != 0);
+        double bound = 1.0 / sqrt((double)fan_in[i]), lo = 0, hi = 0;
+        for (size_t k = 0; k < n; k++) {
+            assert_true(fabs(pa[k]) <= bound);
+            lo = pa[k] < lo ? pa[k] : lo;
+            hi = pa[k] > hi ? pa[k] : hi;
+        }
+        if (n >= 16) /* uniform over the whole range */
+            assert_true(hi - lo > bound);
+        free(pa);
+        free(pb);
+        free(pc);
+    }
+    assert_status_msg(clcnn_net_param(a, 8, NULL, NULL, NULL), CLCNN_STATUS_INVALID_ARG,
+                      "out of range");
+    size_t c_in, h, w, outputs;
+    clcnn_net_shape(a, &c_in, &h, &w, &outputs);
+    assert_true(c_in == 1 && h == 12 && w == 12 && outputs == 3);
+    clcnn_net_release(a);
+    clcnn_net_release(b);
+    clcnn_net_release(c);
+    clcnn_net_release(NULL);
+}
+
+static void test_forward_gives_probabilities(void **state)
+{
+    (void)state;
+    clcnn_net *net = make_net(small_model, 1);
+    test_rng rng;
+    test_rng_seed(&rng, 3);
+    float images[BATCH * PIXELS], probs[BATCH * 3];
+    int32_t labels[BATCH];
+    make_batch(&rng, images, labels);
+    for (size_t i = 0; i < sizeof probs / sizeof probs[0]; i++)
+        probs[i] = NAN;
+    assert_ok(clcnn_net_forward(net, images, BATCH, probs));
+    for (int b = 0; b < BATCH; b++) {
+        double sum = 0;
+        for (int k = 0; k < 3; k++) {
+            assert_true(probs[b * 3 + k] > 0 && probs[b * 3 + k] < 1);
+            sum += probs[b * 3 + k];
+        }
+        assert_true(fabs(sum - 1.0) < 1e-5);
+    }
+    /* A smaller batch (the last of an epoch) works too, and gives the same rows. */
+    float first[5 * 3];
+    assert_ok(clcnn_net_forward(net, images, 5, first));
+    assert_memory_equal(first, probs, sizeof first);
+    clcnn_net_release(net);
+}
+
+/* Trains for a few dozen steps; returns the first and the last loss and fills weights. */
+static void train(clcnn_net *net, int steps, float *first, float *last)
+{
+    test_rng rng;
+    test_rng_seed(&rng, 11);
+    float images[BATCH * PIXELS];
+    int32_t labels[BATCH];
+    clcnn_optim_config cfg = clcnn_optim_config_default(CLCNN_OPTIM_SGD);
+    cfg.lr = 0.05f;
+    cfg.momentum = 0.9f;
+    for (int s = 0; s < steps; s++) {
+        make_batch(&rng, images, labels);
+        float loss = NAN;
+        assert_ok(clcnn_net_train_step(net, images, labels, BATCH, &cfg, &loss));
+        assert_true(isfinite(loss));
+        if (s == 0)
+            *first = loss;
+        *last = loss;
+    }
+    assert_int_equal(clcnn_net_steps(net), (uint64_t)steps);
+}
+
+static void test_loss_falls_and_is_deterministic(void **state)
+{
+    (void)state;
+    clcnn_net *a = make_net(small_model, 5), *b = make_net(small_model, 5);
+    float first, last, first_b, last_b;
+    train(a, 60, &first, &last);
+    train(b, 60, &first_b, &last_b);
+    print_message("loss %.4f -> %.4f over 60 steps\n", (double)first, (double)last);
+    assert_true(first > 0.9f); /* about log 3 at the start */
+    assert_true(last < 0.25f); /* the bars are easy to tell apart */
+    assert_true(first == first_b && last == last_b);
+    for (size_t i = 0; i < clcnn_net_param_count(a); i++) {
+        size_t n, n2;
+        float *pa = download_param(a, i, &n), *pb = download_param(b, i, &n2);
+        assert_memory_equal(pa, pb, n * sizeof *pa);
+        free(pa);
+        free(pb);
+    }
+    /* The trained net classifies fresh images. */
+    test_rng rng;
+    test_rng_seed(&rng, 99);
+    float images[BATCH * PIXELS], probs[BATCH * 3];
+    int32_t labels[BATCH];
+    make_batch(&rng, images, labels);
+    assert_ok(clcnn_net_forward(a, images, BATCH, probs));
+    int right = 0;
+    for (int k = 0; k < BATCH; k++) {
+        int best = 0;
+        for (int c = 1; c < 3; c++)
+            if (probs[k * 3 + c] > probs[k * 3 + best])
+                best = c;
+        right += best == labels[k];
+    }
+    assert_true(right >= BATCH - 2);
+    clcnn_net_release(a);
+    clcnn_net_release(b);
+}
+
+static void test_frozen_layers_do_not_change(void **state)
+{
+    (void)state;
+    clcnn_net *net = make_net(small_model, 9);
+    assert_ok(clcnn_net_set_frozen(net, "conv1", true));
+    assert_ok(clcnn_net_set_frozen(net, "fc2", true));
+    size_t n[8];
+    float *before[8];
+    for (size_t i = 0; i < 8; i++)
+        before[i] = download_param(net, i, &n[i]);
+    float first, last;
+    train(net, 10, &first, &last);
+    for (size_t i = 0; i < 8; i++) {
+        size_t count;
+        float *after = download_param(net, i, &count);
+        bool frozen_param = i < 2 || i >= 6;
+        bool same = memcmp(after, before[i], count * sizeof *after) == 0;
+        assert_true(frozen_param ? same : !same);
+        free(after);
+        free(before[i]);
+    }
+    assert_status_msg(clcnn_net_set_frozen(net, "pool1", true), CLCNN_STATUS_INVALID_ARG,
+                      "layers with parameters: conv1, conv2, fc1, fc2");
+    clcnn_net_release(net);
+
+    /* Everything frozen: a step changes nothing and computes no gradients. */
+    net = make_net("input 1x12x12\nconv 2 3x3 frozen\nfc 3 frozen\nsoftmax\n", 2);
+    float *w0 = download_param(net, 2, &n[0]);
+    train(net, 2, &first, &last);
+    float *w1 = download_param(net, 2, &n[1]);
+    assert_memory_equal(w0, w1, n[0] * sizeof *w0);
+    free(w0);
+    free(w1);
+    clcnn_net_release(net);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    clcnn_net *net = make_net("input 1x4x4\nfc 3\n", 1);
+    float images[2 * 16] = {0};
+    int32_t labels[2] = {0, 1};
+    clcnn_optim_config cfg = clcnn_optim_config_default(CLCNN_OPTIM_SGD);
+    assert_status_msg(clcnn_net_train_step(net, images, labels, 2, &cfg, NULL),
+                      CLCNN_STATUS_INVALID_ARG, "must end in softmax");
+    clcnn_net_release(net);
+    net = make_net("input 1x4x4\nfc 3\nsoftmax\n", 1);
+    labels[1] = 3;
+    assert_status_msg(clcnn_net_train_step(net, images, labels, 2, &cfg, NULL),
+                      CLCNN_STATUS_INVALID_ARG, "labels[1] = 3");
+    clcnn_net_release(net);
+    clcnn_model_desc m;
+    const char *bad = "input 1x4x4\nconv 2 5x5 name=big\n";
+    assert_ok(clcnn_model_parse(bad, strlen(bad), "bad.model", &m));
+    net = (clcnn_net *)0x1;
+    assert_status_msg(clcnn_net_create(dev, &m, 1, &net), CLCNN_STATUS_BAD_SHAPE,
+                      "net: layer big (line 2)");
+    assert_ptr_equal(net, (clcnn_net *)0x1);
+    clcnn_model_desc_free(&m);
+}
+
+int main(void)
+{
+    if (!test_have_device())
+        return TEST_SKIP_CODE;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parameters_and_init),
+        cmocka_unit_test(test_forward_gives_probabilities),
+        cmocka_unit_test(test_loss_falls_and_is_deterministic),
+        cmocka_unit_test(test_frozen_layers_do_not_change),
+        cmocka_unit_test(test_refusals),
+    };
+    return cmocka_run_group_tests_name("net", tests, group_setup, group_teardown);
+}
