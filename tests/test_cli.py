@@ -236,6 +236,16 @@ def main():
     check("unknown option named", "'--bogus'" in err)
     usage_error("missing value", "devices", "--device")
     usage_error("export without dir", "export-binaries")
+    usage_error("train without model", "train")
+    usage_error("train bad optimizer", "train", "--model", "x.model", "--optimizer", "rmsprop")
+    usage_error("train bad epochs", "train", "--model", "x.model", "--epochs", "0")
+    models = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "models")
+    code, out, _ = run("summary", os.path.join(models, "alexnet.model"), "--json")
+    doc = json.loads(out) if code == 0 else {}
+    check("summary alexnet", code == 0 and doc.get("params") == 61100840 and
+          len(doc.get("layers", [])) == 16)
+    code, out, err = run("summary", os.path.join(models, "nope.model"))
+    check("summary missing file", code == 1 and "nope.model" in err)
     code, _, _ = run()
     check("no arguments", code == 2)
 

@@ -3,6 +3,7 @@
  * frozen layers unchanged bit for bit, and refusals. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -237,6 +238,75 @@ static void test_frozen_layers_do_not_change(void **state)
     clcnn_net_release(net);
 }
 
+/* The issue's short training run: LeNet on 3,072 Fashion-MNIST images, one pass; the loss falls
+ * and accuracy on the first 1,000 test images passes 0.65 (chance is 0.10). */
+static void test_short_fashion_mnist_run(void **state)
+{
+    (void)state;
+    const char *models = getenv("CLCNN_MODEL_DIR");
+    FILE *probe = fopen(CLCNN_FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz", "rb");
+    if (probe == NULL || models == NULL) {
+        print_message("Fashion-MNIST is not installed at " CLCNN_FASHION_MNIST_DIR
+                      " (Debian package dataset-fashion-mnist): skipped\n");
+        skip();
+        return;
+    }
+    fclose(probe);
+    clcnn_dataset train, test;
+    assert_ok(clcnn_dataset_load_mnist(CLCNN_FASHION_MNIST_DIR, "train", &train));
+    assert_ok(clcnn_dataset_load_mnist(CLCNN_FASHION_MNIST_DIR, "t10k", &test));
+    char *path = test_path(models, "lenet.model");
+    clcnn_model_desc m;
+    assert_ok(clcnn_model_load(path, &m));
+    clcnn_net *net = NULL;
+    assert_ok(clcnn_net_create(dev, &m, 1, &net));
+    enum { B = 64, STEPS = 48 };
+    float *images = malloc(B * 784 * sizeof *images), *probs = malloc(B * 10 * sizeof *probs);
+    int32_t labels[B];
+    size_t idx[B];
+    clcnn_optim_config cfg = clcnn_optim_config_default(CLCNN_OPTIM_SGD);
+    cfg.lr = 0.02f;
+    cfg.momentum = 0.9f;
+    double early = 0, late = 0;
+    for (size_t s = 0; s < STEPS; s++) {
+        for (size_t k = 0; k < B; k++)
+            idx[k] = s * B + k;
+        assert_ok(clcnn_dataset_batch(&train, idx, B, NULL, 0, images, labels));
+        float loss;
+        assert_ok(clcnn_net_train_step(net, images, labels, B, &cfg, &loss));
+        if (s < 8)
+            early += loss / 8;
+        if (s >= STEPS - 8)
+            late += loss / 8;
+    }
+    size_t right = 0;
+    for (size_t first = 0; first < 1000; first += B) {
+        size_t n = 1000 - first < B ? 1000 - first : B;
+        for (size_t k = 0; k < n; k++)
+            idx[k] = first + k;
+        assert_ok(clcnn_dataset_batch(&test, idx, n, NULL, 0, images, labels));
+        assert_ok(clcnn_net_forward(net, images, n, probs));
+        for (size_t k = 0; k < n; k++) {
+            size_t best = 0;
+            for (size_t c = 1; c < 10; c++)
+                if (probs[k * 10 + c] > probs[k * 10 + best])
+                    best = c;
+            right += best == (size_t)labels[k];
+        }
+    }
+    print_message("loss %.3f -> %.3f, test accuracy %.3f on 1000 images\n", early, late,
+                  (double)right / 1000.0);
+    assert_true(late < 0.75 * early);
+    assert_true(right >= 650);
+    free(images);
+    free(probs);
+    free(path);
+    clcnn_net_release(net);
+    clcnn_model_desc_free(&m);
+    clcnn_dataset_free(&train);
+    clcnn_dataset_free(&test);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -271,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_forward_gives_probabilities),
         cmocka_unit_test(test_loss_falls_and_is_deterministic),
         cmocka_unit_test(test_frozen_layers_do_not_change),
+        cmocka_unit_test(test_short_fashion_mnist_run),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests_name("net", tests, group_setup, group_teardown);

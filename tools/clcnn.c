@@ -334,6 +334,22 @@ static const command commands[] = {
      "\n"
      "  --device SEL     the device to build for (see clcnn devices --help)",
      "DIR [--device SELECTOR]", cmd_export_binaries, false},
+    {"train",
+     "Trains a model file's network on Fashion-MNIST (an MNIST-format directory with --data),\n"
+     "printing each epoch's training loss and test accuracy.\n"
+     "\n"
+     "  --model FILE          the model (e.g. tools/models/lenet.model)\n"
+     "  --data DIR            default " CLCNN_FASHION_MNIST_DIR "\n"
+     "  --epochs N --batch N  default 3 and 64\n"
+     "  --optimizer NAME      sgd, momentum (default), nesterov or adam\n"
+     "  --lr X --momentum X --weight-decay X   default 0.01, 0.9, 0\n"
+     "  --seed N              initialization, shuffling, dropout and augmentation (default 1)\n"
+     "  --crop P --flip       seeded augmentation: pad-and-crop by P pixels, mirror\n"
+     "  --freeze A,B          layers whose parameters are not trained\n"
+     "  --limit N             train on the first N images of each epoch's order\n"
+     "  --log FILE            per-epoch metrics as CSV\n"
+     "  --device SEL          the device (see clcnn devices --help)",
+     "--model FILE [OPTIONS]", cli_cmd_train, false},
     {"summary",
      "Reads a model file and prints each layer's output shape, parameters, forward FLOPs,\n"
      "receptive field and jump, and for convolutions the parameters a dense layer with the same\n"

@@ -26,6 +26,9 @@ bool cli_parse_pair(const char *s, size_t *a, size_t *b);
 /* Writes s as a JSON string literal (quoted, escaped). */
 void cli_json_string(FILE *f, const char *s);
 
+/* clcnn train: train a model on Fashion-MNIST. */
+int cli_cmd_train(int argc, char **argv);
+
 /* clcnn summary: a model file's layers, shapes, parameters and FLOPs. */
 int cli_cmd_summary(int argc, char **argv);
 

@@ -1,0 +1,313 @@
+/* clcnn train: trains a model file's network on Fashion-MNIST (or another MNIST-format copy)
+ * with seeded shuffling and augmentation, reporting per-epoch loss and test accuracy. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+typedef struct train_options {
+    const char *model, *data, *device, *log, *freeze;
+    size_t epochs, batch, limit;
+    uint64_t seed;
+    clcnn_optim_config optim;
+    clcnn_augment augment;
+} train_options;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t splitmix(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Fisher-Yates with a generator keyed by (seed, epoch): the same order on every run. */
+static void shuffle(size_t *order, size_t n, uint64_t seed, size_t epoch)
+{
+    uint64_t state = seed ^ (0xa0761d6478bd642full * (epoch + 1));
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(splitmix(&state) % i);
+        size_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}
+
+static bool parse_float(const char *s, float *out)
+{
+    char *end;
+    float v = strtof(s, &end);
+    if (end == s || *end != '\0' || !isfinite(v) || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_count(const char *s, size_t *out)
+{
+    size_t a, b;
+    if (!cli_parse_pair(s, &a, &b) || a != b)
+        return false;
+    *out = a;
+    return true;
+}
+
+static int parse_options(int argc, char **argv, train_options *o)
+{
+    const char *epochs = "3", *batch = "64", *optimizer = "momentum", *lr = "0.01",
+               *momentum = "0.9", *decay = "0", *seed = "1", *limit = "0", *crop = "0";
+    struct {
+        const char *name;
+        const char **dst;
+    } opts[] = {{"--model", &o->model},
+                {"--data", &o->data},
+                {"--device", &o->device},
+                {"--log", &o->log},
+                {"--freeze", &o->freeze},
+                {"--epochs", &epochs},
+                {"--batch", &batch},
+                {"--optimizer", &optimizer},
+                {"--lr", &lr},
+                {"--momentum", &momentum},
+                {"--weight-decay", &decay},
+                {"--seed", &seed},
+                {"--limit", &limit},
+                {"--crop", &crop}};
+    for (int i = 1; i < argc; i++) {
+        int r = 0;
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0] && r == 0; k++) {
+            r = cli_option_value(argc, argv, &i, opts[k].name, opts[k].dst);
+            if (r < 0)
+                return cli_usage_error("train", "option '%s' needs a value", opts[k].name);
+        }
+        if (r > 0)
+            continue;
+        if (strcmp(argv[i], "--flip") == 0)
+            o->augment.hflip = true;
+        else
+            return cli_usage_error("train", "unknown argument '%s'", argv[i]);
+    }
+    if (o->model == NULL)
+        return cli_usage_error("train", "missing %s", "--model FILE");
+    if (o->data == NULL)
+        o->data = CLCNN_FASHION_MNIST_DIR;
+    size_t seed_value = 0;
+    if (!parse_count(epochs, &o->epochs) || o->epochs == 0)
+        return cli_usage_error("train", "bad value '%s' for --epochs", epochs);
+    if (!parse_count(batch, &o->batch) || o->batch == 0)
+        return cli_usage_error("train", "bad value '%s' for --batch", batch);
+    if (!parse_count(limit, &o->limit))
+        return cli_usage_error("train", "bad value '%s' for --limit", limit);
+    if (!parse_count(crop, &o->augment.crop_pad))
+        return cli_usage_error("train", "bad value '%s' for --crop", crop);
+    if (!parse_count(seed, &seed_value))
+        return cli_usage_error("train", "bad value '%s' for --seed", seed);
+    o->seed = seed_value;
+    bool sgd = strcmp(optimizer, "sgd") == 0, mom = strcmp(optimizer, "momentum") == 0,
+         nesterov = strcmp(optimizer, "nesterov") == 0, adam = strcmp(optimizer, "adam") == 0;
+    if (!sgd && !mom && !nesterov && !adam)
+        return cli_usage_error("train", "unknown optimizer '%s' (sgd, momentum, nesterov, adam)",
+                               optimizer);
+    o->optim = clcnn_optim_config_default(adam ? CLCNN_OPTIM_ADAM : CLCNN_OPTIM_SGD);
+    if (!parse_float(lr, &o->optim.lr))
+        return cli_usage_error("train", "bad value '%s' for --lr", lr);
+    if (!parse_float(decay, &o->optim.weight_decay))
+        return cli_usage_error("train", "bad value '%s' for --weight-decay", decay);
+    if (mom || nesterov) {
+        if (!parse_float(momentum, &o->optim.momentum) || o->optim.momentum == 0)
+            return cli_usage_error("train", "bad value '%s' for --momentum", momentum);
+        o->optim.nesterov = nesterov;
+    }
+    return 0;
+}
+
+/* Test accuracy, and the confusion matrix when confusion is not NULL (classes x classes,
+ * rows the true class). */
+static clcnn_status evaluate(clcnn_net *net, const clcnn_dataset *test, size_t batch,
+                             double *accuracy, size_t *confusion)
+{
+    size_t classes = test->classes, pixels = test->channels * test->height * test->width;
+    float *images = malloc(batch * pixels * sizeof *images);
+    float *probs = malloc(batch * classes * sizeof *probs);
+    size_t *idx = malloc(batch * sizeof *idx);
+    int32_t *labels = malloc(batch * sizeof *labels);
+    clcnn_status st = images && probs && idx && labels ? CLCNN_OK : CLCNN_STATUS_OUT_OF_MEMORY;
+    size_t right = 0;
+    for (size_t first = 0; st == CLCNN_OK && first < test->count; first += batch) {
+        size_t n = test->count - first < batch ? test->count - first : batch;
+        for (size_t k = 0; k < n; k++)
+            idx[k] = first + k;
+        st = clcnn_dataset_batch(test, idx, n, NULL, 0, images, labels);
+        if (st == CLCNN_OK)
+            st = clcnn_net_forward(net, images, n, probs);
+        for (size_t k = 0; st == CLCNN_OK && k < n; k++) {
+            size_t best = 0;
+            for (size_t c = 1; c < classes; c++)
+                if (probs[k * classes + c] > probs[k * classes + best])
+                    best = c;
+            right += best == (size_t)labels[k];
+            if (confusion != NULL)
+                confusion[(size_t)labels[k] * classes + best]++;
+        }
+    }
+    *accuracy = test->count ? (double)right / (double)test->count : 0.0;
+    free(images);
+    free(probs);
+    free(idx);
+    free(labels);
+    return st;
+}
+
+static clcnn_status apply_freeze(clcnn_net *net, const char *list)
+{
+    if (list == NULL)
+        return CLCNN_OK;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", list);
+    char *save = NULL;
+    clcnn_status st = CLCNN_OK;
+    for (char *name = strtok_r(buf, ",", &save); name != NULL && st == CLCNN_OK;
+         name = strtok_r(NULL, ",", &save))
+        st = clcnn_net_set_frozen(net, name, true);
+    return st;
+}
+
+static void progress(bool tty, size_t epoch, size_t done, size_t total, double loss, double rate,
+                     double started)
+{
+    double left = rate > 0 ? (double)(total - done) / rate : 0;
+    if (tty)
+        fprintf(stderr, "\repoch %zu: %zu/%zu images, loss %.4f, %.0f images/s, ETA %.0f s   ",
+                epoch, done, total, loss, rate, left);
+    else
+        fprintf(stderr, "epoch %zu: %zu/%zu images, loss %.4f, %.0f images/s (%.0f s)\n", epoch,
+                done, total, loss, rate, now_s() - started);
+}
+
+static clcnn_status run_epochs(const train_options *o, clcnn_net *net, const clcnn_dataset *train,
+                               const clcnn_dataset *test, FILE *log)
+{
+    if (train->count == 0 || test->count == 0 || o->batch == 0)
+        return CLCNN_STATUS_INVALID_ARG;
+    size_t n = o->limit > 0 && o->limit < train->count ? o->limit : train->count;
+    size_t pixels = train->channels * train->height * train->width;
+    size_t *order = malloc(train->count * sizeof *order);
+    float *images = malloc(o->batch * pixels * sizeof *images);
+    int32_t *labels = malloc(o->batch * sizeof *labels);
+    clcnn_status st = order && images && labels ? CLCNN_OK : CLCNN_STATUS_OUT_OF_MEMORY;
+    bool tty = isatty(fileno(stderr));
+    for (size_t epoch = 1; st == CLCNN_OK && epoch <= o->epochs; epoch++) {
+        shuffle(order, train->count, o->seed, epoch);
+        double started = now_s(), sum = 0, last_report = started;
+        size_t steps = 0;
+        for (size_t first = 0; st == CLCNN_OK && first < n; first += o->batch) {
+            size_t b = n - first < o->batch ? n - first : o->batch;
+            float loss = 0;
+            st = clcnn_dataset_batch(train, order + first, b, &o->augment,
+                                     o->seed * 1000003u + epoch, images, labels);
+            if (st == CLCNN_OK)
+                st = clcnn_net_train_step(net, images, labels, b, &o->optim, &loss);
+            sum += loss;
+            steps++;
+            double t = now_s();
+            if (t - last_report > (tty ? 0.5 : 30.0) || first + b >= n) {
+                progress(tty, epoch, first + b, n, sum / (double)steps,
+                         (double)(first + b) / (t - started), started);
+                last_report = t;
+            }
+        }
+        if (st != CLCNN_OK)
+            break;
+        double seconds = now_s() - started, accuracy = 0;
+        st = evaluate(net, test, o->batch, &accuracy, NULL);
+        if (tty)
+            fprintf(stderr, "\n");
+        printf("epoch %zu: train loss %.4f, test accuracy %.4f, %.0f images/s training\n", epoch,
+               sum / (double)steps, accuracy, (double)n / seconds);
+        fflush(stdout);
+        if (log != NULL)
+            fprintf(log, "%zu,%.6f,%.6f,%.1f\n", epoch, sum / (double)steps, accuracy,
+                    (double)n / seconds);
+    }
+    free(order);
+    free(images);
+    free(labels);
+    return st;
+}
+
+int cli_cmd_train(int argc, char **argv)
+{
+    train_options o;
+    memset(&o, 0, sizeof o);
+    int rc = parse_options(argc, argv, &o);
+    if (rc != 0)
+        return rc;
+    clcnn_model_desc model;
+    clcnn_status st = clcnn_model_load(o.model, &model);
+    if (st != CLCNN_OK)
+        return cli_fail("train", st);
+    clcnn_dataset train = {0}, test = {0};
+    clcnn_device *dev = NULL;
+    clcnn_net *net = NULL;
+    FILE *log = NULL;
+    st = clcnn_dataset_load_mnist(o.data, "train", &train);
+    if (st == CLCNN_OK)
+        st = clcnn_dataset_load_mnist(o.data, "t10k", &test);
+    if (st == CLCNN_OK)
+        st = clcnn_device_create(o.device, &dev);
+    if (st == CLCNN_OK)
+        st = clcnn_net_create(dev, &model, o.seed, &net);
+    if (st == CLCNN_OK)
+        st = apply_freeze(net, o.freeze);
+    if (st == CLCNN_OK && o.log != NULL) {
+        log = fopen(o.log, "w");
+        if (log == NULL) {
+            fprintf(stderr, "clcnn train: cannot write %s\n", o.log);
+            st = CLCNN_STATUS_IO;
+        } else {
+            fprintf(log, "epoch,train_loss,test_accuracy,images_per_s\n");
+        }
+    }
+    if (st == CLCNN_OK) {
+        size_t c, h, w, outputs;
+        clcnn_net_shape(net, &c, &h, &w, &outputs);
+        if (c != train.channels || h != train.height || w != train.width ||
+            outputs != train.classes) {
+            fprintf(stderr,
+                    "clcnn train: the model takes %zux%zux%zu images into %zu classes; the data "
+                    "in %s has %zux%zux%zu images in %zu classes\n",
+                    c, h, w, outputs, o.data, train.channels, train.height, train.width,
+                    train.classes);
+            st = CLCNN_STATUS_BAD_SHAPE;
+        }
+    }
+    if (st == CLCNN_OK) {
+        fprintf(stderr, "training %s on %s (%zu images, %zu test) on '%s'\n", o.model, o.data,
+                train.count, test.count, clcnn_device_get_info(dev)->name);
+        st = run_epochs(&o, net, &train, &test, log);
+    }
+    if (log != NULL)
+        fclose(log);
+    clcnn_net_release(net);
+    clcnn_device_release(dev);
+    clcnn_dataset_free(&train);
+    clcnn_dataset_free(&test);
+    clcnn_model_desc_free(&model);
+    if (st == CLCNN_STATUS_BAD_SHAPE || (st == CLCNN_STATUS_IO && log == NULL && o.log))
+        return 1;
+    return st == CLCNN_OK ? 0 : cli_fail("train", st);
+}
