@@ -19,5 +19,6 @@
 #include "clcnn/loss.h"
 #include "clcnn/optim.h"
 #include "clcnn/dropout.h"
+#include "clcnn/weights.h"
 
 #endif
