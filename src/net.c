@@ -13,6 +13,7 @@
 #include "clcnn/loss.h"
 #include "clcnn/net.h"
 #include "clcnn/pool.h"
+#include "clcnn/weights.h"
 #include "device_impl.h"
 #include "status_impl.h"
 
@@ -572,4 +573,101 @@ clcnn_status clcnn_net_set_frozen(clcnn_net *net, const char *name, bool frozen)
 uint64_t clcnn_net_steps(const clcnn_net *net)
 {
     return net != NULL ? net->steps : 0;
+}
+
+/* ---- weights files --------------------------------------------------------------------------- */
+
+/* PyTorch's shapes: conv weight K x C/g x R x S, fc weight out x in, biases 1-D. */
+static void file_shape(const layer *l, int k, clcnn_named_tensor *t)
+{
+    clcnn_shape s = clcnn_tensor_shape(l->p[k].value);
+    snprintf(t->name, sizeof t->name, "%s", l->p[k].name);
+    t->dims[0] = t->dims[1] = t->dims[2] = t->dims[3] = 1;
+    if (k == BIAS) {
+        t->rank = 1;
+        t->dims[0] = s.c;
+    } else if (l->desc.kind == CLCNN_LAYER_FC) {
+        t->rank = 2;
+        t->dims[0] = s.n;
+        t->dims[1] = s.c;
+    } else {
+        t->rank = 4;
+        t->dims[0] = s.n;
+        t->dims[1] = s.c;
+        t->dims[2] = s.h;
+        t->dims[3] = s.w;
+    }
+    t->count = s.n * s.c * s.h * s.w;
+}
+
+clcnn_status clcnn_net_save_weights(const clcnn_net *net, const char *path)
+{
+    CLCNN_FAIL_IF(net == NULL || path == NULL, CLCNN_STATUS_INVALID_ARG,
+                  "net_save_weights: NULL argument");
+    size_t count = clcnn_net_param_count(net), k = 0;
+    clcnn_named_tensor *t = calloc(count ? count : 1, sizeof *t);
+    CLCNN_FAIL_IF(t == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "net_save_weights: out of memory");
+    clcnn_status st = CLCNN_OK;
+    for (size_t i = 0; i < net->count && st == CLCNN_OK; i++) {
+        const layer *l = &net->layers[i];
+        for (int p = 0; p < l->params && st == CLCNN_OK; p++, k++) {
+            file_shape(l, p, &t[k]);
+            t[k].data = malloc(t[k].count * sizeof(float));
+            st = t[k].data == NULL
+                     ? CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "net_save_weights: out of memory")
+                     : clcnn_tensor_download(l->p[p].value, t[k].data, t[k].count);
+        }
+    }
+    if (st == CLCNN_OK)
+        st = clcnn_weights_save(path, t, count, NULL);
+    for (size_t i = 0; i < count; i++)
+        free(t[i].data);
+    free(t);
+    return st;
+}
+
+clcnn_status clcnn_net_load_weights(clcnn_net *net, const char *path)
+{
+    CLCNN_FAIL_IF(net == NULL || path == NULL, CLCNN_STATUS_INVALID_ARG,
+                  "net_load_weights: NULL argument");
+    clcnn_weights w;
+    CLCNN_TRY(clcnn_weights_load(path, &w));
+    size_t count = clcnn_net_param_count(net);
+    const clcnn_named_tensor **found = calloc(count ? count : 1, sizeof *found);
+    clcnn_status st =
+        found != NULL ? CLCNN_OK : CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "out of memory");
+    /* Check everything before changing anything. */
+    size_t k = 0;
+    for (size_t i = 0; i < net->count && st == CLCNN_OK; i++) {
+        const layer *l = &net->layers[i];
+        for (int p = 0; p < l->params && st == CLCNN_OK; p++, k++) {
+            clcnn_named_tensor want;
+            file_shape(l, p, &want);
+            st = clcnn_weights_expect(&w, want.name, want.rank, want.dims, &found[k]);
+        }
+    }
+    if (st == CLCNN_OK && w.count != count) {
+        for (size_t j = 0; j < w.count; j++) {
+            bool used = false;
+            for (size_t q = 0; q < count && !used; q++)
+                used = found[q] == &w.tensors[j];
+            if (!used) {
+                st = CLCNN_ERR(CLCNN_STATUS_CORRUPT,
+                               "weights: tensor '%s' is not a parameter of this model",
+                               w.tensors[j].name);
+                break;
+            }
+        }
+    }
+    k = 0;
+    for (size_t i = 0; i < net->count && st == CLCNN_OK; i++) {
+        layer *l = &net->layers[i];
+        for (int p = 0; p < l->params && st == CLCNN_OK; p++, k++)
+            st = clcnn_tensor_upload(l->p[p].value, found[k]->data, found[k]->count);
+    }
+    if (st != CLCNN_OK)
+        clcnn__error_prefix("%s", path);
+    free(found);
+    clcnn_weights_free(&w);
+    return st;
 }

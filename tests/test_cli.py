@@ -239,6 +239,7 @@ def main():
     usage_error("train without model", "train")
     usage_error("train bad optimizer", "train", "--model", "x.model", "--optimizer", "rmsprop")
     usage_error("train bad epochs", "train", "--model", "x.model", "--epochs", "0")
+    usage_error("eval without weights", "eval", "--model", "x.model")
     models = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "models")
     code, out, _ = run("summary", os.path.join(models, "alexnet.model"), "--json")
     doc = json.loads(out) if code == 0 else {}

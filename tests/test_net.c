@@ -238,6 +238,65 @@ static void test_frozen_layers_do_not_change(void **state)
     clcnn_net_release(net);
 }
 
+static void test_weights_round_trip(void **state)
+{
+    (void)state;
+    char *dir = test_tempdir();
+    char *path = test_path(dir, "small.weights"), *other = test_path(dir, "other.weights");
+    clcnn_net *a = make_net(small_model, 5);
+    float first, last;
+    train(a, 5, &first, &last);
+    assert_ok(clcnn_net_save_weights(a, path));
+    clcnn_net *b = make_net(small_model, 77);
+    assert_ok(clcnn_net_load_weights(b, path));
+    for (size_t i = 0; i < clcnn_net_param_count(a); i++) {
+        size_t n, n2;
+        float *pa = download_param(a, i, &n), *pb = download_param(b, i, &n2);
+        assert_memory_equal(pa, pb, n * sizeof *pa);
+        free(pa);
+        free(pb);
+    }
+    test_rng rng;
+    test_rng_seed(&rng, 4);
+    float images[BATCH * PIXELS], pa[BATCH * 3], pb[BATCH * 3];
+    int32_t labels[BATCH];
+    make_batch(&rng, images, labels);
+    assert_ok(clcnn_net_forward(a, images, BATCH, pa));
+    assert_ok(clcnn_net_forward(b, images, BATCH, pb));
+    assert_memory_equal(pa, pb, sizeof pa);
+
+    /* Weights of another model are refused, naming the tensor, and change nothing. */
+    clcnn_net *c = make_net("input 1x12x12\nconv 4 3x3 pad=1 relu\nmaxpool 2x2\nconv 6 3x3 "
+                            "relu\nfc 20 relu\nfc 3\nsoftmax\n",
+                            3);
+    assert_ok(clcnn_net_save_weights(c, other));
+    size_t n;
+    float *before = download_param(b, 4, &n);
+    assert_status_msg(clcnn_net_load_weights(b, other), CLCNN_STATUS_BAD_SHAPE, "fc1.weight");
+    assert_non_null(strstr(clcnn_last_error(), other));
+    float *after = download_param(b, 4, &n);
+    assert_memory_equal(before, after, n * sizeof *before);
+    free(before);
+    free(after);
+    /* A file with a tensor the model lacks is refused too. */
+    clcnn_net *d = make_net("input 1x12x12\nconv 4 3x3 pad=1 relu\nmaxpool 2x2\nconv 6 3x3 "
+                            "relu\nfc 16 relu\ndropout 0.25\nfc 3\nfc 3 name=extra\nsoftmax\n",
+                            3);
+    assert_ok(clcnn_net_save_weights(d, other));
+    assert_status_msg(clcnn_net_load_weights(b, other), CLCNN_STATUS_CORRUPT,
+                      "tensor 'extra.weight' is not a parameter of this model");
+    assert_status_msg(clcnn_net_load_weights(b, "/nonexistent/x.weights"), CLCNN_STATUS_IO,
+                      "/nonexistent/x.weights");
+    clcnn_net_release(a);
+    clcnn_net_release(b);
+    clcnn_net_release(c);
+    clcnn_net_release(d);
+    test_rmtree(dir);
+    free(dir);
+    free(path);
+    free(other);
+}
+
 /* The issue's short training run: LeNet on 3,072 Fashion-MNIST images, one pass; the loss falls
  * and accuracy on the first 1,000 test images passes 0.65 (chance is 0.10). */
 static void test_short_fashion_mnist_run(void **state)
@@ -341,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_forward_gives_probabilities),
         cmocka_unit_test(test_loss_falls_and_is_deterministic),
         cmocka_unit_test(test_frozen_layers_do_not_change),
+        cmocka_unit_test(test_weights_round_trip),
         cmocka_unit_test(test_short_fashion_mnist_run),
         cmocka_unit_test(test_refusals),
     };

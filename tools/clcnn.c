@@ -348,8 +348,16 @@ static const command commands[] = {
      "  --freeze A,B          layers whose parameters are not trained\n"
      "  --limit N             train on the first N images of each epoch's order\n"
      "  --log FILE            per-epoch metrics as CSV\n"
+     "  --out FILE            the weights, written after every epoch\n"
      "  --device SEL          the device (see clcnn devices --help)",
      "--model FILE [OPTIONS]", cli_cmd_train, false},
+    {"eval",
+     "Evaluates trained weights on the test split: accuracy and the confusion matrix.\n"
+     "\n"
+     "  --model FILE --weights FILE   the model and what clcnn train --out wrote\n"
+     "  --data DIR                    default " CLCNN_FASHION_MNIST_DIR "\n"
+     "  --device SEL                  the device",
+     "--model FILE --weights FILE [--data DIR] [--device SEL]", cli_cmd_eval, false},
     {"summary",
      "Reads a model file and prints each layer's output shape, parameters, forward FLOPs,\n"
      "receptive field and jump, and for convolutions the parameters a dense layer with the same\n"

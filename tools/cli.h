@@ -29,6 +29,9 @@ void cli_json_string(FILE *f, const char *s);
 /* clcnn train: train a model on Fashion-MNIST. */
 int cli_cmd_train(int argc, char **argv);
 
+/* clcnn eval: test accuracy and confusion matrix of trained weights. */
+int cli_cmd_eval(int argc, char **argv);
+
 /* clcnn summary: a model file's layers, shapes, parameters and FLOPs. */
 int cli_cmd_summary(int argc, char **argv);
 

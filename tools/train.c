@@ -11,7 +11,7 @@
 #include "cli.h"
 
 typedef struct train_options {
-    const char *model, *data, *device, *log, *freeze;
+    const char *model, *data, *device, *log, *freeze, *out;
     size_t epochs, batch, limit;
     uint64_t seed;
     clcnn_optim_config optim;
@@ -73,20 +73,11 @@ static int parse_options(int argc, char **argv, train_options *o)
     struct {
         const char *name;
         const char **dst;
-    } opts[] = {{"--model", &o->model},
-                {"--data", &o->data},
-                {"--device", &o->device},
-                {"--log", &o->log},
-                {"--freeze", &o->freeze},
-                {"--epochs", &epochs},
-                {"--batch", &batch},
-                {"--optimizer", &optimizer},
-                {"--lr", &lr},
-                {"--momentum", &momentum},
-                {"--weight-decay", &decay},
-                {"--seed", &seed},
-                {"--limit", &limit},
-                {"--crop", &crop}};
+    } opts[] = {{"--model", &o->model},    {"--data", &o->data},        {"--device", &o->device},
+                {"--log", &o->log},        {"--freeze", &o->freeze},    {"--epochs", &epochs},
+                {"--batch", &batch},       {"--optimizer", &optimizer}, {"--lr", &lr},
+                {"--momentum", &momentum}, {"--weight-decay", &decay},  {"--seed", &seed},
+                {"--limit", &limit},       {"--crop", &crop},           {"--out", &o->out}};
     for (int i = 1; i < argc; i++) {
         int r = 0;
         for (size_t k = 0; k < sizeof opts / sizeof opts[0] && r == 0; k++) {
@@ -242,6 +233,9 @@ static clcnn_status run_epochs(const train_options *o, clcnn_net *net, const clc
         if (log != NULL)
             fprintf(log, "%zu,%.6f,%.6f,%.1f\n", epoch, sum / (double)steps, accuracy,
                     (double)n / seconds);
+        /* After every epoch, so an interrupted run keeps the last finished one. */
+        if (st == CLCNN_OK && o->out != NULL)
+            st = clcnn_net_save_weights(net, o->out);
     }
     free(order);
     free(images);
@@ -310,4 +304,74 @@ int cli_cmd_train(int argc, char **argv)
     if (st == CLCNN_STATUS_BAD_SHAPE || (st == CLCNN_STATUS_IO && log == NULL && o.log))
         return 1;
     return st == CLCNN_OK ? 0 : cli_fail("train", st);
+}
+
+static void print_confusion(const clcnn_dataset *test, const size_t *confusion)
+{
+    size_t k = test->classes;
+    printf("\nconfusion matrix (rows: true class, columns: predicted)\n%-12s", "");
+    for (size_t c = 0; c < k; c++)
+        printf(" %5zu", c);
+    printf("\n");
+    for (size_t r = 0; r < k; r++) {
+        printf("%zu %-10.10s", r, test->class_names != NULL ? test->class_names[r] : "");
+        for (size_t c = 0; c < k; c++)
+            printf(" %5zu", confusion[r * k + c]);
+        printf("\n");
+    }
+}
+
+int cli_cmd_eval(int argc, char **argv)
+{
+    const char *model_path = NULL, *weights = NULL, *data = CLCNN_FASHION_MNIST_DIR, *device = NULL;
+    struct {
+        const char *name;
+        const char **dst;
+    } opts[] = {{"--model", &model_path},
+                {"--weights", &weights},
+                {"--data", &data},
+                {"--device", &device}};
+    for (int i = 1; i < argc; i++) {
+        int r = 0;
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0] && r == 0; k++) {
+            r = cli_option_value(argc, argv, &i, opts[k].name, opts[k].dst);
+            if (r < 0)
+                return cli_usage_error("eval", "option '%s' needs a value", opts[k].name);
+        }
+        if (r == 0)
+            return cli_usage_error("eval", "unknown argument '%s'", argv[i]);
+    }
+    if (model_path == NULL || weights == NULL)
+        return cli_usage_error("eval", "%s are required", "--model and --weights");
+    clcnn_model_desc model;
+    clcnn_status st = clcnn_model_load(model_path, &model);
+    if (st != CLCNN_OK)
+        return cli_fail("eval", st);
+    clcnn_dataset test = {0};
+    clcnn_device *dev = NULL;
+    clcnn_net *net = NULL;
+    size_t *confusion = NULL;
+    double accuracy = 0;
+    st = clcnn_dataset_load_mnist(data, "t10k", &test);
+    if (st == CLCNN_OK)
+        st = clcnn_device_create(device, &dev);
+    if (st == CLCNN_OK)
+        st = clcnn_net_create(dev, &model, 0, &net);
+    if (st == CLCNN_OK)
+        st = clcnn_net_load_weights(net, weights);
+    if (st == CLCNN_OK) {
+        confusion = calloc(test.classes * test.classes, sizeof *confusion);
+        st = confusion != NULL ? evaluate(net, &test, 100, &accuracy, confusion)
+                               : CLCNN_STATUS_OUT_OF_MEMORY;
+    }
+    if (st == CLCNN_OK) {
+        printf("test accuracy %.4f (%zu images of %s)\n", accuracy, test.count, data);
+        print_confusion(&test, confusion);
+    }
+    free(confusion);
+    clcnn_net_release(net);
+    clcnn_device_release(dev);
+    clcnn_dataset_free(&test);
+    clcnn_model_desc_free(&model);
+    return st == CLCNN_OK ? 0 : cli_fail("eval", st);
 }

@@ -79,6 +79,23 @@ CLCNN_API clcnn_status clcnn_net_param(const clcnn_net *net, size_t index, const
  */
 CLCNN_API clcnn_status clcnn_net_set_frozen(clcnn_net *net, const char *layer, bool frozen);
 
+/**
+ * Writes every parameter to [in] path in the weights format (clcnn/weights.h), named as
+ * clcnn_net_param() names them and shaped as PyTorch shapes them (conv weight K x C/g x R x S,
+ * fc weight out x in, biases 1-D); written to a temporary name, synced and renamed.
+ * Returns OK, INVALID_ARG, IO, OUT_OF_MEMORY, CL_ERROR.
+ */
+CLCNN_API clcnn_status clcnn_net_save_weights(const clcnn_net *net, const char *path);
+
+/**
+ * Loads parameters saved by clcnn_net_save_weights() for the same model. Every tensor is
+ * checked first (a missing or extra name, another shape, a checksum: the message names the file,
+ * the tensor and why), and only then are the parameters replaced, so a refused file changes
+ * nothing. Returns OK, INVALID_ARG, IO, PARSE, CORRUPT, BAD_SHAPE, UNSUPPORTED, OUT_OF_MEMORY,
+ * CL_ERROR.
+ */
+CLCNN_API clcnn_status clcnn_net_load_weights(clcnn_net *net, const char *path);
+
 /** Training steps taken so far (the optimizer's step count). */
 CLCNN_API uint64_t clcnn_net_steps(const clcnn_net *net);
 
