@@ -51,13 +51,26 @@
     "  --repeat N         timed runs (default 10)\n"                                               \
     "  --warmup N         untimed runs before them (default 1)"
 
+#define BENCH_TRAIN_USAGE                                                                          \
+    "train [--model FILE] [--batch N] [--batches N] [--no-peer] [--device SEL]"
+
+#define BENCH_TRAIN_HELP                                                                           \
+    "clcnn bench train: training steps and inference of a model (default "                         \
+    "tools/models/lenet.model)\n"                                                                  \
+    "at batch 64 on random data, in images/s, then PyTorch (Debian's python3-torch with "          \
+    "OpenBLAS)\n"                                                                                  \
+    "training and running the same network in the same run (tools/bench/lenet_torch.py).\n"        \
+    "  --batches N        timed batches after 3 warm-up ones (default 20)\n"                       \
+    "  --no-peer          skip PyTorch"
+
 #define BENCH_USAGE                                                                                \
     BENCH_CONV_USAGE "\n       clcnn bench " BENCH_STARTUP_USAGE                                   \
-                     "\n       clcnn bench " BENCH_POOL_USAGE
+                     "\n       clcnn bench " BENCH_POOL_USAGE                                      \
+                     "\n       clcnn bench " BENCH_TRAIN_USAGE
 
 #define BENCH_SUMMARY                                                                              \
     "Times convolution solvers against each other and oneDNN, or the cost of a first run.\n"       \
-    "\n" BENCH_CONV_HELP "\n\n" BENCH_STARTUP_HELP "\n\n" BENCH_POOL_HELP
+    "\n" BENCH_CONV_HELP "\n\n" BENCH_STARTUP_HELP "\n\n" BENCH_POOL_HELP "\n\n" BENCH_TRAIN_HELP
 
 /* Runs 'clcnn bench' (argv[0] is "bench"), --help included. Returns the exit status: 0, 1 (a
  * library failure) or 2 (a usage error). */
@@ -66,5 +79,8 @@ int cli_cmd_bench(int argc, char **argv);
 /* Runs 'clcnn bench pool' (argv[0] is "bench", argv[1] "pool"), --help included; defined in
  * tools/bench_pool.c. Returns the exit status as cli_cmd_bench() does. */
 int cli_bench_pool(int argc, char **argv);
+
+/* Runs 'clcnn bench train'; defined in tools/bench_train.c. */
+int cli_bench_train(int argc, char **argv);
 
 #endif

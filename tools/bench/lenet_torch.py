@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""The peer for `clcnn bench train`: PyTorch on the CPU trains and runs the same network as
+tools/models/lenet.model on random Fashion-MNIST-shaped batches and prints one JSON line with
+training and inference images/s. Run it with OpenBLAS (LD_LIBRARY_PATH pointing at Debian's
+openblas-pthread), as `clcnn bench train` does: Debian's reference BLAS would flatter clcnn."""
+import argparse
+import json
+import time
+
+import torch
+from torch import nn
+
+
+def lenet():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2),
+        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 1024), nn.ReLU(), nn.Dropout(0.4),
+        nn.Linear(1024, 10))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--batches", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=0)
+    a = ap.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    net = lenet()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    x = torch.randn(a.batch, 1, 28, 28)
+    y = torch.randint(0, 10, (a.batch,))
+    net.train()
+    for _ in range(3):  # warm-up
+        opt.zero_grad()
+        loss_fn(net(x), y).backward()
+        opt.step()
+    start = time.perf_counter()
+    for _ in range(a.batches):
+        opt.zero_grad()
+        loss_fn(net(x), y).backward()
+        opt.step()
+    train = a.batch * a.batches / (time.perf_counter() - start)
+    net.eval()
+    with torch.no_grad():
+        for _ in range(3):
+            torch.softmax(net(x), 1)
+        start = time.perf_counter()
+        for _ in range(a.batches):
+            torch.softmax(net(x), 1)
+        infer = a.batch * a.batches / (time.perf_counter() - start)
+    print(json.dumps({"peer": "pytorch " + torch.__version__, "threads": torch.get_num_threads(),
+                      "blas": torch.__config__.show().count("OpenBLAS") > 0,
+                      "train_images_per_s": train, "infer_images_per_s": infer}))
+
+
+if __name__ == "__main__":
+    main()
