@@ -11,27 +11,12 @@
 
 #include "testutil.h"
 
-static clcnn_device *dev;
-
 /* OpenCL's full profile allows exp, expm1 and tanh a few ulp (3 to 5) and divisions 2.5 ulp:
  * forward outputs may be off by FWD_REL relative (~16 ulp of float32). The backward works
  * from the device's float y, whose rounding (~1e-7 relative) 1 - y or y + alpha can turn into
  * an absolute error of a few 1e-7 times |dy| (1 + alpha): BWD_ABS covers that. */
 #define FWD_REL 1e-6
 #define BWD_ABS 1e-6
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    clcnn_device_release(dev);
-    return 0;
-}
 
 static double ref_f(clcnn_act_kind k, double a, double x)
 {
@@ -75,24 +60,6 @@ static double ref_df(clcnn_act_kind k, double a, double x)
     }
 }
 
-static clcnn_tensor *upload(clcnn_shape s, const float *v)
-{
-    clcnn_tensor *t = NULL;
-    assert_ok(clcnn_tensor_create(dev, s, &t));
-    if (v != NULL)
-        assert_ok(clcnn_tensor_upload(t, v, clcnn_tensor_count(t)));
-    return t;
-}
-
-static float *download(const clcnn_tensor *t)
-{
-    size_t n = clcnn_tensor_count(t);
-    float *v = malloc(n * sizeof *v);
-    assert_non_null(v);
-    assert_ok(clcnn_tensor_download(t, v, n));
-    return v;
-}
-
 /* Random values in [-4, 4) at least 0.01 from 0, so finite differences never cross a kink. */
 static void fill_away_from_zero(test_rng *rng, float *x, size_t n)
 {
@@ -120,11 +87,11 @@ static void check_kind(clcnn_shape s, clcnn_act_params p, uint64_t seed)
     test_rng_seed(&rng, seed);
     fill_away_from_zero(&rng, x, n);
     test_rng_fill(&rng, dy, n, -1.0f, 1.0f);
-    clcnn_tensor *tx = upload(s, x), *ty = upload(s, NULL), *tdy = upload(s, dy),
-                 *tdx = upload(s, NULL);
+    clcnn_tensor *tx = test_upload(s, x), *ty = test_upload(s, NULL), *tdy = test_upload(s, dy),
+                 *tdx = test_upload(s, NULL);
     assert_ok(clcnn_tensor_fill(ty, NAN));
-    assert_ok(clcnn_act_forward(dev, &p, tx, ty));
-    float *y = download(ty);
+    assert_ok(clcnn_act_forward(test_dev, &p, tx, ty));
+    float *y = test_download(ty);
     for (size_t i = 0; i < n; i++) {
         double ref = ref_f(p.kind, p.alpha, x[i]);
         double bound = FWD_REL * fabs(ref);
@@ -134,8 +101,8 @@ static void check_kind(clcnn_shape s, clcnn_act_params p, uint64_t seed)
         assert_true(fabs(y[i] - ref) <= bound);
     }
     assert_ok(clcnn_tensor_fill(tdx, NAN));
-    assert_ok(clcnn_act_backward(dev, &p, ty, tdy, tdx));
-    float *dx = download(tdx);
+    assert_ok(clcnn_act_backward(test_dev, &p, ty, tdy, tdx));
+    float *dx = test_download(tdx);
     const double h = 1e-4;
     for (size_t i = 0; i < n; i++) {
         double ref = dy[i] * ref_df(p.kind, p.alpha, x[i]);
@@ -150,17 +117,17 @@ static void check_kind(clcnn_shape s, clcnn_act_params p, uint64_t seed)
         assert_true(fabs(dx[i] - fd) <= bound + 1e-7);
     }
     /* In place: y = act(y) from a copy of x, dx = dy in the dy tensor. */
-    clcnn_tensor *inplace = upload(s, x);
-    assert_ok(clcnn_act_forward(dev, &p, inplace, inplace));
-    float *y2 = download(inplace);
+    clcnn_tensor *inplace = test_upload(s, x);
+    assert_ok(clcnn_act_forward(test_dev, &p, inplace, inplace));
+    float *y2 = test_download(inplace);
     assert_memory_equal(y, y2, n * sizeof *y);
-    assert_ok(clcnn_act_backward(dev, &p, ty, tdy, tdy));
-    float *dx2 = download(tdy);
+    assert_ok(clcnn_act_backward(test_dev, &p, ty, tdy, tdy));
+    float *dx2 = test_download(tdy);
     assert_memory_equal(dx, dx2, n * sizeof *dx);
     /* And dx in y's tensor (y is read before it is overwritten). */
     assert_ok(clcnn_tensor_upload(tdy, dy, n));
-    assert_ok(clcnn_act_backward(dev, &p, inplace, tdy, inplace));
-    float *dx3 = download(inplace);
+    assert_ok(clcnn_act_backward(test_dev, &p, inplace, tdy, inplace));
+    float *dx3 = test_download(inplace);
     assert_memory_equal(dx, dx3, n * sizeof *dx);
     free(x);
     free(dy);
@@ -223,33 +190,33 @@ static void test_refusals(void **state)
     test_rng rng;
     test_rng_seed(&rng, 3);
     test_rng_fill(&rng, x, 120, -1.0f, 1.0f);
-    clcnn_tensor *tx = upload(s, x), *ty = upload(s, NULL), *tw = upload(t, NULL);
+    clcnn_tensor *tx = test_upload(s, x), *ty = test_upload(s, NULL), *tw = test_upload(t, NULL);
     assert_ok(clcnn_tensor_fill(ty, NAN));
     assert_ok(clcnn_tensor_fill(tw, NAN));
     clcnn_act_params p = clcnn_act_params_default(CLCNN_ACT_RELU);
-    assert_status_msg(clcnn_act_forward(dev, &p, tx, tw), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_act_forward(test_dev, &p, tx, tw), CLCNN_STATUS_BAD_SHAPE,
                       "input (2,3,4,5) and output (2,3,5,4) must have one shape");
-    assert_status_msg(clcnn_act_backward(dev, &p, tx, tw, ty), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_act_backward(test_dev, &p, tx, tw, ty), CLCNN_STATUS_BAD_SHAPE,
                       "output y (2,3,4,5) and output gradient dy (2,3,5,4)");
-    assert_status_msg(clcnn_act_backward(dev, &p, tx, tx, tw), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_act_backward(test_dev, &p, tx, tx, tw), CLCNN_STATUS_BAD_SHAPE,
                       "input gradient dx (2,3,5,4)");
     clcnn_act_params bad = clcnn_act_params_default(CLCNN_ACT_LEAKY_RELU);
     bad.alpha = -0.5f;
-    assert_status_msg(clcnn_act_forward(dev, &bad, tx, ty), CLCNN_STATUS_INVALID_ARG,
+    assert_status_msg(clcnn_act_forward(test_dev, &bad, tx, ty), CLCNN_STATUS_INVALID_ARG,
                       "alpha -0.5 must be finite and >= 0");
     bad.alpha = NAN;
-    assert_int_equal(clcnn_act_backward(dev, &bad, tx, tx, ty), CLCNN_STATUS_INVALID_ARG);
+    assert_int_equal(clcnn_act_backward(test_dev, &bad, tx, tx, ty), CLCNN_STATUS_INVALID_ARG);
     bad.kind = (clcnn_act_kind)17;
     bad.alpha = 0;
-    assert_status_msg(clcnn_act_forward(dev, &bad, tx, ty), CLCNN_STATUS_INVALID_ARG,
+    assert_status_msg(clcnn_act_forward(test_dev, &bad, tx, ty), CLCNN_STATUS_INVALID_ARG,
                       "unknown kind 17");
     assert_int_equal(clcnn_act_forward(NULL, &p, tx, ty), CLCNN_STATUS_INVALID_ARG);
-    assert_int_equal(clcnn_act_forward(dev, NULL, tx, ty), CLCNN_STATUS_INVALID_ARG);
-    assert_int_equal(clcnn_act_forward(dev, &p, NULL, ty), CLCNN_STATUS_INVALID_ARG);
-    assert_int_equal(clcnn_act_backward(dev, &p, tx, NULL, ty), CLCNN_STATUS_INVALID_ARG);
+    assert_int_equal(clcnn_act_forward(test_dev, NULL, tx, ty), CLCNN_STATUS_INVALID_ARG);
+    assert_int_equal(clcnn_act_forward(test_dev, &p, NULL, ty), CLCNN_STATUS_INVALID_ARG);
+    assert_int_equal(clcnn_act_backward(test_dev, &p, tx, NULL, ty), CLCNN_STATUS_INVALID_ARG);
     clcnn_tensor *untouched[] = {ty, tw};
     for (size_t i = 0; i < 2; i++) {
-        float *v = download(untouched[i]);
+        float *v = test_download(untouched[i]);
         for (size_t j = 0; j < clcnn_tensor_count(untouched[i]); j++)
             assert_true(isnan(v[j]));
         free(v);
@@ -268,5 +235,5 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_sweep),
     };
-    return cmocka_run_group_tests_name("act", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("act", tests, test_group_setup, test_group_teardown);
 }

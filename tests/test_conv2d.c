@@ -12,8 +12,6 @@
 
 #include "testutil.h"
 
-static clcnn_device *dev;
-
 /* Every algorithm the header lists, AUTO included: a solver added to CLCNN_CONV_ALGO_LIST is
  * tested here with no change to this file (append to this array for one that is not listed). */
 #define ALGO_ELEM_(name, token, id) CLCNN_CONV_ALGO_##name,
@@ -25,19 +23,6 @@ static const clcnn_conv_algo algos[] = {CLCNN_CONV_ALGO_LIST(ALGO_ELEM_)};
  * of n terms is off by at most about n * 2^-24 * sum|terms| whatever the order (Higham, recursive
  * summation), so 1e-4 holds for up to ~1600 taps; the cases below stay under 400. */
 #define ELEM_REL 1e-4
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    clcnn_device_release(dev);
-    return 0;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Problems and the float64 reference                                                         */
@@ -205,7 +190,7 @@ static double algo_tolerance(clcnn_conv_algo algo)
 static bool check_applicable(const problem *pb, clcnn_conv_algo algo)
 {
     const char *reason = NULL;
-    bool ok = clcnn_conv2d_applicable(dev, pb->xs, pb->ws, &pb->p, algo, &reason);
+    bool ok = clcnn_conv2d_applicable(test_dev, pb->xs, pb->ws, &pb->p, algo, &reason);
     if (algo == CLCNN_CONV_ALGO_DIRECT || algo == CLCNN_CONV_ALGO_AUTO) {
         if (!ok)
             print_error("%s: %s not applicable: %s\n", pb->name, clcnn_conv_algo_name(algo),
@@ -215,7 +200,7 @@ static bool check_applicable(const problem *pb, clcnn_conv_algo algo)
     if (!ok)
         assert_non_null(reason);
     /* The reason pointer is optional. */
-    assert_true(clcnn_conv2d_applicable(dev, pb->xs, pb->ws, &pb->p, algo, NULL) == ok);
+    assert_true(clcnn_conv2d_applicable(test_dev, pb->xs, pb->ws, &pb->p, algo, NULL) == ok);
     return ok;
 }
 
@@ -226,17 +211,17 @@ static void run_device_with(const problem *pb, const float *w_host, const clcnn_
                             clcnn_conv_algo algo, float *out)
 {
     clcnn_tensor *x, *w, *b = NULL, *y;
-    assert_ok(clcnn_tensor_create(dev, pb->xs, &x));
-    assert_ok(clcnn_tensor_create(dev, pb->ws, &w));
-    assert_ok(clcnn_tensor_create(dev, pb->ys, &y));
+    assert_ok(clcnn_tensor_create(test_dev, pb->xs, &x));
+    assert_ok(clcnn_tensor_create(test_dev, pb->ws, &w));
+    assert_ok(clcnn_tensor_create(test_dev, pb->ys, &y));
     assert_ok(clcnn_tensor_upload(x, pb->x, pb->nx));
     assert_ok(clcnn_tensor_upload(w, w_host, pb->nw));
     if (pb->has_bias) {
-        assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 1, pb->ws.n}, &b));
+        assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 1, pb->ws.n}, &b));
         assert_ok(clcnn_tensor_upload(b, pb->b, pb->ws.n));
     }
     assert_ok(clcnn_tensor_fill(y, NAN));
-    clcnn_status s = clcnn_conv2d_forward(dev, x, w, b, p, algo, NULL, 0, y);
+    clcnn_status s = clcnn_conv2d_forward(test_dev, x, w, b, p, algo, NULL, 0, y);
     if (s != CLCNN_OK)
         print_error("%s: forward with %s -> %s: %s\n", pb->name, clcnn_conv_algo_name(algo),
                     clcnn_status_name(s), clcnn_last_error());
@@ -384,7 +369,8 @@ static void test_sweep(void **state)
                 continue;
             if (is_solver(algos[a])) {
                 size_t bytes = (size_t)-1;
-                assert_ok(clcnn_conv2d_workspace_size(dev, pb.xs, pb.ws, &pb.p, algos[a], &bytes));
+                assert_ok(
+                    clcnn_conv2d_workspace_size(test_dev, pb.xs, pb.ws, &pb.p, algos[a], &bytes));
                 assert_true(bytes != (size_t)-1);
             }
             run_device(&pb, algos[a], got);
@@ -732,10 +718,10 @@ static void fwd_setup(fwd_fixture *f)
     test_rng_fill(&rng, bh, 4, -1.0f, 1.0f);
     for (size_t i = 0; i < 4 * 64; i++)
         f->pattern[i] = 1000.0f + (float)i;
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 3, 8, 8}, &f->x));
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){4, 3, 3, 3}, &f->w));
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 1, 4}, &f->bias));
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 4, 8, 8}, &f->y));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 3, 8, 8}, &f->x));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){4, 3, 3, 3}, &f->w));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 1, 4}, &f->bias));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 4, 8, 8}, &f->y));
     assert_ok(clcnn_tensor_upload(f->x, xh, 3 * 64));
     assert_ok(clcnn_tensor_upload(f->w, wh, 4 * 27));
     assert_ok(clcnn_tensor_upload(f->bias, bh, 4));
@@ -786,11 +772,11 @@ static void test_forward_refuses_bad_output(void **state)
         assert_non_null(pat);
         for (size_t j = 0; j < n; j++)
             pat[j] = -7.0f - (float)j;
-        assert_ok(clcnn_tensor_create(dev, wrong[i], &y));
+        assert_ok(clcnn_tensor_create(test_dev, wrong[i], &y));
         assert_ok(clcnn_tensor_upload(y, pat, n));
         for (size_t a = 0; a < N_ALGOS; a++) {
             expect_forward_refused(
-                clcnn_conv2d_forward(dev, f.x, f.w, f.bias, &p, algos[a], NULL, 0, y),
+                clcnn_conv2d_forward(test_dev, f.x, f.w, f.bias, &p, algos[a], NULL, 0, y),
                 CLCNN_STATUS_BAD_SHAPE);
             /* The message names the shape given or the one expected. */
             char given[64];
@@ -819,16 +805,18 @@ static void test_forward_refuses_bad_inputs(void **state)
 
     /* Bias with the wrong count (5 for K = 4), and with 3. */
     clcnn_tensor *b5, *b3;
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 1, 5}, &b5));
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){3, 1, 1, 1}, &b3));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 1, 5}, &b5));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){3, 1, 1, 1}, &b3));
     assert_ok(clcnn_tensor_fill(b5, 1.0f));
     assert_ok(clcnn_tensor_fill(b3, 1.0f));
     for (size_t a = 0; a < N_ALGOS; a++) {
-        expect_forward_refused(clcnn_conv2d_forward(dev, f.x, f.w, b5, &p, algos[a], NULL, 0, f.y),
-                               CLCNN_STATUS_BAD_SHAPE);
+        expect_forward_refused(
+            clcnn_conv2d_forward(test_dev, f.x, f.w, b5, &p, algos[a], NULL, 0, f.y),
+            CLCNN_STATUS_BAD_SHAPE);
         expect_msg_numbers((const size_t[]){5}, 1);
-        expect_forward_refused(clcnn_conv2d_forward(dev, f.x, f.w, b3, &p, algos[a], NULL, 0, f.y),
-                               CLCNN_STATUS_BAD_SHAPE);
+        expect_forward_refused(
+            clcnn_conv2d_forward(test_dev, f.x, f.w, b3, &p, algos[a], NULL, 0, f.y),
+            CLCNN_STATUS_BAD_SHAPE);
         expect_untouched(f.y, f.pattern);
     }
     clcnn_tensor_release(b5);
@@ -836,46 +824,51 @@ static void test_forward_refuses_bad_inputs(void **state)
 
     /* Weight channels that do not match x. */
     clcnn_tensor *w2;
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){4, 2, 3, 3}, &w2));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){4, 2, 3, 3}, &w2));
     assert_ok(clcnn_tensor_fill(w2, 0.5f));
-    expect_forward_refused(clcnn_conv2d_forward(dev, f.x, w2, f.bias, &p, algo, NULL, 0, f.y),
+    expect_forward_refused(clcnn_conv2d_forward(test_dev, f.x, w2, f.bias, &p, algo, NULL, 0, f.y),
                            CLCNN_STATUS_BAD_SHAPE);
     clcnn_tensor_release(w2);
     /* Kernel larger than the padded input. */
     clcnn_tensor *wbig;
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){4, 3, 11, 11}, &wbig));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){4, 3, 11, 11}, &wbig));
     assert_ok(clcnn_tensor_fill(wbig, 0.5f));
-    expect_forward_refused(clcnn_conv2d_forward(dev, f.x, wbig, f.bias, &p, algo, NULL, 0, f.y),
-                           CLCNN_STATUS_BAD_SHAPE);
+    expect_forward_refused(
+        clcnn_conv2d_forward(test_dev, f.x, wbig, f.bias, &p, algo, NULL, 0, f.y),
+        CLCNN_STATUS_BAD_SHAPE);
     clcnn_tensor_release(wbig);
     expect_untouched(f.y, f.pattern);
 
     /* NULL arguments and bad parameters. */
-    expect_forward_refused(clcnn_conv2d_forward(dev, f.x, f.w, f.bias, NULL, algo, NULL, 0, f.y),
-                           CLCNN_STATUS_INVALID_ARG);
+    expect_forward_refused(
+        clcnn_conv2d_forward(test_dev, f.x, f.w, f.bias, NULL, algo, NULL, 0, f.y),
+        CLCNN_STATUS_INVALID_ARG);
     expect_forward_refused(clcnn_conv2d_forward(NULL, f.x, f.w, f.bias, &p, algo, NULL, 0, f.y),
                            CLCNN_STATUS_INVALID_ARG);
-    expect_forward_refused(clcnn_conv2d_forward(dev, NULL, f.w, f.bias, &p, algo, NULL, 0, f.y),
-                           CLCNN_STATUS_INVALID_ARG);
-    expect_forward_refused(clcnn_conv2d_forward(dev, f.x, NULL, f.bias, &p, algo, NULL, 0, f.y),
-                           CLCNN_STATUS_INVALID_ARG);
-    expect_forward_refused(clcnn_conv2d_forward(dev, f.x, f.w, f.bias, &p, algo, NULL, 0, NULL),
-                           CLCNN_STATUS_INVALID_ARG);
+    expect_forward_refused(
+        clcnn_conv2d_forward(test_dev, NULL, f.w, f.bias, &p, algo, NULL, 0, f.y),
+        CLCNN_STATUS_INVALID_ARG);
+    expect_forward_refused(
+        clcnn_conv2d_forward(test_dev, f.x, NULL, f.bias, &p, algo, NULL, 0, f.y),
+        CLCNN_STATUS_INVALID_ARG);
+    expect_forward_refused(
+        clcnn_conv2d_forward(test_dev, f.x, f.w, f.bias, &p, algo, NULL, 0, NULL),
+        CLCNN_STATUS_INVALID_ARG);
     clcnn_conv_params z = p;
     z.stride_w = 0;
-    expect_forward_refused(clcnn_conv2d_forward(dev, f.x, f.w, f.bias, &z, algo, NULL, 0, f.y),
+    expect_forward_refused(clcnn_conv2d_forward(test_dev, f.x, f.w, f.bias, &z, algo, NULL, 0, f.y),
                            CLCNN_STATUS_INVALID_ARG);
     z = p;
     z.dilation_h = 0;
-    expect_forward_refused(clcnn_conv2d_forward(dev, f.x, f.w, f.bias, &z, algo, NULL, 0, f.y),
+    expect_forward_refused(clcnn_conv2d_forward(test_dev, f.x, f.w, f.bias, &z, algo, NULL, 0, f.y),
                            CLCNN_STATUS_INVALID_ARG);
     z = p;
     z.groups = 0;
-    expect_forward_refused(clcnn_conv2d_forward(dev, f.x, f.w, f.bias, &z, algo, NULL, 0, f.y),
+    expect_forward_refused(clcnn_conv2d_forward(test_dev, f.x, f.w, f.bias, &z, algo, NULL, 0, f.y),
                            CLCNN_STATUS_INVALID_ARG);
     /* An algorithm outside the list is refused (whatever the status) without writing y. */
     clcnn_status s =
-        clcnn_conv2d_forward(dev, f.x, f.w, f.bias, &p, (clcnn_conv_algo)999, NULL, 0, f.y);
+        clcnn_conv2d_forward(test_dev, f.x, f.w, f.bias, &p, (clcnn_conv_algo)999, NULL, 0, f.y);
     assert_int_not_equal(s, CLCNN_OK);
     expect_untouched(f.y, f.pattern);
     /* A tensor from another device object is refused without writing y. */
@@ -884,15 +877,15 @@ static void test_forward_refuses_bad_inputs(void **state)
     clcnn_tensor *xo;
     assert_ok(clcnn_tensor_create(other, (clcnn_shape){1, 3, 8, 8}, &xo));
     assert_ok(clcnn_tensor_fill(xo, 1.0f));
-    assert_int_not_equal(clcnn_conv2d_forward(dev, xo, f.w, f.bias, &p, algo, NULL, 0, f.y),
+    assert_int_not_equal(clcnn_conv2d_forward(test_dev, xo, f.w, f.bias, &p, algo, NULL, 0, f.y),
                          CLCNN_OK);
     expect_untouched(f.y, f.pattern);
     clcnn_tensor_release(xo);
     clcnn_device_release(other);
 
     const char *reason = NULL;
-    assert_false(clcnn_conv2d_applicable(dev, clcnn_tensor_shape(f.x), clcnn_tensor_shape(f.w), &p,
-                                         (clcnn_conv_algo)999, &reason));
+    assert_false(clcnn_conv2d_applicable(test_dev, clcnn_tensor_shape(f.x), clcnn_tensor_shape(f.w),
+                                         &p, (clcnn_conv_algo)999, &reason));
     assert_non_null(reason);
     fwd_teardown(&f);
 }
@@ -908,15 +901,16 @@ static void test_bias_any_shape(void **state)
     assert_ok(clcnn_tensor_download(f.bias, bh, 4));
     assert_ok(clcnn_tensor_fill(f.y, NAN));
     assert_ok(
-        clcnn_conv2d_forward(dev, f.x, f.w, f.bias, &p, CLCNN_CONV_ALGO_DIRECT, NULL, 0, f.y));
+        clcnn_conv2d_forward(test_dev, f.x, f.w, f.bias, &p, CLCNN_CONV_ALGO_DIRECT, NULL, 0, f.y));
     assert_ok(clcnn_tensor_download(f.y, want, 256));
     static const clcnn_shape shapes[] = {{4, 1, 1, 1}, {1, 4, 1, 1}, {1, 1, 2, 2}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         clcnn_tensor *b;
-        assert_ok(clcnn_tensor_create(dev, shapes[i], &b));
+        assert_ok(clcnn_tensor_create(test_dev, shapes[i], &b));
         assert_ok(clcnn_tensor_upload(b, bh, 4));
         assert_ok(clcnn_tensor_fill(f.y, NAN));
-        assert_ok(clcnn_conv2d_forward(dev, f.x, f.w, b, &p, CLCNN_CONV_ALGO_DIRECT, NULL, 0, f.y));
+        assert_ok(
+            clcnn_conv2d_forward(test_dev, f.x, f.w, b, &p, CLCNN_CONV_ALGO_DIRECT, NULL, 0, f.y));
         assert_ok(clcnn_tensor_download(f.y, got, 256));
         assert_memory_equal(got, want, sizeof want);
         clcnn_tensor_release(b);
@@ -993,10 +987,10 @@ static void test_workspace(void **state)
     const clcnn_shape xs = {2, 4, 11, 13}, ws = {6, 2, 3, 3};
     const clcnn_conv_params p = params_of(1, 1, 2, 1, 1, 1, 2);
     for (size_t a = 0; a < N_ALGOS; a++) {
-        if (!is_solver(algos[a]) || !clcnn_conv2d_applicable(dev, xs, ws, &p, algos[a], NULL))
+        if (!is_solver(algos[a]) || !clcnn_conv2d_applicable(test_dev, xs, ws, &p, algos[a], NULL))
             continue;
         size_t bytes = (size_t)-1;
-        assert_ok(clcnn_conv2d_workspace_size(dev, xs, ws, &p, algos[a], &bytes));
+        assert_ok(clcnn_conv2d_workspace_size(test_dev, xs, ws, &p, algos[a], &bytes));
         assert_true(bytes != (size_t)-1);
 
         /* NULL workspace lets the call allocate its own; a caller's buffer of the reported size
@@ -1009,19 +1003,19 @@ static void test_workspace(void **state)
         check_result(&pb, clcnn_conv_algo_name(algos[a]), y1, algo_tolerance(algos[a]));
         if (bytes > 0) {
             cl_int err = CL_SUCCESS;
-            cl_mem buf =
-                clCreateBuffer(clcnn_device_context(dev), CL_MEM_READ_WRITE, bytes, NULL, &err);
+            cl_mem buf = clCreateBuffer(clcnn_device_context(test_dev), CL_MEM_READ_WRITE, bytes,
+                                        NULL, &err);
             assert_int_equal(err, CL_SUCCESS);
             clcnn_tensor *x, *w, *b, *y;
-            assert_ok(clcnn_tensor_create(dev, xs, &x));
-            assert_ok(clcnn_tensor_create(dev, ws, &w));
-            assert_ok(clcnn_tensor_create(dev, (clcnn_shape){ws.n, 1, 1, 1}, &b));
-            assert_ok(clcnn_tensor_create(dev, pb.ys, &y));
+            assert_ok(clcnn_tensor_create(test_dev, xs, &x));
+            assert_ok(clcnn_tensor_create(test_dev, ws, &w));
+            assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){ws.n, 1, 1, 1}, &b));
+            assert_ok(clcnn_tensor_create(test_dev, pb.ys, &y));
             assert_ok(clcnn_tensor_upload(x, pb.x, pb.nx));
             assert_ok(clcnn_tensor_upload(w, pb.w, pb.nw));
             assert_ok(clcnn_tensor_upload(b, pb.b, ws.n));
             assert_ok(clcnn_tensor_fill(y, NAN));
-            assert_ok(clcnn_conv2d_forward(dev, x, w, b, &p, algos[a], buf, bytes, y));
+            assert_ok(clcnn_conv2d_forward(test_dev, x, w, b, &p, algos[a], buf, bytes, y));
             assert_ok(clcnn_tensor_download(y, y2, pb.ny));
             assert_memory_equal(y1, y2, pb.ny * sizeof *y1);
             clcnn_tensor_release(x);
@@ -1038,16 +1032,19 @@ static void test_workspace(void **state)
     size_t bytes = 0;
     clcnn_conv_params z = p;
     z.stride_h = 0;
-    assert_int_equal(clcnn_conv2d_workspace_size(dev, xs, ws, &z, CLCNN_CONV_ALGO_DIRECT, &bytes),
-                     CLCNN_STATUS_INVALID_ARG);
-    assert_int_equal(clcnn_conv2d_workspace_size(dev, xs, ws, NULL, CLCNN_CONV_ALGO_DIRECT, &bytes),
-                     CLCNN_STATUS_INVALID_ARG);
-    assert_int_equal(clcnn_conv2d_workspace_size(dev, xs, ws, &p, CLCNN_CONV_ALGO_DIRECT, NULL),
-                     CLCNN_STATUS_INVALID_ARG);
-    assert_int_equal(clcnn_conv2d_workspace_size(dev, xs, (clcnn_shape){6, 3, 3, 3}, &p,
+    assert_int_equal(
+        clcnn_conv2d_workspace_size(test_dev, xs, ws, &z, CLCNN_CONV_ALGO_DIRECT, &bytes),
+        CLCNN_STATUS_INVALID_ARG);
+    assert_int_equal(
+        clcnn_conv2d_workspace_size(test_dev, xs, ws, NULL, CLCNN_CONV_ALGO_DIRECT, &bytes),
+        CLCNN_STATUS_INVALID_ARG);
+    assert_int_equal(
+        clcnn_conv2d_workspace_size(test_dev, xs, ws, &p, CLCNN_CONV_ALGO_DIRECT, NULL),
+        CLCNN_STATUS_INVALID_ARG);
+    assert_int_equal(clcnn_conv2d_workspace_size(test_dev, xs, (clcnn_shape){6, 3, 3, 3}, &p,
                                                  CLCNN_CONV_ALGO_DIRECT, &bytes),
                      CLCNN_STATUS_BAD_SHAPE);
-    assert_int_equal(clcnn_conv2d_workspace_size(dev, xs, (clcnn_shape){6, 2, 15, 3}, &p,
+    assert_int_equal(clcnn_conv2d_workspace_size(test_dev, xs, (clcnn_shape){6, 2, 15, 3}, &p,
                                                  CLCNN_CONV_ALGO_DIRECT, &bytes),
                      CLCNN_STATUS_BAD_SHAPE);
 }
@@ -1071,5 +1068,5 @@ int main(void)
         cmocka_unit_test(test_same_padding_keeps_size),
         cmocka_unit_test(test_deterministic),
     };
-    return cmocka_run_group_tests_name("conv2d", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("conv2d", tests, test_group_setup, test_group_teardown);
 }

@@ -12,8 +12,6 @@
 
 #include "testutil.h"
 
-static clcnn_device *dev;
-
 #define ALGO_ELEM_(name, token, id) CLCNN_CONV_ALGO_##name,
 static const clcnn_conv_algo algos[] = {CLCNN_CONV_ALGO_LIST(ALGO_ELEM_)};
 #undef ALGO_ELEM_
@@ -24,19 +22,6 @@ static const clcnn_conv_algo algos[] = {CLCNN_CONV_ALGO_LIST(ALGO_ELEM_)};
  * sum of magnitudes (Higham, recursive summation); the factor 2 and the 8 cover the lane sums
  * and the chunk adds. */
 #define ELEM_UNIT (1.0 / 8388608.0)
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    clcnn_device_release(dev);
-    return 0;
-}
 
 enum { F_FLIP = 1, F_RELU = 2 };
 
@@ -222,7 +207,7 @@ static void problem_free(problem *pb)
 static clcnn_tensor *tensor_from(clcnn_shape s, const float *data, size_t n)
 {
     clcnn_tensor *t;
-    assert_ok(clcnn_tensor_create(dev, s, &t));
+    assert_ok(clcnn_tensor_create(test_dev, s, &t));
     assert_ok(clcnn_tensor_upload(t, data, n));
     return t;
 }
@@ -248,8 +233,8 @@ static void run_pass(const problem *pb, clcnn_conv_pass pass, clcnn_conv_algo al
     const size_t n = pass == CLCNN_CONV_PASS_BWD_DATA ? pb->nx : pb->nw;
     assert_ok(clcnn_tensor_fill(o, NAN));
     clcnn_status s = pass == CLCNN_CONV_PASS_BWD_DATA
-                         ? clcnn_conv2d_backward_data(dev, dy, w, p, algo, NULL, 0, x)
-                         : clcnn_conv2d_backward_weights(dev, x, dy, p, algo, NULL, 0, w);
+                         ? clcnn_conv2d_backward_data(test_dev, dy, w, p, algo, NULL, 0, x)
+                         : clcnn_conv2d_backward_weights(test_dev, x, dy, p, algo, NULL, 0, w);
     if (s != CLCNN_OK)
         print_error("%s: %s with %s -> %s: %s\n", pb->name, clcnn_conv_pass_name(pass),
                     clcnn_conv_algo_name(algo), clcnn_status_name(s), clcnn_last_error());
@@ -268,9 +253,9 @@ static void run_pass(const problem *pb, clcnn_conv_pass pass, clcnn_conv_algo al
 static void run_bias(const problem *pb, float *out)
 {
     clcnn_tensor *dy = tensor_from(pb->ys, pb->dy, pb->ny), *db;
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 1, pb->ys.c}, &db));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 1, pb->ys.c}, &db));
     assert_ok(clcnn_tensor_fill(db, NAN));
-    assert_ok(clcnn_conv2d_backward_bias(dev, dy, db));
+    assert_ok(clcnn_conv2d_backward_bias(test_dev, dy, db));
     assert_ok(clcnn_tensor_download(db, out, pb->ys.c));
     expect_unchanged(dy, pb->dy, pb->ny);
     clcnn_tensor_release(dy);
@@ -324,7 +309,7 @@ static double pass_tolerance(clcnn_conv_pass pass, clcnn_conv_algo algo)
 static bool check_applicable(const problem *pb, clcnn_conv_pass pass, clcnn_conv_algo algo)
 {
     const char *reason = NULL;
-    bool ok = clcnn_conv2d_pass_applicable(dev, pass, pb->xs, pb->ws, &pb->p, algo, &reason);
+    bool ok = clcnn_conv2d_pass_applicable(test_dev, pass, pb->xs, pb->ws, &pb->p, algo, &reason);
     if (algo == CLCNN_CONV_ALGO_DIRECT || algo == CLCNN_CONV_ALGO_AUTO) {
         if (!ok)
             print_error("%s: %s %s not applicable: %s\n", pb->name, clcnn_conv_pass_name(pass),
@@ -337,7 +322,7 @@ static bool check_applicable(const problem *pb, clcnn_conv_pass pass, clcnn_conv
     } else if (is_solver(algo)) {
         size_t bytes = (size_t)-1;
         assert_ok(
-            clcnn_conv2d_pass_workspace_size(dev, pass, pb->xs, pb->ws, &pb->p, algo, &bytes));
+            clcnn_conv2d_pass_workspace_size(test_dev, pass, pb->xs, pb->ws, &pb->p, algo, &bytes));
         assert_true(bytes != (size_t)-1);
         assert_true(clcnn_conv_pass_tolerance(pass, algo) > 0);
     }
@@ -580,12 +565,13 @@ static void test_caller_workspace(void **state)
     for (size_t i = 0; i < 2; i++) {
         for (int pass = CLCNN_CONV_PASS_BWD_DATA; pass <= CLCNN_CONV_PASS_BWD_WEIGHTS; pass++) {
             size_t bytes = 0;
-            assert_ok(clcnn_conv2d_pass_workspace_size(dev, (clcnn_conv_pass)pass, pb.xs, pb.ws,
-                                                       &pb.p, list[i], &bytes));
+            assert_ok(clcnn_conv2d_pass_workspace_size(test_dev, (clcnn_conv_pass)pass, pb.xs,
+                                                       pb.ws, &pb.p, list[i], &bytes));
             clcnn_tensor *ws = NULL;
             if (bytes > 0)
                 assert_ok(clcnn_tensor_create(
-                    dev, (clcnn_shape){1, 1, 1, (bytes + sizeof(float) - 1) / sizeof(float)}, &ws));
+                    test_dev, (clcnn_shape){1, 1, 1, (bytes + sizeof(float) - 1) / sizeof(float)},
+                    &ws));
             cl_mem wsb = ws != NULL ? clcnn_tensor_buffer(ws) : NULL;
             const bool data = pass == CLCNN_CONV_PASS_BWD_DATA;
             clcnn_tensor *o = data ? x : w;
@@ -593,10 +579,10 @@ static void test_caller_workspace(void **state)
             if (bytes > 0) {
                 /* Too small a workspace is refused and the output left alone. */
                 assert_ok(clcnn_tensor_fill(o, 7.0f));
-                clcnn_status s =
-                    data ? clcnn_conv2d_backward_data(dev, dy, w, &pb.p, list[i], wsb, bytes - 1, x)
-                         : clcnn_conv2d_backward_weights(dev, x, dy, &pb.p, list[i], wsb, bytes - 1,
-                                                         w);
+                clcnn_status s = data ? clcnn_conv2d_backward_data(test_dev, dy, w, &pb.p, list[i],
+                                                                   wsb, bytes - 1, x)
+                                      : clcnn_conv2d_backward_weights(test_dev, x, dy, &pb.p,
+                                                                      list[i], wsb, bytes - 1, w);
                 assert_int_equal(s, CLCNN_STATUS_INVALID_ARG);
                 assert_non_null(strstr(clcnn_last_error(), "workspace"));
                 assert_ok(clcnn_tensor_download(o, a, n));
@@ -604,11 +590,13 @@ static void test_caller_workspace(void **state)
                     assert_true(a[j] == 7.0f);
             }
             assert_ok(
-                data ? clcnn_conv2d_backward_data(dev, dy, w, &pb.p, list[i], wsb, bytes, x)
-                     : clcnn_conv2d_backward_weights(dev, x, dy, &pb.p, list[i], wsb, bytes, w));
+                data ? clcnn_conv2d_backward_data(test_dev, dy, w, &pb.p, list[i], wsb, bytes, x)
+                     : clcnn_conv2d_backward_weights(test_dev, x, dy, &pb.p, list[i], wsb, bytes,
+                                                     w));
             assert_ok(clcnn_tensor_download(o, a, n));
-            assert_ok(data ? clcnn_conv2d_backward_data(dev, dy, w, &pb.p, list[i], NULL, 0, x)
-                           : clcnn_conv2d_backward_weights(dev, x, dy, &pb.p, list[i], NULL, 0, w));
+            assert_ok(
+                data ? clcnn_conv2d_backward_data(test_dev, dy, w, &pb.p, list[i], NULL, 0, x)
+                     : clcnn_conv2d_backward_weights(test_dev, x, dy, &pb.p, list[i], NULL, 0, w));
             assert_ok(clcnn_tensor_download(o, b, n));
             assert_memory_equal(a, b, n * sizeof *a);
             /* Restore the inputs the other pass reads. */
@@ -618,12 +606,12 @@ static void test_caller_workspace(void **state)
         }
     }
     clcnn_conv_algo chosen = CLCNN_CONV_ALGO_AUTO;
-    assert_ok(
-        clcnn_conv2d_pass_auto_algo(dev, CLCNN_CONV_PASS_BWD_DATA, pb.xs, pb.ws, &pb.p, &chosen));
+    assert_ok(clcnn_conv2d_pass_auto_algo(test_dev, CLCNN_CONV_PASS_BWD_DATA, pb.xs, pb.ws, &pb.p,
+                                          &chosen));
     assert_true(is_solver(chosen));
     chosen = CLCNN_CONV_ALGO_AUTO;
-    assert_ok(clcnn_conv2d_pass_auto_algo(dev, CLCNN_CONV_PASS_BWD_WEIGHTS, pb.xs, pb.ws, &pb.p,
-                                          &chosen));
+    assert_ok(clcnn_conv2d_pass_auto_algo(test_dev, CLCNN_CONV_PASS_BWD_WEIGHTS, pb.xs, pb.ws,
+                                          &pb.p, &chosen));
     assert_true(is_solver(chosen));
     free(a);
     free(b);
@@ -652,13 +640,13 @@ static void test_refusals(void **state)
     p.stride_h = p.stride_w = 2;
     /* x 1x3x7x7, w 4x3x3x3 -> y 1x4x4x4. */
     clcnn_tensor *x, *w, *dy, *bad_dy, *bad_w, *db, *bad_db;
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 3, 7, 7}, &x));
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){4, 3, 3, 3}, &w));
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 4, 4, 4}, &dy));
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 4, 5, 4}, &bad_dy));
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){4, 2, 3, 3}, &bad_w));
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 1, 4}, &db));
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 1, 5}, &bad_db));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 3, 7, 7}, &x));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){4, 3, 3, 3}, &w));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 4, 4, 4}, &dy));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 4, 5, 4}, &bad_dy));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){4, 2, 3, 3}, &bad_w));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 1, 4}, &db));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 1, 5}, &bad_db));
     assert_ok(clcnn_tensor_fill(dy, 0.5f));
     assert_ok(clcnn_tensor_fill(bad_dy, 0.5f));
     assert_ok(clcnn_tensor_fill(w, 0.25f));
@@ -667,45 +655,46 @@ static void test_refusals(void **state)
         assert_ok(clcnn_tensor_fill(outs[i], 3.0f));
 
     assert_status_msg(
-        clcnn_conv2d_backward_data(dev, bad_dy, w, &p, CLCNN_CONV_ALGO_AUTO, NULL, 0, x),
+        clcnn_conv2d_backward_data(test_dev, bad_dy, w, &p, CLCNN_CONV_ALGO_AUTO, NULL, 0, x),
         CLCNN_STATUS_BAD_SHAPE, "dy is (1,4,5,4)");
     assert_non_null(strstr(clcnn_last_error(), "need (1,4,4,4)"));
     expect_filled(x, 3.0f);
     assert_status_msg(
-        clcnn_conv2d_backward_data(dev, dy, bad_w, &p, CLCNN_CONV_ALGO_DIRECT, NULL, 0, x),
+        clcnn_conv2d_backward_data(test_dev, dy, bad_w, &p, CLCNN_CONV_ALGO_DIRECT, NULL, 0, x),
         CLCNN_STATUS_BAD_SHAPE, "(4,2,3,3)");
     expect_filled(x, 3.0f);
     assert_ok(clcnn_tensor_fill(x, 1.0f));
     assert_ok(clcnn_tensor_fill(w, 3.0f));
     assert_status_msg(
-        clcnn_conv2d_backward_weights(dev, x, bad_dy, &p, CLCNN_CONV_ALGO_GEMM, NULL, 0, w),
+        clcnn_conv2d_backward_weights(test_dev, x, bad_dy, &p, CLCNN_CONV_ALGO_GEMM, NULL, 0, w),
         CLCNN_STATUS_BAD_SHAPE, "dy is (1,4,5,4)");
     expect_filled(w, 3.0f);
     assert_status_msg(
-        clcnn_conv2d_backward_weights(dev, x, dy, &p, CLCNN_CONV_ALGO_DIRECT, NULL, 0, bad_w),
+        clcnn_conv2d_backward_weights(test_dev, x, dy, &p, CLCNN_CONV_ALGO_DIRECT, NULL, 0, bad_w),
         CLCNN_STATUS_BAD_SHAPE, "(4,2,3,3)");
     expect_filled(bad_w, 3.0f);
-    assert_status_msg(clcnn_conv2d_backward_bias(dev, dy, bad_db), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_conv2d_backward_bias(test_dev, dy, bad_db), CLCNN_STATUS_BAD_SHAPE,
                       "db has 5 elements");
     expect_filled(bad_db, 3.0f);
     /* A forward-only algorithm has no backward solver. */
     assert_status_msg(
-        clcnn_conv2d_backward_weights(dev, x, dy, &p, CLCNN_CONV_ALGO_WINOGRAD2, NULL, 0, w),
+        clcnn_conv2d_backward_weights(test_dev, x, dy, &p, CLCNN_CONV_ALGO_WINOGRAD2, NULL, 0, w),
         CLCNN_STATUS_INVALID_ARG, "no solver for this pass");
     expect_filled(w, 3.0f);
     const char *reason = NULL;
-    assert_false(clcnn_conv2d_pass_applicable(dev, CLCNN_CONV_PASS_BWD_WEIGHTS,
+    assert_false(clcnn_conv2d_pass_applicable(test_dev, CLCNN_CONV_PASS_BWD_WEIGHTS,
                                               (clcnn_shape){1, 3, 7, 7}, (clcnn_shape){4, 3, 3, 3},
                                               &p, CLCNN_CONV_ALGO_WINOGRAD2, &reason));
     assert_non_null(reason);
-    assert_false(clcnn_conv2d_pass_applicable(dev, (clcnn_conv_pass)7, (clcnn_shape){1, 3, 7, 7},
-                                              (clcnn_shape){4, 3, 3, 3}, &p, CLCNN_CONV_ALGO_AUTO,
-                                              NULL));
+    assert_false(clcnn_conv2d_pass_applicable(test_dev, (clcnn_conv_pass)7,
+                                              (clcnn_shape){1, 3, 7, 7}, (clcnn_shape){4, 3, 3, 3},
+                                              &p, CLCNN_CONV_ALGO_AUTO, NULL));
     /* NULLs. */
-    assert_int_equal(clcnn_conv2d_backward_data(dev, NULL, w, &p, CLCNN_CONV_ALGO_AUTO, NULL, 0, x),
-                     CLCNN_STATUS_INVALID_ARG);
     assert_int_equal(
-        clcnn_conv2d_backward_weights(dev, x, dy, NULL, CLCNN_CONV_ALGO_AUTO, NULL, 0, w),
+        clcnn_conv2d_backward_data(test_dev, NULL, w, &p, CLCNN_CONV_ALGO_AUTO, NULL, 0, x),
+        CLCNN_STATUS_INVALID_ARG);
+    assert_int_equal(
+        clcnn_conv2d_backward_weights(test_dev, x, dy, NULL, CLCNN_CONV_ALGO_AUTO, NULL, 0, w),
         CLCNN_STATUS_INVALID_ARG);
     assert_int_equal(clcnn_conv2d_backward_bias(NULL, dy, db), CLCNN_STATUS_INVALID_ARG);
     assert_string_equal(clcnn_conv_pass_name(CLCNN_CONV_PASS_BWD_DATA), "bwd-data");
@@ -727,5 +716,5 @@ int main(void)
         cmocka_unit_test(test_relu_ignored),     cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_caller_workspace),
     };
-    return cmocka_run_group_tests_name("conv2d_bwd", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("conv2d_bwd", tests, test_group_setup, test_group_teardown);
 }

@@ -13,25 +13,10 @@
 #include "dropout_impl.h"
 #include "testutil.h"
 
-static clcnn_device *dev;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    clcnn_device_release(dev);
-    return 0;
-}
-
 static clcnn_tensor *upload(clcnn_shape s, const float *v)
 {
     clcnn_tensor *t = NULL;
-    assert_ok(clcnn_tensor_create(dev, s, &t));
+    assert_ok(clcnn_tensor_create(test_dev, s, &t));
     if (v != NULL)
         assert_ok(clcnn_tensor_upload(t, v, clcnn_tensor_count(t)));
     else
@@ -50,15 +35,6 @@ static bool same_bits(const float *a, const float *b, size_t n)
             return false;
     }
     return true;
-}
-
-static float *download(const clcnn_tensor *t)
-{
-    size_t n = clcnn_tensor_count(t);
-    float *v = malloc(n * sizeof *v);
-    assert_non_null(v);
-    assert_ok(clcnn_tensor_download(t, v, n));
-    return v;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -124,8 +100,8 @@ static void run_case(size_t count, float p, uint64_t seed)
     test_rng_fill(&rng, dy, count, -2.0f, 2.0f);
     clcnn_tensor *tx = upload(s, x), *ty = upload(s, NULL), *tm = upload(s, NULL),
                  *tdy = upload(s, dy), *tdx = upload(s, NULL);
-    assert_ok(clcnn_dropout_forward(dev, &dp, tx, ty, tm));
-    float *y = download(ty), *m = download(tm);
+    assert_ok(clcnn_dropout_forward(test_dev, &dp, tx, ty, tm));
+    float *y = test_download(ty), *m = test_download(tm);
     size_t kept = 0;
     for (size_t i = 0; i < count; i++) {
         const bool k = ref_keep(seed, p, i);
@@ -149,8 +125,8 @@ static void run_case(size_t count, float p, uint64_t seed)
     /* Backward from the mask and regenerated: both dy * scale where kept, 0 elsewhere. */
     for (int with_mask = 0; with_mask < 2; with_mask++) {
         assert_ok(clcnn_tensor_fill(tdx, NAN));
-        assert_ok(clcnn_dropout_backward(dev, &dp, with_mask ? tm : NULL, tdy, tdx));
-        float *dx = download(tdx);
+        assert_ok(clcnn_dropout_backward(test_dev, &dp, with_mask ? tm : NULL, tdy, tdx));
+        float *dx = test_download(tdx);
         for (size_t i = 0; i < count; i++) {
             const float want = ref_keep(seed, p, i) ? dy[i] * scale : 0.0f;
             assert_memory_equal(&dx[i], &want, sizeof want);
@@ -158,8 +134,8 @@ static void run_case(size_t count, float p, uint64_t seed)
         free(dx);
     }
     /* In place: y = x and dx = dy give the same bits. */
-    assert_ok(clcnn_dropout_forward(dev, &dp, tx, tx, NULL));
-    float *yi = download(tx);
+    assert_ok(clcnn_dropout_forward(test_dev, &dp, tx, tx, NULL));
+    float *yi = test_download(tx);
     assert_memory_equal(yi, y, count * sizeof *y);
     free(yi);
     clcnn_tensor_release(tx);
@@ -196,14 +172,15 @@ static void test_launch_shapes(void **state)
     test_rng_seed(&rng, 4);
     test_rng_fill(&rng, x, count, -1.0f, 1.0f);
     clcnn_tensor *tx = upload(s, x), *ty = upload(s, NULL), *tm = upload(s, NULL);
-    assert_ok(clcnn_dropout_forward(dev, &dp, tx, ty, tm));
-    float *m0 = download(tm), *y0 = download(ty);
+    assert_ok(clcnn_dropout_forward(test_dev, &dp, tx, ty, tm));
+    float *m0 = test_download(tm), *y0 = test_download(ty);
     static const size_t shapes[][2] = {{1, 1}, {96, 32}, {7, 7}, {4096, 256}, {65536, 64}};
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         assert_ok(clcnn_tensor_fill(tm, NAN));
         assert_ok(clcnn_tensor_fill(ty, NAN));
-        assert_ok(clcnn__dropout_forward_shaped(dev, &dp, tx, ty, tm, shapes[k][0], shapes[k][1]));
-        float *m = download(tm), *y = download(ty);
+        assert_ok(
+            clcnn__dropout_forward_shaped(test_dev, &dp, tx, ty, tm, shapes[k][0], shapes[k][1]));
+        float *m = test_download(tm), *y = test_download(ty);
         if (!same_bits(m, m0, count))
             print_error("launch %zu/%zu gives another mask\n", shapes[k][0], shapes[k][1]);
         assert_memory_equal(m, m0, count * sizeof *m);
@@ -213,11 +190,11 @@ static void test_launch_shapes(void **state)
     }
     /* Another seed, another mask. */
     const clcnn_dropout_params other = {0.5f, 100};
-    assert_ok(clcnn_dropout_forward(dev, &other, tx, ty, tm));
-    float *m1 = download(tm);
+    assert_ok(clcnn_dropout_forward(test_dev, &other, tx, ty, tm));
+    float *m1 = test_download(tm);
     assert_false(same_bits(m1, m0, count));
     free(m1);
-    assert_status_msg(clcnn__dropout_forward_shaped(dev, &dp, tx, ty, tm, 10, 4),
+    assert_status_msg(clcnn__dropout_forward_shaped(test_dev, &dp, tx, ty, tm, 10, 4),
                       CLCNN_STATUS_INVALID_ARG, "global size 10 is not a positive multiple");
     free(m0);
     free(y0);
@@ -241,8 +218,8 @@ static void test_finite_differences(void **state)
     test_rng_fill(&rng, dy, count, -1.0f, 1.0f);
     clcnn_tensor *tdy = upload((clcnn_shape){1, count, 1, 1}, dy),
                  *tdx = upload((clcnn_shape){1, count, 1, 1}, NULL);
-    assert_ok(clcnn_dropout_backward(dev, &dp, NULL, tdy, tdx));
-    float *dx = download(tdx);
+    assert_ok(clcnn_dropout_backward(test_dev, &dp, NULL, tdy, tdx));
+    float *dx = test_download(tdx);
     const double scale = 1.0 / (1.0 - 0.4f), h = 1e-3;
     for (size_t i = 0; i < count; i++) {
         double lp = 0, lm = 0;
@@ -276,26 +253,26 @@ static void test_refusals(void **state)
                  *tm = upload((clcnn_shape){3, 4, 1, 1}, NULL),
                  *bad = upload((clcnn_shape){4, 3, 1, 1}, NULL);
     clcnn_dropout_params dp = {1.0f, 0};
-    assert_status_msg(clcnn_dropout_forward(dev, &dp, tx, ty, tm), CLCNN_STATUS_INVALID_ARG,
+    assert_status_msg(clcnn_dropout_forward(test_dev, &dp, tx, ty, tm), CLCNN_STATUS_INVALID_ARG,
                       "p 1 must be in [0, 1)");
     dp.p = NAN;
-    assert_status_msg(clcnn_dropout_forward(dev, &dp, tx, ty, tm), CLCNN_STATUS_INVALID_ARG,
+    assert_status_msg(clcnn_dropout_forward(test_dev, &dp, tx, ty, tm), CLCNN_STATUS_INVALID_ARG,
                       "must be in [0, 1)");
     dp.p = 0.5f;
-    assert_status_msg(clcnn_dropout_forward(dev, &dp, tx, bad, tm), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_dropout_forward(test_dev, &dp, tx, bad, tm), CLCNN_STATUS_BAD_SHAPE,
                       "input (3,4,1,1) and output (4,3,1,1) must have one shape");
-    assert_status_msg(clcnn_dropout_forward(dev, &dp, tx, ty, bad), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_dropout_forward(test_dev, &dp, tx, ty, bad), CLCNN_STATUS_BAD_SHAPE,
                       "input (3,4,1,1) and mask (4,3,1,1)");
-    assert_status_msg(clcnn_dropout_forward(dev, &dp, tx, ty, ty), CLCNN_STATUS_INVALID_ARG,
+    assert_status_msg(clcnn_dropout_forward(test_dev, &dp, tx, ty, ty), CLCNN_STATUS_INVALID_ARG,
                       "mask must not alias");
-    assert_status_msg(clcnn_dropout_backward(dev, &dp, bad, tx, ty), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_dropout_backward(test_dev, &dp, bad, tx, ty), CLCNN_STATUS_BAD_SHAPE,
                       "output gradient dy (3,4,1,1) and mask (4,3,1,1)");
-    assert_status_msg(clcnn_dropout_backward(dev, &dp, NULL, tx, bad), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_dropout_backward(test_dev, &dp, NULL, tx, bad), CLCNN_STATUS_BAD_SHAPE,
                       "input gradient dx (4,3,1,1)");
-    assert_int_equal(clcnn_dropout_forward(dev, NULL, tx, ty, NULL), CLCNN_STATUS_INVALID_ARG);
+    assert_int_equal(clcnn_dropout_forward(test_dev, NULL, tx, ty, NULL), CLCNN_STATUS_INVALID_ARG);
     clcnn_tensor *outs[] = {ty, tm, bad};
     for (size_t k = 0; k < 3; k++) {
-        float *o = download(outs[k]);
+        float *o = test_download(outs[k]);
         for (size_t i = 0; i < 12; i++)
             assert_true(isnan(o[i]));
         free(o);
@@ -317,5 +294,5 @@ int main(void)
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_refusals),
     };
-    return cmocka_run_group_tests_name("dropout", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("dropout", tests, test_group_setup, test_group_teardown);
 }

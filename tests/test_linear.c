@@ -12,43 +12,10 @@
 
 #include "testutil.h"
 
-static clcnn_device *dev;
-
 /* A float32 sum of n products is off by at most about n * 2^-24 * sum|terms| in any order
  * (Higham's gamma_n bound, which covers CLBlast's tiling and fma); the tests allow
  * TOL_ULP * (n + 8) * sum|terms|, about twice that. */
 #define TOL_ULP 1.2e-7
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    clcnn_device_release(dev);
-    return 0;
-}
-
-static clcnn_tensor *upload(clcnn_shape s, const float *v)
-{
-    clcnn_tensor *t = NULL;
-    assert_ok(clcnn_tensor_create(dev, s, &t));
-    if (v != NULL)
-        assert_ok(clcnn_tensor_upload(t, v, clcnn_tensor_count(t)));
-    return t;
-}
-
-static float *download(const clcnn_tensor *t)
-{
-    size_t n = clcnn_tensor_count(t);
-    float *v = malloc(n * sizeof *v);
-    assert_non_null(v);
-    assert_ok(clcnn_tensor_download(t, v, n));
-    return v;
-}
 
 static float *random_floats(test_rng *rng, size_t n)
 {
@@ -169,9 +136,10 @@ static void run_case(const linear_case *lc, uint64_t seed)
     clcnn_shape got;
     assert_ok(clcnn_linear_output_shape(xs, ws, &got));
     assert_memory_equal(&got, &ys, sizeof ys);
-    clcnn_tensor *tx = upload(xs, x), *tw = upload(ws, w), *tb = upload(bs, b),
-                 *tdy = upload(ys, dy), *ty = upload(ys, NULL), *tdx = upload(xs, NULL),
-                 *tdw = upload(ws, NULL), *tdb = upload(bs, NULL);
+    clcnn_tensor *tx = test_upload(xs, x), *tw = test_upload(ws, w), *tb = test_upload(bs, b),
+                 *tdy = test_upload(ys, dy), *ty = test_upload(ys, NULL),
+                 *tdx = test_upload(xs, NULL), *tdw = test_upload(ws, NULL),
+                 *tdb = test_upload(bs, NULL);
 
     /* Forward with and without bias, twice each: same bits. */
     for (int with_bias = 0; with_bias < 2; with_bias++) {
@@ -182,8 +150,8 @@ static void run_case(const linear_case *lc, uint64_t seed)
             ref_forward(n, in, out, x, w, b, yr, ym);
         for (int run = 0; run < 2; run++) {
             assert_ok(clcnn_tensor_fill(ty, NAN));
-            assert_ok(clcnn_linear_forward(dev, tx, tw, with_bias ? tb : NULL, ty));
-            float *y = download(ty);
+            assert_ok(clcnn_linear_forward(test_dev, tx, tw, with_bias ? tb : NULL, ty));
+            float *y = test_download(ty);
             for (size_t i = 0; i < n * out; i++)
                 check_close(with_bias ? "forward" : "forward (no bias)", lc->name, i, y[i], yr[i],
                             TOL_ULP * (double)(in + 8) * ym[i]);
@@ -209,8 +177,8 @@ static void run_case(const linear_case *lc, uint64_t seed)
             assert_ok(clcnn_tensor_fill(tdw, NAN));
             assert_ok(clcnn_tensor_fill(tdb, NAN));
         }
-        assert_ok(clcnn_linear_backward(dev, tx, tw, tdy, acc, tdx, tdw, tdb));
-        float *dx = download(tdx), *dw = download(tdw), *db = download(tdb);
+        assert_ok(clcnn_linear_backward(test_dev, tx, tw, tdy, acc, tdx, tdw, tdb));
+        float *dx = test_download(tdx), *dw = test_download(tdw), *db = test_download(tdb);
         for (size_t i = 0; i < n * in; i++)
             check_close("backward dx", lc->name, i, dx[i], dxr[i],
                         TOL_ULP * (double)(out + 8) * dxm[i]);
@@ -242,8 +210,8 @@ static void run_case(const linear_case *lc, uint64_t seed)
     /* Only dx, only db: the others stay untouched. */
     assert_ok(clcnn_tensor_fill(tdw, NAN));
     assert_ok(clcnn_tensor_fill(tdx, NAN));
-    assert_ok(clcnn_linear_backward(dev, tx, tw, tdy, false, NULL, NULL, tdb));
-    float *dx = download(tdx), *dw = download(tdw);
+    assert_ok(clcnn_linear_backward(test_dev, tx, tw, tdy, false, NULL, NULL, tdb));
+    float *dx = test_download(tdx), *dw = test_download(tdw);
     assert_true(isnan(dx[0]) && isnan(dw[0]));
     free(dx);
     free(dw);
@@ -316,14 +284,14 @@ static void test_finite_differences(void **state)
     for (size_t i = 0; i < out; i++)
         bd[i] = b[i];
     const clcnn_shape xs = {n, c, h, wd}, ws = {out, in, 1, 1}, ys = {n, out, 1, 1};
-    clcnn_tensor *tx = upload(xs, x), *tw = upload(ws, w), *tdy = upload(ys, dy),
-                 *tdx = upload(xs, NULL), *tdw = upload(ws, NULL),
-                 *tdb = upload((clcnn_shape){1, out, 1, 1}, NULL);
+    clcnn_tensor *tx = test_upload(xs, x), *tw = test_upload(ws, w), *tdy = test_upload(ys, dy),
+                 *tdx = test_upload(xs, NULL), *tdw = test_upload(ws, NULL),
+                 *tdb = test_upload((clcnn_shape){1, out, 1, 1}, NULL);
     assert_ok(clcnn_tensor_fill(tdx, NAN));
     assert_ok(clcnn_tensor_fill(tdw, NAN));
     assert_ok(clcnn_tensor_fill(tdb, NAN));
-    assert_ok(clcnn_linear_backward(dev, tx, tw, tdy, false, tdx, tdw, tdb));
-    float *dx = download(tdx), *dw = download(tdw), *db = download(tdb);
+    assert_ok(clcnn_linear_backward(test_dev, tx, tw, tdy, false, tdx, tdw, tdb));
+    float *dx = test_download(tdx), *dw = test_download(tdw), *db = test_download(tdb);
     const double step = 1e-3;
     struct {
         const char *name;
@@ -365,7 +333,7 @@ static void test_finite_differences(void **state)
 
 static void assert_all_nan(const clcnn_tensor *t)
 {
-    float *v = download(t);
+    float *v = test_download(t);
     for (size_t i = 0; i < clcnn_tensor_count(t); i++)
         assert_true(isnan(v[i]));
     free(v);
@@ -385,45 +353,47 @@ static void test_refusals(void **state)
     test_rng rng;
     test_rng_seed(&rng, 3);
     test_rng_fill(&rng, v, 64, -1.0f, 1.0f);
-    clcnn_tensor *tx = upload(xs, v), *tw = upload(ws, v),
-                 *tb = upload((clcnn_shape){5, 1, 1, 1}, v);
-    clcnn_tensor *ty = upload(ys, NULL), *ybad = upload((clcnn_shape){4, 6, 1, 1}, NULL);
-    clcnn_tensor *bbad = upload((clcnn_shape){6, 1, 1, 1}, v), *tdx = upload(xs, NULL);
-    clcnn_tensor *dxbad = upload((clcnn_shape){4, 12, 1, 1}, NULL), *tdw = upload(ws, NULL);
-    clcnn_tensor *dwbad = upload((clcnn_shape){1, 1, 5, 12}, NULL);
-    clcnn_tensor *wbad = upload((clcnn_shape){1, 1, 1, 11}, v);
-    clcnn_tensor *tdy = upload(ys, v);
+    clcnn_tensor *tx = test_upload(xs, v), *tw = test_upload(ws, v),
+                 *tb = test_upload((clcnn_shape){5, 1, 1, 1}, v);
+    clcnn_tensor *ty = test_upload(ys, NULL), *ybad = test_upload((clcnn_shape){4, 6, 1, 1}, NULL);
+    clcnn_tensor *bbad = test_upload((clcnn_shape){6, 1, 1, 1}, v), *tdx = test_upload(xs, NULL);
+    clcnn_tensor *dxbad = test_upload((clcnn_shape){4, 12, 1, 1}, NULL),
+                 *tdw = test_upload(ws, NULL);
+    clcnn_tensor *dwbad = test_upload((clcnn_shape){1, 1, 5, 12}, NULL);
+    clcnn_tensor *wbad = test_upload((clcnn_shape){1, 1, 1, 11}, v);
+    clcnn_tensor *tdy = test_upload(ys, v);
     clcnn_tensor *outs[] = {ty, ybad, tdx, dxbad, tdw, dwbad};
     for (size_t i = 0; i < 6; i++)
         assert_ok(clcnn_tensor_fill(outs[i], NAN));
 
-    assert_status_msg(clcnn_linear_forward(dev, tx, tw, tb, ybad), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_linear_forward(test_dev, tx, tw, tb, ybad), CLCNN_STATUS_BAD_SHAPE,
                       "output y is (4,6,1,1) but must be (4,5,1,1)");
-    assert_status_msg(clcnn_linear_forward(dev, tx, tw, bbad, ty), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_linear_forward(test_dev, tx, tw, bbad, ty), CLCNN_STATUS_BAD_SHAPE,
                       "bias b is (6,1,1,1) with 6 elements but must hold 5");
-    assert_status_msg(clcnn_linear_forward(dev, tx, wbad, tb, ty), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_linear_forward(test_dev, tx, wbad, tb, ty), CLCNN_STATUS_BAD_SHAPE,
                       "not a multiple of the input");
-    assert_status_msg(clcnn_linear_forward(dev, tx, NULL, tb, ty), CLCNN_STATUS_INVALID_ARG,
+    assert_status_msg(clcnn_linear_forward(test_dev, tx, NULL, tb, ty), CLCNN_STATUS_INVALID_ARG,
                       "NULL weight w");
-    assert_status_msg(clcnn_linear_forward(dev, tx, tw, tb, (clcnn_tensor *)tb),
+    assert_status_msg(clcnn_linear_forward(test_dev, tx, tw, tb, (clcnn_tensor *)tb),
                       CLCNN_STATUS_BAD_SHAPE, "output y is (5,1,1,1)");
     assert_all_nan(ty);
     assert_all_nan(ybad);
 
-    assert_status_msg(clcnn_linear_backward(dev, tx, tw, ybad, false, tdx, tdw, NULL),
+    assert_status_msg(clcnn_linear_backward(test_dev, tx, tw, ybad, false, tdx, tdw, NULL),
                       CLCNN_STATUS_BAD_SHAPE,
                       "output gradient dy is (4,6,1,1) but must be (4,5,1,1)");
-    assert_status_msg(clcnn_linear_backward(dev, tx, tw, tdy, false, dxbad, tdw, NULL),
+    assert_status_msg(clcnn_linear_backward(test_dev, tx, tw, tdy, false, dxbad, tdw, NULL),
                       CLCNN_STATUS_BAD_SHAPE,
                       "input gradient dx is (4,12,1,1) but must be (4,3,2,2)");
-    assert_status_msg(clcnn_linear_backward(dev, tx, tw, tdy, false, tdx, dwbad, NULL),
+    assert_status_msg(clcnn_linear_backward(test_dev, tx, tw, tdy, false, tdx, dwbad, NULL),
                       CLCNN_STATUS_BAD_SHAPE,
                       "weight gradient dw is (1,1,5,12) but must be (5,12,1,1)");
-    assert_status_msg(clcnn_linear_backward(dev, tx, tw, tdy, false, tdx, tdw, bbad),
+    assert_status_msg(clcnn_linear_backward(test_dev, tx, tw, tdy, false, tdx, tdw, bbad),
                       CLCNN_STATUS_BAD_SHAPE, "bias gradient db is (6,1,1,1)");
-    assert_status_msg(clcnn_linear_backward(dev, tx, tw, tdy, false, tdx, (clcnn_tensor *)tw, NULL),
-                      CLCNN_STATUS_INVALID_ARG, "weight gradient dw must not alias");
-    assert_status_msg(clcnn_linear_backward(dev, tx, tw, NULL, false, tdx, tdw, NULL),
+    assert_status_msg(
+        clcnn_linear_backward(test_dev, tx, tw, tdy, false, tdx, (clcnn_tensor *)tw, NULL),
+        CLCNN_STATUS_INVALID_ARG, "weight gradient dw must not alias");
+    assert_status_msg(clcnn_linear_backward(test_dev, tx, tw, NULL, false, tdx, tdw, NULL),
                       CLCNN_STATUS_INVALID_ARG, "NULL output gradient dy");
     assert_int_equal(clcnn_linear_backward(NULL, tx, tw, tdy, false, tdx, tdw, NULL),
                      CLCNN_STATUS_INVALID_ARG);
@@ -444,5 +414,5 @@ int main(void)
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_refusals),
     };
-    return cmocka_run_group_tests_name("linear", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("linear", tests, test_group_setup, test_group_teardown);
 }

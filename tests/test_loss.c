@@ -13,44 +13,11 @@
 
 #include "testutil.h"
 
-static clcnn_device *dev;
-
 /* Unit roundoff of float32 (2^-24, rounded up). OpenCL's exp and log are within 3 ulp. A row of
  * K classes sums K exponentials whose arguments x - m carry an absolute error up to u times the
  * row's range R = max - min, so a probability is within about (K + 16) * u * (1 + R) relative;
  * the loss (a mean of N rows) adds N * u. The tests allow those bounds. */
 #define TOL_U 1.2e-7
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    clcnn_device_release(dev);
-    return 0;
-}
-
-static clcnn_tensor *upload(clcnn_shape s, const float *v)
-{
-    clcnn_tensor *t = NULL;
-    assert_ok(clcnn_tensor_create(dev, s, &t));
-    if (v != NULL)
-        assert_ok(clcnn_tensor_upload(t, v, clcnn_tensor_count(t)));
-    return t;
-}
-
-static float *download(const clcnn_tensor *t)
-{
-    size_t n = clcnn_tensor_count(t);
-    float *v = malloc(n * sizeof *v);
-    assert_non_null(v);
-    assert_ok(clcnn_tensor_download(t, v, n));
-    return v;
-}
 
 static void check_close(const char *what, const char *name, size_t i, double got, double ref,
                         double bound)
@@ -139,17 +106,17 @@ static void run_case(const loss_case *lc, uint64_t seed)
         labels[r] = (int32_t)(test_rng_next(&rng) % k);
     const double loss_ref = ref_xent(n, k, xd, labels, p);
 
-    clcnn_tensor *tx = upload(xs, x), *tl = upload((clcnn_shape){1, 1, 1, 1}, NULL),
-                 *tg = upload(xs, NULL), *tp = upload(xs, NULL);
+    clcnn_tensor *tx = test_upload(xs, x), *tl = test_upload((clcnn_shape){1, 1, 1, 1}, NULL),
+                 *tg = test_upload(xs, NULL), *tp = test_upload(xs, NULL);
     /* Forward: host only, device only, both; all the same bits. */
     float host[3] = {NAN, NAN, NAN}, dev_loss = NAN;
-    assert_ok(clcnn_softmax_xent_forward(dev, tx, labels, n, NULL, &host[0]));
+    assert_ok(clcnn_softmax_xent_forward(test_dev, tx, labels, n, NULL, &host[0]));
     assert_ok(clcnn_tensor_fill(tl, NAN));
-    assert_ok(clcnn_softmax_xent_forward(dev, tx, labels, n, tl, NULL));
+    assert_ok(clcnn_softmax_xent_forward(test_dev, tx, labels, n, tl, NULL));
     assert_ok(clcnn_tensor_download(tl, &dev_loss, 1));
     assert_ok(clcnn_tensor_fill(tl, NAN));
-    assert_ok(clcnn_softmax_xent_forward(dev, tx, labels, n, tl, &host[1]));
-    assert_ok(clcnn_softmax_xent_forward(dev, tx, labels, n, NULL, &host[2]));
+    assert_ok(clcnn_softmax_xent_forward(test_dev, tx, labels, n, tl, &host[1]));
+    assert_ok(clcnn_softmax_xent_forward(test_dev, tx, labels, n, NULL, &host[2]));
     check_close("loss", lc->name, 0, host[0], loss_ref,
                 TOL_U * (double)(k + n + 16) * (1.0 + xmax));
     assert_memory_equal(&host[0], &host[1], sizeof(float));
@@ -162,8 +129,8 @@ static void run_case(const loss_case *lc, uint64_t seed)
         clcnn_tensor *out = run == 2 ? tx : tg;
         if (run < 2)
             assert_ok(clcnn_tensor_fill(tg, NAN));
-        assert_ok(clcnn_softmax_xent_backward(dev, tx, labels, n, out));
-        float *g = download(out);
+        assert_ok(clcnn_softmax_xent_backward(test_dev, tx, labels, n, out));
+        float *g = test_download(out);
         for (size_t i = 0; i < cnt; i++) {
             const double oh = (int32_t)(i % k) == labels[i / k] ? 1.0 : 0.0;
             const double ref = (p[i] - oh) / (double)n;
@@ -183,8 +150,8 @@ static void run_case(const loss_case *lc, uint64_t seed)
     for (int in_place = 0; in_place < 2; in_place++) {
         clcnn_tensor *out = in_place ? tx : tp;
         assert_ok(clcnn_tensor_fill(tp, NAN));
-        assert_ok(clcnn_softmax_forward(dev, tx, out));
-        float *y = download(out);
+        assert_ok(clcnn_softmax_forward(test_dev, tx, out));
+        float *y = test_download(out);
         for (size_t i = 0; i < cnt; i++)
             check_close(in_place ? "softmax (in place)" : "softmax", lc->name, i, y[i], p[i],
                         TOL_U * (double)(k + 16) * (1.0 + xmax) * p[i]);
@@ -220,11 +187,11 @@ static void test_finite_differences(void **state)
     test_rng_fill(&rng, x, cnt, -2.0f, 2.0f);
     for (size_t i = 0; i < cnt; i++)
         xd[i] = x[i];
-    clcnn_tensor *tx = upload((clcnn_shape){n, k, 1, 1}, x),
-                 *tg = upload((clcnn_shape){n, k, 1, 1}, NULL);
+    clcnn_tensor *tx = test_upload((clcnn_shape){n, k, 1, 1}, x),
+                 *tg = test_upload((clcnn_shape){n, k, 1, 1}, NULL);
     assert_ok(clcnn_tensor_fill(tg, NAN));
-    assert_ok(clcnn_softmax_xent_backward(dev, tx, labels, n, tg));
-    float *g = download(tg);
+    assert_ok(clcnn_softmax_xent_backward(test_dev, tx, labels, n, tg));
+    float *g = test_download(tg);
     const double h = 1e-4;
     for (size_t i = 0; i < cnt; i++) {
         const double save = xd[i];
@@ -244,7 +211,7 @@ static void test_finite_differences(void **state)
 
 static void assert_all_nan(const clcnn_tensor *t)
 {
-    float *v = download(t);
+    float *v = test_download(t);
     for (size_t i = 0; i < clcnn_tensor_count(t); i++)
         assert_true(isnan(v[i]));
     free(v);
@@ -257,36 +224,37 @@ static void test_refusals(void **state)
     test_rng rng;
     test_rng_seed(&rng, 5);
     test_rng_fill(&rng, x, 20, -1.0f, 1.0f);
-    clcnn_tensor *tx = upload((clcnn_shape){4, 5, 1, 1}, x),
-                 *tl = upload((clcnn_shape){1, 1, 1, 1}, NULL),
-                 *tl2 = upload((clcnn_shape){2, 1, 1, 1}, NULL),
-                 *tg = upload((clcnn_shape){4, 5, 1, 1}, NULL),
-                 *gbad = upload((clcnn_shape){4, 1, 5, 1}, NULL);
+    clcnn_tensor *tx = test_upload((clcnn_shape){4, 5, 1, 1}, x),
+                 *tl = test_upload((clcnn_shape){1, 1, 1, 1}, NULL),
+                 *tl2 = test_upload((clcnn_shape){2, 1, 1, 1}, NULL),
+                 *tg = test_upload((clcnn_shape){4, 5, 1, 1}, NULL),
+                 *gbad = test_upload((clcnn_shape){4, 1, 5, 1}, NULL);
     clcnn_tensor *outs[] = {tl, tl2, tg, gbad};
     for (size_t i = 0; i < 4; i++)
         assert_ok(clcnn_tensor_fill(outs[i], NAN));
     const int32_t good[4] = {0, 4, 2, 1}, high[4] = {0, 4, 5, 1}, neg[4] = {0, -1, 2, 1};
     float host = 42.0f;
-    assert_status_msg(clcnn_softmax_xent_forward(dev, tx, high, 4, tl, &host),
+    assert_status_msg(clcnn_softmax_xent_forward(test_dev, tx, high, 4, tl, &host),
                       CLCNN_STATUS_INVALID_ARG, "labels[2] = 5 is outside the classes [0, 5)");
-    assert_status_msg(clcnn_softmax_xent_forward(dev, tx, neg, 4, tl, &host),
+    assert_status_msg(clcnn_softmax_xent_forward(test_dev, tx, neg, 4, tl, &host),
                       CLCNN_STATUS_INVALID_ARG, "labels[1] = -1 is outside the classes [0, 5)");
-    assert_status_msg(clcnn_softmax_xent_forward(dev, tx, good, 3, tl, &host),
+    assert_status_msg(clcnn_softmax_xent_forward(test_dev, tx, good, 3, tl, &host),
                       CLCNN_STATUS_INVALID_ARG, "3 labels for a batch of 4 rows");
-    assert_status_msg(clcnn_softmax_xent_forward(dev, tx, good, 4, tl2, &host),
+    assert_status_msg(clcnn_softmax_xent_forward(test_dev, tx, good, 4, tl2, &host),
                       CLCNN_STATUS_BAD_SHAPE, "loss is (2,1,1,1) but must hold one element");
-    assert_status_msg(clcnn_softmax_xent_forward(dev, tx, good, 4, NULL, NULL),
+    assert_status_msg(clcnn_softmax_xent_forward(test_dev, tx, good, 4, NULL, NULL),
                       CLCNN_STATUS_INVALID_ARG, "no output");
-    assert_status_msg(clcnn_softmax_xent_forward(dev, tx, NULL, 4, tl, &host),
+    assert_status_msg(clcnn_softmax_xent_forward(test_dev, tx, NULL, 4, tl, &host),
                       CLCNN_STATUS_INVALID_ARG, "NULL labels");
     assert_true(host == 42.0f);
-    assert_status_msg(clcnn_softmax_xent_backward(dev, tx, high, 4, tg), CLCNN_STATUS_INVALID_ARG,
-                      "labels[2] = 5 is outside");
-    assert_status_msg(clcnn_softmax_xent_backward(dev, tx, good, 4, gbad), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_softmax_xent_backward(test_dev, tx, high, 4, tg),
+                      CLCNN_STATUS_INVALID_ARG, "labels[2] = 5 is outside");
+    assert_status_msg(clcnn_softmax_xent_backward(test_dev, tx, good, 4, gbad),
+                      CLCNN_STATUS_BAD_SHAPE,
                       "logits (4,5,1,1) and logits gradient (4,1,5,1) must have one shape");
-    assert_status_msg(clcnn_softmax_forward(dev, tx, gbad), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_softmax_forward(test_dev, tx, gbad), CLCNN_STATUS_BAD_SHAPE,
                       "input (4,5,1,1) and output (4,1,5,1) must have one shape");
-    assert_int_equal(clcnn_softmax_forward(dev, NULL, tg), CLCNN_STATUS_INVALID_ARG);
+    assert_int_equal(clcnn_softmax_forward(test_dev, NULL, tg), CLCNN_STATUS_INVALID_ARG);
     for (size_t i = 0; i < 4; i++)
         assert_all_nan(outs[i]);
     clcnn_tensor_release(tx);
@@ -303,5 +271,5 @@ int main(void)
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_refusals),
     };
-    return cmocka_run_group_tests_name("loss", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("loss", tests, test_group_setup, test_group_teardown);
 }

@@ -9,21 +9,6 @@
 
 #include "testutil.h"
 
-static clcnn_device *dev;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    clcnn_device_release(dev);
-    return 0;
-}
-
 static const char small_model[] = "input 1x12x12\n"
                                   "conv 4 3x3 pad=1 relu\n"
                                   "maxpool 2x2\n"
@@ -38,7 +23,7 @@ static clcnn_net *make_net(const char *text, uint64_t seed)
     clcnn_model_desc m;
     assert_ok(clcnn_model_parse(text, strlen(text), "test.model", &m));
     clcnn_net *net = NULL;
-    assert_ok(clcnn_net_create(dev, &m, seed, &net));
+    assert_ok(clcnn_net_create(test_dev, &m, seed, &net));
     clcnn_model_desc_free(&m);
     return net;
 }
@@ -318,7 +303,7 @@ static void test_short_fashion_mnist_run(void **state)
     clcnn_model_desc m;
     assert_ok(clcnn_model_load(path, &m));
     clcnn_net *net = NULL;
-    assert_ok(clcnn_net_create(dev, &m, 1, &net));
+    assert_ok(clcnn_net_create(test_dev, &m, 1, &net));
     enum { B = 64, STEPS = 48 };
     float *images = malloc(B * 784 * sizeof *images), *probs = malloc(B * 10 * sizeof *probs);
     int32_t labels[B];
@@ -385,7 +370,7 @@ static void test_refusals(void **state)
     const char *bad = "input 1x4x4\nconv 2 5x5 name=big\n";
     assert_ok(clcnn_model_parse(bad, strlen(bad), "bad.model", &m));
     net = (clcnn_net *)0x1;
-    assert_status_msg(clcnn_net_create(dev, &m, 1, &net), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_net_create(test_dev, &m, 1, &net), CLCNN_STATUS_BAD_SHAPE,
                       "net: layer big (line 2)");
     assert_ptr_equal(net, (clcnn_net *)0x1);
     clcnn_model_desc_free(&m);
@@ -404,5 +389,5 @@ int main(void)
         cmocka_unit_test(test_short_fashion_mnist_run),
         cmocka_unit_test(test_refusals),
     };
-    return cmocka_run_group_tests_name("net", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("net", tests, test_group_setup, test_group_teardown);
 }

@@ -12,35 +12,11 @@
 
 #include "testutil.h"
 
-static clcnn_device *dev;
-
 /* Unit roundoff of float32 (2^-24, rounded up). Each step is compared with a float64 step from
  * the device's own float32 values before it, so only that step's roundings count: a few per
  * quantity (an fma may merge two), sqrt and division within 3 ulp. Each bound is K * u times
  * the sum of the magnitudes of the terms (see ref_step). */
 #define TOL_U 6e-8
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    clcnn_device_release(dev);
-    return 0;
-}
-
-static clcnn_tensor *upload(clcnn_shape s, const float *v)
-{
-    clcnn_tensor *t = NULL;
-    assert_ok(clcnn_tensor_create(dev, s, &t));
-    if (v != NULL)
-        assert_ok(clcnn_tensor_upload(t, v, clcnn_tensor_count(t)));
-    return t;
-}
 
 static void download_into(const clcnn_tensor *t, float *v)
 {
@@ -130,9 +106,9 @@ static float *run_case(const optim_case *oc, size_t count, int steps, uint64_t s
           *n2 = malloc(count * sizeof *n2);
     assert_true(p && g && s1 && s2 && p1 && n1 && n2);
     test_rng_fill(&rng, p, count, -1.0f, 1.0f);
-    clcnn_tensor *tp = upload(s, p), *tg = upload(s, NULL);
-    clcnn_tensor *ts1 = states >= 1 ? upload(s, NULL) : NULL;
-    clcnn_tensor *ts2 = states >= 2 ? upload(s, NULL) : NULL;
+    clcnn_tensor *tp = test_upload(s, p), *tg = test_upload(s, NULL);
+    clcnn_tensor *ts1 = states >= 1 ? test_upload(s, NULL) : NULL;
+    clcnn_tensor *ts2 = states >= 2 ? test_upload(s, NULL) : NULL;
     /* Step 1 must ignore the states. */
     if (ts1 != NULL)
         assert_ok(clcnn_tensor_fill(ts1, NAN));
@@ -146,7 +122,7 @@ static float *run_case(const optim_case *oc, size_t count, int steps, uint64_t s
             download_into(ts1, s1);
         if (ts2 != NULL)
             download_into(ts2, s2);
-        assert_ok(clcnn_optim_step(dev, c, tp, tg, ts1, ts2, (uint64_t)t));
+        assert_ok(clcnn_optim_step(test_dev, c, tp, tg, ts1, ts2, (uint64_t)t));
         download_into(tp, p1);
         if (ts1 != NULL)
             download_into(ts1, n1);
@@ -210,9 +186,9 @@ static void test_adam_first_step(void **state)
     clcnn_optim_config c = clcnn_optim_config_default(CLCNN_OPTIM_ADAM);
     c.lr = 0.1f;
     const clcnn_shape s = {10, 1, 1, 1};
-    clcnn_tensor *tp = upload(s, p), *tg = upload(s, g), *tm = upload(s, NULL),
-                 *tv = upload(s, NULL);
-    assert_ok(clcnn_optim_step(dev, &c, tp, tg, tm, tv, 1));
+    clcnn_tensor *tp = test_upload(s, p), *tg = test_upload(s, g), *tm = test_upload(s, NULL),
+                 *tv = test_upload(s, NULL);
+    assert_ok(clcnn_optim_step(test_dev, &c, tp, tg, tm, tv, 1));
     float out[10];
     download_into(tp, out);
     for (size_t i = 0; i < 10; i++)
@@ -255,45 +231,48 @@ static void test_refusals(void **state)
     test_rng_seed(&rng, 8);
     test_rng_fill(&rng, v, 12, -1.0f, 1.0f);
     const clcnn_shape s = {3, 4, 1, 1};
-    clcnn_tensor *tp = upload(s, v), *tg = upload(s, v), *ts1 = upload(s, v), *ts2 = upload(s, v);
-    clcnn_tensor *gbad = upload((clcnn_shape){4, 3, 1, 1}, v);
+    clcnn_tensor *tp = test_upload(s, v), *tg = test_upload(s, v), *ts1 = test_upload(s, v),
+                 *ts2 = test_upload(s, v);
+    clcnn_tensor *gbad = test_upload((clcnn_shape){4, 3, 1, 1}, v);
     clcnn_optim_config sgd = clcnn_optim_config_default(CLCNN_OPTIM_SGD);
     clcnn_optim_config mom = sgd, adam = clcnn_optim_config_default(CLCNN_OPTIM_ADAM);
     mom.momentum = 0.9f;
-    assert_status_msg(clcnn_optim_step(dev, &sgd, tp, gbad, NULL, NULL, 1), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_optim_step(test_dev, &sgd, tp, gbad, NULL, NULL, 1),
+                      CLCNN_STATUS_BAD_SHAPE,
                       "gradient is (4,3,1,1) but the parameter is (3,4,1,1)");
-    assert_status_msg(clcnn_optim_step(dev, &mom, tp, tg, NULL, NULL, 1), CLCNN_STATUS_INVALID_ARG,
-                      "needs 1 state tensor; state1 is NULL");
-    assert_status_msg(clcnn_optim_step(dev, &sgd, tp, tg, ts1, NULL, 1), CLCNN_STATUS_INVALID_ARG,
-                      "sgd takes 0 state tensors; state1 must be NULL");
-    assert_status_msg(clcnn_optim_step(dev, &adam, tp, tg, ts1, NULL, 1), CLCNN_STATUS_INVALID_ARG,
-                      "needs 2 state tensors; state2 is NULL");
-    assert_status_msg(clcnn_optim_step(dev, &adam, tp, tg, ts1, gbad, 1), CLCNN_STATUS_BAD_SHAPE,
-                      "state2 is (4,3,1,1)");
-    assert_status_msg(clcnn_optim_step(dev, &adam, tp, tg, ts1, ts1, 1), CLCNN_STATUS_INVALID_ARG,
-                      "must be distinct");
-    assert_status_msg(clcnn_optim_step(dev, &sgd, tp, tp, NULL, NULL, 1), CLCNN_STATUS_INVALID_ARG,
-                      "must be distinct");
-    assert_status_msg(clcnn_optim_step(dev, &sgd, tp, tg, NULL, NULL, 0), CLCNN_STATUS_INVALID_ARG,
-                      "step 0");
+    assert_status_msg(clcnn_optim_step(test_dev, &mom, tp, tg, NULL, NULL, 1),
+                      CLCNN_STATUS_INVALID_ARG, "needs 1 state tensor; state1 is NULL");
+    assert_status_msg(clcnn_optim_step(test_dev, &sgd, tp, tg, ts1, NULL, 1),
+                      CLCNN_STATUS_INVALID_ARG, "sgd takes 0 state tensors; state1 must be NULL");
+    assert_status_msg(clcnn_optim_step(test_dev, &adam, tp, tg, ts1, NULL, 1),
+                      CLCNN_STATUS_INVALID_ARG, "needs 2 state tensors; state2 is NULL");
+    assert_status_msg(clcnn_optim_step(test_dev, &adam, tp, tg, ts1, gbad, 1),
+                      CLCNN_STATUS_BAD_SHAPE, "state2 is (4,3,1,1)");
+    assert_status_msg(clcnn_optim_step(test_dev, &adam, tp, tg, ts1, ts1, 1),
+                      CLCNN_STATUS_INVALID_ARG, "must be distinct");
+    assert_status_msg(clcnn_optim_step(test_dev, &sgd, tp, tp, NULL, NULL, 1),
+                      CLCNN_STATUS_INVALID_ARG, "must be distinct");
+    assert_status_msg(clcnn_optim_step(test_dev, &sgd, tp, tg, NULL, NULL, 0),
+                      CLCNN_STATUS_INVALID_ARG, "step 0");
     clcnn_optim_config bad = sgd;
     bad.lr = -1.0f;
-    assert_status_msg(clcnn_optim_step(dev, &bad, tp, tg, NULL, NULL, 1), CLCNN_STATUS_INVALID_ARG,
-                      "lr -1 must be in [0, inf)");
+    assert_status_msg(clcnn_optim_step(test_dev, &bad, tp, tg, NULL, NULL, 1),
+                      CLCNN_STATUS_INVALID_ARG, "lr -1 must be in [0, inf)");
     bad = mom;
     bad.nesterov = true;
     bad.dampening = 0.1f;
-    assert_status_msg(clcnn_optim_step(dev, &bad, tp, tg, ts1, NULL, 1), CLCNN_STATUS_INVALID_ARG,
-                      "Nesterov needs momentum > 0 and dampening 0");
+    assert_status_msg(clcnn_optim_step(test_dev, &bad, tp, tg, ts1, NULL, 1),
+                      CLCNN_STATUS_INVALID_ARG, "Nesterov needs momentum > 0 and dampening 0");
     bad = adam;
     bad.beta2 = 1.0f;
-    assert_status_msg(clcnn_optim_step(dev, &bad, tp, tg, ts1, ts2, 1), CLCNN_STATUS_INVALID_ARG,
-                      "beta2 1 must be in [0, 1)");
+    assert_status_msg(clcnn_optim_step(test_dev, &bad, tp, tg, ts1, ts2, 1),
+                      CLCNN_STATUS_INVALID_ARG, "beta2 1 must be in [0, 1)");
     bad = adam;
     bad.weight_decay = NAN;
-    assert_status_msg(clcnn_optim_step(dev, &bad, tp, tg, ts1, ts2, 1), CLCNN_STATUS_INVALID_ARG,
-                      "weight_decay nan");
-    assert_int_equal(clcnn_optim_step(dev, NULL, tp, tg, NULL, NULL, 1), CLCNN_STATUS_INVALID_ARG);
+    assert_status_msg(clcnn_optim_step(test_dev, &bad, tp, tg, ts1, ts2, 1),
+                      CLCNN_STATUS_INVALID_ARG, "weight_decay nan");
+    assert_int_equal(clcnn_optim_step(test_dev, NULL, tp, tg, NULL, NULL, 1),
+                     CLCNN_STATUS_INVALID_ARG);
     /* Nothing was written. */
     float out[12];
     download_into(tp, out);
@@ -317,5 +296,5 @@ int main(void)
         cmocka_unit_test(test_names_and_defaults),
         cmocka_unit_test(test_refusals),
     };
-    return cmocka_run_group_tests_name("optim", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("optim", tests, test_group_setup, test_group_teardown);
 }

@@ -12,25 +12,10 @@
 
 #include "testutil.h"
 
-static clcnn_device *dev;
-
 /* Bounds: a float32 sum of n terms is off by at most (n - 1) * 2^-24 * sum|terms| (Higham);
  * a division, a sqrt or a product adds one rounding each. Per element the tests allow
  * TOL_ULP * (terms + 8) * magnitude, about twice that bound; max pooling forward is exact. */
 #define TOL_ULP 1.2e-7
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    clcnn_device_release(dev);
-    return 0;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* The float64 reference                                                                      */
@@ -206,29 +191,11 @@ static void ref_backward(const pool_case *pc, clcnn_pool_kind kind, const double
 /* ------------------------------------------------------------------------------------------ */
 /* Device helpers                                                                             */
 
-static clcnn_tensor *upload(clcnn_shape s, const float *v)
-{
-    clcnn_tensor *t = NULL;
-    assert_ok(clcnn_tensor_create(dev, s, &t));
-    if (v != NULL)
-        assert_ok(clcnn_tensor_upload(t, v, clcnn_tensor_count(t)));
-    return t;
-}
-
-static float *download(const clcnn_tensor *t)
-{
-    size_t n = clcnn_tensor_count(t);
-    float *v = malloc(n * sizeof *v);
-    assert_non_null(v);
-    assert_ok(clcnn_tensor_download(t, v, n));
-    return v;
-}
-
 static cl_mem new_indices(size_t count)
 {
     cl_int err;
-    cl_mem m = clCreateBuffer(clcnn_device_context(dev), CL_MEM_READ_WRITE, count * sizeof(cl_int),
-                              NULL, &err);
+    cl_mem m = clCreateBuffer(clcnn_device_context(test_dev), CL_MEM_READ_WRITE,
+                              count * sizeof(cl_int), NULL, &err);
     assert_int_equal(err, CL_SUCCESS);
     return m;
 }
@@ -237,7 +204,7 @@ static cl_mem new_indices(size_t count)
 static void poison_indices(cl_mem m, size_t count)
 {
     cl_int bad = -7;
-    cl_command_queue q = clcnn_device_compute_queue(dev);
+    cl_command_queue q = clcnn_device_compute_queue(test_dev);
     assert_int_equal(
         clEnqueueFillBuffer(q, m, &bad, sizeof bad, 0, count * sizeof bad, 0, NULL, NULL),
         CL_SUCCESS);
@@ -248,7 +215,7 @@ static cl_int *read_indices(cl_mem m, size_t count)
 {
     cl_int *v = malloc(count * sizeof *v);
     assert_non_null(v);
-    assert_int_equal(clEnqueueReadBuffer(clcnn_device_compute_queue(dev), m, CL_TRUE, 0,
+    assert_int_equal(clEnqueueReadBuffer(clcnn_device_compute_queue(test_dev), m, CL_TRUE, 0,
                                          count * sizeof *v, v, 0, NULL, NULL),
                      CL_SUCCESS);
     return v;
@@ -309,8 +276,8 @@ static void run_case(const pool_case *pc, uint64_t seed)
         xd[i] = x[i];
     for (size_t i = 0; i < ny; i++)
         dyd[i] = dy[i];
-    clcnn_tensor *tx = upload(xs, x), *tdy = upload(ys, dy), *ty = upload(ys, NULL),
-                 *tdx = upload(xs, NULL);
+    clcnn_tensor *tx = test_upload(xs, x), *tdy = test_upload(ys, dy), *ty = test_upload(ys, NULL),
+                 *tdx = test_upload(xs, NULL);
     cl_mem ind = new_indices(ny);
 
     for (int k = 0; k < CLCNN_POOL_KIND_COUNT; k++) {
@@ -327,8 +294,8 @@ static void run_case(const pool_case *pc, uint64_t seed)
         for (int with_ind = 0; with_ind <= (kind == CLCNN_POOL_MAX); with_ind++) {
             assert_ok(clcnn_tensor_fill(ty, NAN));
             poison_indices(ind, ny);
-            assert_ok(clcnn_pool_forward(dev, tx, &p, ty, with_ind ? ind : NULL));
-            float *y = download(ty);
+            assert_ok(clcnn_pool_forward(test_dev, tx, &p, ty, with_ind ? ind : NULL));
+            float *y = test_download(ty);
             for (size_t i = 0; i < ny; i++) {
                 double bound =
                     kind == CLCNN_POOL_MAX ? 0.0 : TOL_ULP * (double)(q.r * q.s + 8) * ymag[i];
@@ -353,8 +320,8 @@ static void run_case(const pool_case *pc, uint64_t seed)
             float *first = NULL;
             for (int run = 0; run < 2; run++) {
                 assert_ok(clcnn_tensor_fill(tdx, NAN));
-                assert_ok(clcnn_pool_backward(dev, tx, ty, tdy, use_ind, &p, tdx));
-                float *dx = download(tdx);
+                assert_ok(clcnn_pool_backward(test_dev, tx, ty, tdy, use_ind, &p, tdx));
+                float *dx = test_download(tdx);
                 if (run == 0) {
                     for (size_t i = 0; i < nx; i++) {
                         double bound = TOL_ULP * (double)(q.r * q.s + 8) * dxmag[i];
@@ -430,12 +397,12 @@ static void check_fd(const pool_case *pc, clcnn_pool_kind kind, uint64_t seed)
     const double h = 0.25 / (double)nx; /* an eighth of the grid spacing */
 
     clcnn_pool_params p = case_params(pc, kind);
-    clcnn_tensor *tx = upload(xs, x), *tdy = upload(ys, dy), *ty = upload(ys, NULL),
-                 *tdx = upload(xs, NULL);
-    assert_ok(clcnn_pool_forward(dev, tx, &p, ty, NULL));
+    clcnn_tensor *tx = test_upload(xs, x), *tdy = test_upload(ys, dy), *ty = test_upload(ys, NULL),
+                 *tdx = test_upload(xs, NULL);
+    assert_ok(clcnn_pool_forward(test_dev, tx, &p, ty, NULL));
     assert_ok(clcnn_tensor_fill(tdx, NAN));
-    assert_ok(clcnn_pool_backward(dev, tx, ty, tdy, NULL, &p, tdx));
-    float *dx = download(tdx);
+    assert_ok(clcnn_pool_backward(test_dev, tx, ty, tdy, NULL, &p, tdx));
+    float *dx = test_download(tdx);
     for (size_t i = 0; i < nx; i++) {
         double save = xd[i], lp = 0, lm = 0;
         xd[i] = save + h;
@@ -518,18 +485,19 @@ static void test_max_ties(void **state)
         clcnn_pool_params p = case_params(pc, CLCNN_POOL_MAX);
         ref_forward(pc, CLCNN_POOL_MAX, xd, NULL, arg, NULL);
         ref_backward(pc, CLCNN_POOL_MAX, xd, dyd, dxr, mag);
-        clcnn_tensor *tx = upload(xs, x), *tdy = upload(ys, dy), *ty = upload(ys, NULL),
-                     *tdx = upload(xs, NULL);
+        clcnn_tensor *tx = test_upload(xs, x), *tdy = test_upload(ys, dy),
+                     *ty = test_upload(ys, NULL), *tdx = test_upload(xs, NULL);
         cl_mem ind = new_indices(ny);
         poison_indices(ind, ny);
-        assert_ok(clcnn_pool_forward(dev, tx, &p, ty, ind));
+        assert_ok(clcnn_pool_forward(test_dev, tx, &p, ty, ind));
         cl_int *iv = read_indices(ind, ny);
         for (size_t i = 0; i < ny; i++)
             assert_int_equal(iv[i], arg[i]);
         for (int v = 0; v < 2; v++) {
             assert_ok(clcnn_tensor_fill(tdx, NAN));
-            assert_ok(clcnn_pool_backward(dev, v ? tx : NULL, NULL, tdy, v ? NULL : ind, &p, tdx));
-            float *dx = download(tdx);
+            assert_ok(
+                clcnn_pool_backward(test_dev, v ? tx : NULL, NULL, tdy, v ? NULL : ind, &p, tdx));
+            float *dx = test_download(tdx);
             for (size_t i = 0; i < nx; i++)
                 check_close("ties backward", pc->name, v ? "recomputed" : "indices", i, dx[i],
                             dxr[i], TOL_ULP * 16 * mag[i]);
@@ -565,9 +533,9 @@ static void test_max_padding_never_selected(void **state)
     p.stride_h = p.stride_w = 2;
     clcnn_shape ys;
     assert_ok(clcnn_pool_output_shape(xs, &p, &ys));
-    clcnn_tensor *tx = upload(xs, x), *ty = upload(ys, NULL);
-    assert_ok(clcnn_pool_forward(dev, tx, &p, ty, NULL));
-    float *y = download(ty);
+    clcnn_tensor *tx = test_upload(xs, x), *ty = test_upload(ys, NULL);
+    assert_ok(clcnn_pool_forward(test_dev, tx, &p, ty, NULL));
+    float *y = test_download(ty);
     for (size_t i = 0; i < clcnn_tensor_count(ty); i++)
         assert_true(y[i] <= -1.0f);
     assert_true(y[0] == -1.0f);
@@ -672,34 +640,34 @@ static void test_refusals(void **state)
     test_rng rng;
     test_rng_seed(&rng, 9);
     test_rng_fill(&rng, x, sizeof x / sizeof x[0], -1.0f, 1.0f);
-    clcnn_tensor *tx = upload(xs, x), *ywrong = upload((clcnn_shape){2, 3, 4, 5}, NULL);
-    clcnn_tensor *ty = upload((clcnn_shape){2, 3, 4, 4}, NULL), *tdx = upload(xs, NULL);
-    clcnn_tensor *dxwrong = upload((clcnn_shape){2, 3, 8, 8}, NULL);
+    clcnn_tensor *tx = test_upload(xs, x), *ywrong = test_upload((clcnn_shape){2, 3, 4, 5}, NULL);
+    clcnn_tensor *ty = test_upload((clcnn_shape){2, 3, 4, 4}, NULL), *tdx = test_upload(xs, NULL);
+    clcnn_tensor *dxwrong = test_upload((clcnn_shape){2, 3, 8, 8}, NULL);
     assert_ok(clcnn_tensor_fill(ywrong, NAN));
     assert_ok(clcnn_tensor_fill(ty, NAN));
     assert_ok(clcnn_tensor_fill(tdx, NAN));
-    assert_status_msg(clcnn_pool_forward(dev, tx, &p, ywrong, NULL), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_pool_forward(test_dev, tx, &p, ywrong, NULL), CLCNN_STATUS_BAD_SHAPE,
                       "output is (2,3,4,5) but must be (2,3,4,4)");
     bad = p;
     bad.pad_w = 3;
-    assert_status_msg(clcnn_pool_forward(dev, tx, &bad, ty, NULL), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_pool_forward(test_dev, tx, &bad, ty, NULL), CLCNN_STATUS_BAD_SHAPE,
                       "padding 0x3");
     /* Backward: dy of the wrong shape, x missing for recomputing max, y missing for L2. */
-    assert_status_msg(clcnn_pool_backward(dev, tx, NULL, ywrong, NULL, &p, tdx),
+    assert_status_msg(clcnn_pool_backward(test_dev, tx, NULL, ywrong, NULL, &p, tdx),
                       CLCNN_STATUS_BAD_SHAPE, "output gradient dy is (2,3,4,5) but must be");
-    assert_status_msg(clcnn_pool_backward(dev, NULL, NULL, ty, NULL, &p, tdx),
+    assert_status_msg(clcnn_pool_backward(test_dev, NULL, NULL, ty, NULL, &p, tdx),
                       CLCNN_STATUS_INVALID_ARG, "NULL input x");
-    assert_status_msg(clcnn_pool_backward(dev, dxwrong, NULL, ty, NULL, &p, tdx),
+    assert_status_msg(clcnn_pool_backward(test_dev, dxwrong, NULL, ty, NULL, &p, tdx),
                       CLCNN_STATUS_BAD_SHAPE, "input x is (2,3,8,8) but must be (2,3,8,9)");
     clcnn_pool_params l2 = clcnn_pool_params_default(CLCNN_POOL_L2);
-    assert_status_msg(clcnn_pool_backward(dev, tx, NULL, ty, NULL, &l2, tdx),
+    assert_status_msg(clcnn_pool_backward(test_dev, tx, NULL, ty, NULL, &l2, tdx),
                       CLCNN_STATUS_INVALID_ARG, "NULL output y");
-    assert_status_msg(clcnn_pool_backward(dev, tx, ywrong, ty, NULL, &l2, tdx),
+    assert_status_msg(clcnn_pool_backward(test_dev, tx, ywrong, ty, NULL, &l2, tdx),
                       CLCNN_STATUS_BAD_SHAPE, "output y is (2,3,4,5)");
     /* dx of a shape whose output does not match dy. */
     assert_status_msg(
         clcnn_pool_backward(
-            dev, NULL, NULL, ty, NULL,
+            test_dev, NULL, NULL, ty, NULL,
             &(clcnn_pool_params){
                 .kind = CLCNN_POOL_AVG, .window_h = 2, .window_w = 2, .stride_h = 1, .stride_w = 1},
             tdx),
@@ -707,25 +675,25 @@ static void test_refusals(void **state)
     /* Indices: only for max, and large enough. */
     cl_mem small = new_indices(10), ind = new_indices((size_t)2 * 3 * 4 * 4);
     clcnn_pool_params avg = clcnn_pool_params_default(CLCNN_POOL_AVG);
-    assert_status_msg(clcnn_pool_forward(dev, tx, &avg, ty, ind), CLCNN_STATUS_INVALID_ARG,
+    assert_status_msg(clcnn_pool_forward(test_dev, tx, &avg, ty, ind), CLCNN_STATUS_INVALID_ARG,
                       "indices are only for max pooling, not avg");
-    assert_status_msg(clcnn_pool_forward(dev, tx, &p, ty, small), CLCNN_STATUS_INVALID_ARG,
+    assert_status_msg(clcnn_pool_forward(test_dev, tx, &p, ty, small), CLCNN_STATUS_INVALID_ARG,
                       "indices buffer has 40 bytes, output (2,3,4,4) needs 384");
-    assert_status_msg(clcnn_pool_backward(dev, NULL, NULL, ty, small, &p, tdx),
+    assert_status_msg(clcnn_pool_backward(test_dev, NULL, NULL, ty, small, &p, tdx),
                       CLCNN_STATUS_INVALID_ARG, "indices buffer has 40 bytes");
-    assert_status_msg(clcnn_pool_forward(dev, tx, &p, tx, NULL), CLCNN_STATUS_BAD_SHAPE,
+    assert_status_msg(clcnn_pool_forward(test_dev, tx, &p, tx, NULL), CLCNN_STATUS_BAD_SHAPE,
                       "output is (2,3,8,9)");
-    assert_status_msg(clcnn_pool_backward(dev, tx, NULL, ty, NULL, &p, tx),
+    assert_status_msg(clcnn_pool_backward(test_dev, tx, NULL, ty, NULL, &p, tx),
                       CLCNN_STATUS_INVALID_ARG, "aliases");
     assert_int_equal(clcnn_pool_forward(NULL, tx, &p, ty, NULL), CLCNN_STATUS_INVALID_ARG);
-    assert_int_equal(clcnn_pool_forward(dev, tx, NULL, ty, NULL), CLCNN_STATUS_INVALID_ARG);
-    assert_int_equal(clcnn_pool_forward(dev, tx, &p, NULL, NULL), CLCNN_STATUS_INVALID_ARG);
-    assert_int_equal(clcnn_pool_backward(dev, tx, NULL, NULL, NULL, &p, tdx),
+    assert_int_equal(clcnn_pool_forward(test_dev, tx, NULL, ty, NULL), CLCNN_STATUS_INVALID_ARG);
+    assert_int_equal(clcnn_pool_forward(test_dev, tx, &p, NULL, NULL), CLCNN_STATUS_INVALID_ARG);
+    assert_int_equal(clcnn_pool_backward(test_dev, tx, NULL, NULL, NULL, &p, tdx),
                      CLCNN_STATUS_INVALID_ARG);
     /* Nothing was written. */
     clcnn_tensor *untouched[] = {ywrong, ty, tdx};
     for (size_t t = 0; t < 3; t++) {
-        float *v = download(untouched[t]);
+        float *v = test_download(untouched[t]);
         for (size_t i = 0; i < clcnn_tensor_count(untouched[t]); i++)
             assert_true(isnan(v[i]));
         free(v);
@@ -752,5 +720,5 @@ int main(void)
         cmocka_unit_test(test_max_ties),
         cmocka_unit_test(test_max_padding_never_selected),
     };
-    return cmocka_run_group_tests_name("pool", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("pool", tests, test_group_setup, test_group_teardown);
 }

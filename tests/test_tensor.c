@@ -11,21 +11,6 @@
 #include "program_impl.h"
 #include "tensor_impl.h"
 
-static clcnn_device *dev;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    clcnn_device_release(dev);
-    return 0;
-}
-
 static void test_shape_count(void **state)
 {
     (void)state;
@@ -47,11 +32,11 @@ static void test_create_refuses_bad_shapes(void **state)
 {
     (void)state;
     clcnn_tensor *t = (clcnn_tensor *)0x1;
-    assert_status_msg(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 0, 4}, &t),
+    assert_status_msg(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 0, 4}, &t),
                       CLCNN_STATUS_BAD_SHAPE, "(1,1,0,4)");
-    const clcnn_device_info *info = clcnn_device_get_info(dev);
+    const clcnn_device_info *info = clcnn_device_get_info(test_dev);
     size_t too_many = (size_t)(info->max_alloc_bytes / sizeof(float)) + 1;
-    assert_status_msg(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 1, too_many}, &t),
+    assert_status_msg(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 1, too_many}, &t),
                       CLCNN_STATUS_BAD_SHAPE, "largest allocation");
     assert_ptr_equal(t, (clcnn_tensor *)0x1);
     assert_status_msg(clcnn_tensor_create(NULL, (clcnn_shape){1, 1, 1, 1}, &t),
@@ -64,11 +49,11 @@ static void test_round_trip_exact(void **state)
     (void)state;
     clcnn_shape shape = {2, 3, 17, 19};
     clcnn_tensor *t;
-    assert_ok(clcnn_tensor_create(dev, shape, &t));
+    assert_ok(clcnn_tensor_create(test_dev, shape, &t));
     size_t n = clcnn_tensor_count(t);
     assert_int_equal(n, 2 * 3 * 17 * 19);
     assert_int_equal(clcnn_tensor_rank(t), 4);
-    assert_ptr_equal(clcnn_tensor_device(t), dev);
+    assert_ptr_equal(clcnn_tensor_device(t), test_dev);
     clcnn_shape got = clcnn_tensor_shape(t);
     assert_int_equal(got.n, 2);
     assert_int_equal(got.c, 3);
@@ -104,7 +89,7 @@ static void test_async_copies_chain_by_events(void **state)
     (void)state;
     const size_t n = 4096;
     clcnn_tensor *t;
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 64, 64}, &t));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 64, 64}, &t));
     float *in = malloc(n * sizeof *in), *out = malloc(n * sizeof *out);
     test_rng rng;
     test_rng_seed(&rng, 11);
@@ -144,8 +129,8 @@ static void test_blocking_download_waits_for_compute(void **state)
     (void)state;
     const size_t n = 1 << 20;
     clcnn_tensor *x, *y;
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 1, n}, &x));
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 1, n}, &y));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 1, n}, &x));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 1, n}, &y));
     float *hx = malloc(n * sizeof *hx), *hy = malloc(n * sizeof *hy);
     test_rng rng;
     test_rng_seed(&rng, 3);
@@ -154,7 +139,7 @@ static void test_blocking_download_waits_for_compute(void **state)
     assert_ok(clcnn_tensor_upload(x, hx, n));
     assert_ok(clcnn_tensor_upload(y, hy, n));
     cl_kernel k;
-    assert_ok(clcnn__kernel_create(dev, "util.cl", NULL, "clcnn_axpby", &k));
+    assert_ok(clcnn__kernel_create(test_dev, "util.cl", NULL, "clcnn_axpby", &k));
     cl_uint un = (cl_uint)n;
     float alpha = 3.0f, beta = 0.5f;
     cl_mem bx = clcnn_tensor_buffer(x), by = clcnn_tensor_buffer(y);
@@ -166,7 +151,7 @@ static void test_blocking_download_waits_for_compute(void **state)
     size_t local = 64, global = clcnn__round_up(n, local);
     /* Several passes so the compute queue is busy when the download is issued. */
     for (int pass = 0; pass < 8; pass++)
-        assert_int_equal(clEnqueueNDRangeKernel(clcnn_device_compute_queue(dev), k, 1, NULL,
+        assert_int_equal(clEnqueueNDRangeKernel(clcnn_device_compute_queue(test_dev), k, 1, NULL,
                                                 &global, &local, 0, NULL, NULL),
                          CL_SUCCESS);
     float *out = malloc(n * sizeof *out);
@@ -199,7 +184,7 @@ static void test_npy_through_device(void **state)
     assert_ok(clcnn_npy_save(p2, 2, dims, data));
 
     clcnn_tensor *t;
-    assert_ok(clcnn_tensor_load_npy(dev, p2, &t));
+    assert_ok(clcnn_tensor_load_npy(test_dev, p2, &t));
     clcnn_shape s = clcnn_tensor_shape(t);
     assert_true(s.n == 1 && s.c == 1 && s.h == 5 && s.w == 6);
     assert_int_equal(clcnn_tensor_rank(t), 2);
@@ -217,7 +202,7 @@ static void test_npy_through_device(void **state)
     clcnn_tensor_release(t);
 
     clcnn_tensor *t4;
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){2, 1, 3, 5}, &t4));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){2, 1, 3, 5}, &t4));
     assert_ok(clcnn_tensor_upload(t4, data, 30));
     assert_ok(clcnn_tensor_save_npy(t4, p4));
     clcnn_npy_array arr;
@@ -231,7 +216,7 @@ static void test_npy_through_device(void **state)
     /* A bad file is refused with its path in the message and no tensor is made. */
     test_write_file(p4, "not an npy file at all", 22);
     clcnn_tensor *bad = (clcnn_tensor *)0x1;
-    assert_status_msg(clcnn_tensor_load_npy(dev, p4, &bad), CLCNN_STATUS_PARSE, p4);
+    assert_status_msg(clcnn_tensor_load_npy(test_dev, p4, &bad), CLCNN_STATUS_PARSE, p4);
     assert_ptr_equal(bad, (clcnn_tensor *)0x1);
     test_rmtree(dir);
     free(p2);
@@ -244,8 +229,8 @@ static void test_versions_and_op_cache(void **state)
 {
     (void)state;
     clcnn_tensor *a, *b;
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 2, 2}, &a));
-    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 2, 2}, &b));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 2, 2}, &a));
+    assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 2, 2}, &b));
     assert_true(clcnn__tensor_id(a) != clcnn__tensor_id(b));
     uint64_t v0 = clcnn__tensor_version(a);
     float four[4] = {1, 2, 3, 4};
@@ -263,41 +248,42 @@ static void test_versions_and_op_cache(void **state)
 
     /* Derived buffers: found under the same version, gone after a write. */
     cl_int err;
-    cl_mem buf = clCreateBuffer(clcnn_device_context(dev), CL_MEM_READ_WRITE, 64, NULL, &err);
+    cl_mem buf = clCreateBuffer(clcnn_device_context(test_dev), CL_MEM_READ_WRITE, 64, NULL, &err);
     assert_int_equal(err, CL_SUCCESS);
     clcnn__op_cache_key key = {"test-kind", clcnn__tensor_id(a), clcnn__tensor_version(a), 7};
-    assert_null(clcnn__op_cache_get(dev, &key));
-    assert_ok(clcnn__op_cache_put(dev, &key, buf));
-    assert_ptr_equal(clcnn__op_cache_get(dev, &key), buf);
+    assert_null(clcnn__op_cache_get(test_dev, &key));
+    assert_ok(clcnn__op_cache_put(test_dev, &key, buf));
+    assert_ptr_equal(clcnn__op_cache_get(test_dev, &key), buf);
     clcnn__op_cache_key other_variant = key;
     other_variant.variant = 8;
-    assert_null(clcnn__op_cache_get(dev, &other_variant));
+    assert_null(clcnn__op_cache_get(test_dev, &other_variant));
     clcnn__op_cache_key other_tensor = key;
     other_tensor.tensor_id = clcnn__tensor_id(b);
-    assert_null(clcnn__op_cache_get(dev, &other_tensor));
+    assert_null(clcnn__op_cache_get(test_dev, &other_tensor));
     clcnn_tensor_touch(a);
     clcnn__op_cache_key newer = key;
     newer.version = clcnn__tensor_version(a);
-    assert_null(clcnn__op_cache_get(dev, &newer));
-    assert_null(clcnn__op_cache_get(dev, &key)); /* the stale entry was dropped */
+    assert_null(clcnn__op_cache_get(test_dev, &newer));
+    assert_null(clcnn__op_cache_get(test_dev, &key)); /* the stale entry was dropped */
 
     /* More entries than slots: the least recently used go, the rest stay. */
     cl_mem kept = NULL;
     for (uint64_t i = 0; i < CLCNN_OP_CACHE_ENTRIES + 5; i++) {
-        cl_mem m = clCreateBuffer(clcnn_device_context(dev), CL_MEM_READ_WRITE, 16, NULL, &err);
+        cl_mem m =
+            clCreateBuffer(clcnn_device_context(test_dev), CL_MEM_READ_WRITE, 16, NULL, &err);
         assert_int_equal(err, CL_SUCCESS);
         clcnn__op_cache_key k = {"evict", 1000000 + i, 1, 0};
-        assert_ok(clcnn__op_cache_put(dev, &k, m));
+        assert_ok(clcnn__op_cache_put(test_dev, &k, m));
         if (i == 0)
             kept = m;
         clcnn__op_cache_key first = {"evict", 1000000, 1, 0};
         /* Keep touching the first so it is never the least recently used. */
-        assert_ptr_equal(clcnn__op_cache_get(dev, &first), kept);
+        assert_ptr_equal(clcnn__op_cache_get(test_dev, &first), kept);
     }
     clcnn__op_cache_key gone = {"evict", 1000001, 1, 0};
-    assert_null(clcnn__op_cache_get(dev, &gone));
+    assert_null(clcnn__op_cache_get(test_dev, &gone));
     clcnn__op_cache_key last = {"evict", 1000000 + CLCNN_OP_CACHE_ENTRIES + 4, 1, 0};
-    assert_non_null(clcnn__op_cache_get(dev, &last));
+    assert_non_null(clcnn__op_cache_get(test_dev, &last));
     clcnn_tensor_release(a);
     clcnn_tensor_release(b);
 }
@@ -315,5 +301,5 @@ int main(void)
         cmocka_unit_test(test_npy_through_device),
         cmocka_unit_test(test_versions_and_op_cache),
     };
-    return cmocka_run_group_tests_name("tensor", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("tensor", tests, test_group_setup, test_group_teardown);
 }

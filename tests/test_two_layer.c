@@ -23,21 +23,6 @@
  * is about (16 + 16) * 2^-24 * 4 * (1 + |ref|) ~ 1e-5 (1 + |ref|); the test allows twice that. */
 #define TOL 2e-5
 
-static clcnn_device *dev;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    clcnn_device_release(dev);
-    return 0;
-}
-
 /* The parameters in float64 (reference) or as the float32 start values. */
 typedef struct params {
     double w1[HID * IN], b1[HID], w2[OUT * HID], b2[OUT];
@@ -119,7 +104,7 @@ static void check_close(const char *what, int it, size_t i, double got, double r
 static clcnn_tensor *make(clcnn_shape s, const float *v)
 {
     clcnn_tensor *t = NULL;
-    assert_ok(clcnn_tensor_create(dev, s, &t));
+    assert_ok(clcnn_tensor_create(test_dev, s, &t));
     if (v != NULL)
         assert_ok(clcnn_tensor_upload(t, v, clcnn_tensor_count(t)));
     else
@@ -185,15 +170,15 @@ static float *run(bool check)
     for (int it = 0; it < ITERS; it++) {
         float loss = NAN;
         /* Forward: h = relu(x W1^T + b1) in place, z = h W2^T + b2. */
-        assert_ok(clcnn_linear_forward(dev, tx, tw1, tb1, th));
-        assert_ok(clcnn_act_forward(dev, &relu, th, th));
-        assert_ok(clcnn_linear_forward(dev, th, tw2, tb2, tz));
-        assert_ok(clcnn_softmax_xent_forward(dev, tz, labels, N, NULL, &loss));
+        assert_ok(clcnn_linear_forward(test_dev, tx, tw1, tb1, th));
+        assert_ok(clcnn_act_forward(test_dev, &relu, th, th));
+        assert_ok(clcnn_linear_forward(test_dev, th, tw2, tb2, tz));
+        assert_ok(clcnn_softmax_xent_forward(test_dev, tz, labels, N, NULL, &loss));
         /* Backward. */
-        assert_ok(clcnn_softmax_xent_backward(dev, tz, labels, N, tdz));
-        assert_ok(clcnn_linear_backward(dev, th, tw2, tdz, false, tda, gw2, gb2));
-        assert_ok(clcnn_act_backward(dev, &relu, th, tda, tdh));
-        assert_ok(clcnn_linear_backward(dev, tx, tw1, tdh, false, NULL, gw1, gb1));
+        assert_ok(clcnn_softmax_xent_backward(test_dev, tz, labels, N, tdz));
+        assert_ok(clcnn_linear_backward(test_dev, th, tw2, tdz, false, tda, gw2, gb2));
+        assert_ok(clcnn_act_backward(test_dev, &relu, th, tda, tdh));
+        assert_ok(clcnn_linear_backward(test_dev, tx, tw1, tdh, false, NULL, gw1, gb1));
         if (check) {
             const double loss_ref = ref_iteration(&ref, &vel, &grads, xd, labels, it);
             check_close("loss", it, 0, loss, loss_ref);
@@ -206,7 +191,8 @@ static float *run(bool check)
         clcnn_tensor *ps[] = {tw1, tb1, tw2, tb2}, *gs[] = {gw1, gb1, gw2, gb2},
                      *vs[] = {vw1, vb1, vw2, vb2};
         for (int k = 0; k < 4; k++)
-            assert_ok(clcnn_optim_step(dev, &sgd, ps[k], gs[k], vs[k], NULL, (uint64_t)it + 1));
+            assert_ok(
+                clcnn_optim_step(test_dev, &sgd, ps[k], gs[k], vs[k], NULL, (uint64_t)it + 1));
         if (check) {
             compare("w1", it, tw1, ref.w1);
             compare("b1", it, tb1, ref.b1);
@@ -248,5 +234,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_iterations),
     };
-    return cmocka_run_group_tests_name("two_layer", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("two_layer", tests, test_group_setup, test_group_teardown);
 }

@@ -13,8 +13,6 @@
 #include "testutil.h"
 #include "conv2d_impl.h"
 
-static clcnn_device *dev;
-
 /* Element-wise bounds on max|got - ref| / max|ref| for one layer. Rounding in the transforms
  * grows with the tile: alpha^2 = 16 vs 36 terms per output and the F(4x4) matrices' entries up
  * to 8 (A^T) and 5 (B^T) against 1 for F(2x2). Measured on POCL (AVX-512) with this file's data
@@ -24,19 +22,6 @@ static clcnn_device *dev;
 #define F4_MAX_REL 3e-5
 /* The per-element bound test_conv2d.c uses for every solver, relative to sum |x*w| + |bias|. */
 #define ELEM_REL 1e-4
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    clcnn_device_release(dev);
-    return 0;
-}
 
 typedef struct wcase {
     const char *name;
@@ -143,14 +128,14 @@ typedef struct wdev {
 
 static void wdev_init(wdev *d, const wprob *pb)
 {
-    assert_ok(clcnn_tensor_create(dev, pb->xs, &d->x));
-    assert_ok(clcnn_tensor_create(dev, pb->ws, &d->w));
-    assert_ok(clcnn_tensor_create(dev, pb->ys, &d->y));
+    assert_ok(clcnn_tensor_create(test_dev, pb->xs, &d->x));
+    assert_ok(clcnn_tensor_create(test_dev, pb->ws, &d->w));
+    assert_ok(clcnn_tensor_create(test_dev, pb->ys, &d->y));
     assert_ok(clcnn_tensor_upload(d->x, pb->x, pb->nx));
     assert_ok(clcnn_tensor_upload(d->w, pb->w, pb->nw));
     d->b = NULL;
     if (pb->bias) {
-        assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 1, pb->ws.n}, &d->b));
+        assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 1, pb->ws.n}, &d->b));
         assert_ok(clcnn_tensor_upload(d->b, pb->b, pb->ws.n));
     }
 }
@@ -167,7 +152,7 @@ static void wdev_free(wdev *d)
 static void forward(const wprob *pb, wdev *d, clcnn_conv_algo algo, float *out)
 {
     assert_ok(clcnn_tensor_fill(d->y, NAN));
-    assert_ok(clcnn_conv2d_forward(dev, d->x, d->w, d->b, &pb->p, algo, NULL, 0, d->y));
+    assert_ok(clcnn_conv2d_forward(test_dev, d->x, d->w, d->b, &pb->p, algo, NULL, 0, d->y));
     assert_ok(clcnn_tensor_download(d->y, out, pb->ny));
 }
 
@@ -279,7 +264,8 @@ static void test_edges(void **state)
         float *got = malloc(pb.ny * sizeof *got);
         assert_non_null(got);
         for (size_t a = 0; a < N_WINO; a++) {
-            assert_true(clcnn_conv2d_applicable(dev, pb.xs, pb.ws, &pb.p, wino_algos[a], NULL));
+            assert_true(
+                clcnn_conv2d_applicable(test_dev, pb.xs, pb.ws, &pb.p, wino_algos[a], NULL));
             forward(&pb, &d, wino_algos[a], got);
             check(&pb, cases[ci].name, wino_algos[a], got);
         }
@@ -303,11 +289,12 @@ static void test_chunks(void **state)
     assert_true(whole && parts);
     for (size_t a = 0; a < N_WINO; a++) {
         size_t big = 0, small = 0;
-        assert_ok(clcnn_conv2d_workspace_size(dev, pb.xs, pb.ws, &pb.p, wino_algos[a], &big));
+        assert_ok(clcnn_conv2d_workspace_size(test_dev, pb.xs, pb.ws, &pb.p, wino_algos[a], &big));
         forward(&pb, &d, wino_algos[a], whole);
         check(&pb, wc.name, wino_algos[a], whole);
         clcnn__conv_winograd_limit_workspace(64 << 10);
-        assert_ok(clcnn_conv2d_workspace_size(dev, pb.xs, pb.ws, &pb.p, wino_algos[a], &small));
+        assert_ok(
+            clcnn_conv2d_workspace_size(test_dev, pb.xs, pb.ws, &pb.p, wino_algos[a], &small));
         assert_true(small <= 64 << 10);
         assert_true(small < big / 4); /* several chunks */
         forward(&pb, &d, wino_algos[a], parts);
@@ -393,28 +380,31 @@ static void test_applicability(void **state)
         const clcnn_conv_algo algo = wino_algos[a];
         const char *why = NULL;
         clcnn_conv_params p = clcnn_conv_params_default();
-        assert_true(clcnn_conv2d_applicable(dev, xs, w3, &p, algo, &why));
+        assert_true(clcnn_conv2d_applicable(test_dev, xs, w3, &p, algo, &why));
         p.pad_h = 2;
         p.mode = CLCNN_CONV_CONVOLUTION;
-        assert_true(clcnn_conv2d_applicable(dev, xs, w3, &p, algo, &why));
+        assert_true(clcnn_conv2d_applicable(test_dev, xs, w3, &p, algo, &why));
         p = clcnn_conv_params_default();
         p.stride_w = 2;
-        assert_false(clcnn_conv2d_applicable(dev, xs, w3, &p, algo, &why));
+        assert_false(clcnn_conv2d_applicable(test_dev, xs, w3, &p, algo, &why));
         assert_non_null(strstr(why, "stride"));
         p = clcnn_conv_params_default();
         p.dilation_h = 2;
-        assert_false(clcnn_conv2d_applicable(dev, xs, w3, &p, algo, &why));
+        assert_false(clcnn_conv2d_applicable(test_dev, xs, w3, &p, algo, &why));
         assert_non_null(strstr(why, "dilation"));
         p = clcnn_conv_params_default();
         p.groups = 2;
-        assert_false(clcnn_conv2d_applicable(dev, xs, (clcnn_shape){4, 2, 3, 3}, &p, algo, &why));
+        assert_false(
+            clcnn_conv2d_applicable(test_dev, xs, (clcnn_shape){4, 2, 3, 3}, &p, algo, &why));
         assert_non_null(strstr(why, "groups"));
         p = clcnn_conv_params_default();
-        assert_false(clcnn_conv2d_applicable(dev, xs, (clcnn_shape){4, 4, 5, 5}, &p, algo, &why));
+        assert_false(
+            clcnn_conv2d_applicable(test_dev, xs, (clcnn_shape){4, 4, 5, 5}, &p, algo, &why));
         assert_non_null(strstr(why, "3x3"));
-        assert_false(clcnn_conv2d_applicable(dev, xs, (clcnn_shape){4, 4, 3, 1}, &p, algo, &why));
+        assert_false(
+            clcnn_conv2d_applicable(test_dev, xs, (clcnn_shape){4, 4, 3, 1}, &p, algo, &why));
         size_t bytes = 0;
-        assert_ok(clcnn_conv2d_workspace_size(dev, xs, w3, &p, algo, &bytes));
+        assert_ok(clcnn_conv2d_workspace_size(test_dev, xs, w3, &p, algo, &bytes));
         assert_true(bytes > 0);
     }
     /* F(4x4) is the looser of the two. */
@@ -431,5 +421,5 @@ int main(void)
         cmocka_unit_test(test_edges),         cmocka_unit_test(test_chunks),
         cmocka_unit_test(test_filter_cache),
     };
-    return cmocka_run_group_tests_name("winograd", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("winograd", tests, test_group_setup, test_group_teardown);
 }

@@ -14,8 +14,6 @@
 
 #define SPLIT CLCNN_CONV_ALGO_WINOGRAD4_SPLIT
 
-static clcnn_device *dev;
-
 /* Element-wise bound on max|got - ref| / max|ref| for one layer. The error is winograd4's
  * (F(4x4) transforms with entries up to 8 and 5, bounded at 3e-5 in test_winograd.c) summed over
  * C * sh * sw * na * nb virtual channels instead of C: 4C for 5x5, 16C for 11x11 stride 4. Measured
@@ -24,19 +22,6 @@ static clcnn_device *dev;
 #define SPLIT_MAX_REL 3e-5
 /* The per-element bound test_conv2d.c uses for every solver, relative to sum |x*w| + |bias|. */
 #define ELEM_REL 1e-4
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return clcnn_device_create(NULL, &dev) == CLCNN_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    clcnn_device_release(dev);
-    return 0;
-}
 
 typedef struct scase {
     const char *name;
@@ -151,14 +136,14 @@ typedef struct sdev {
 
 static void sdev_init(sdev *d, const sprob *pb)
 {
-    assert_ok(clcnn_tensor_create(dev, pb->xs, &d->x));
-    assert_ok(clcnn_tensor_create(dev, pb->ws, &d->w));
-    assert_ok(clcnn_tensor_create(dev, pb->ys, &d->y));
+    assert_ok(clcnn_tensor_create(test_dev, pb->xs, &d->x));
+    assert_ok(clcnn_tensor_create(test_dev, pb->ws, &d->w));
+    assert_ok(clcnn_tensor_create(test_dev, pb->ys, &d->y));
     assert_ok(clcnn_tensor_upload(d->x, pb->x, pb->nx));
     assert_ok(clcnn_tensor_upload(d->w, pb->w, pb->nw));
     d->b = NULL;
     if (pb->bias) {
-        assert_ok(clcnn_tensor_create(dev, (clcnn_shape){1, 1, 1, pb->ws.n}, &d->b));
+        assert_ok(clcnn_tensor_create(test_dev, (clcnn_shape){1, 1, 1, pb->ws.n}, &d->b));
         assert_ok(clcnn_tensor_upload(d->b, pb->b, pb->ws.n));
     }
 }
@@ -176,7 +161,7 @@ static void forward_with(const sprob *pb, sdev *d, const clcnn_conv_params *p, c
                          float *out)
 {
     assert_ok(clcnn_tensor_fill(d->y, NAN));
-    assert_ok(clcnn_conv2d_forward(dev, d->x, d->w, d->b, p, algo, NULL, 0, d->y));
+    assert_ok(clcnn_conv2d_forward(test_dev, d->x, d->w, d->b, p, algo, NULL, 0, d->y));
     assert_ok(clcnn_tensor_download(d->y, out, pb->ny));
 }
 
@@ -292,9 +277,9 @@ static void test_edges(void **state)
         float *got = malloc(pb.ny * sizeof *got);
         assert_non_null(got);
         const char *why = NULL;
-        if (!clcnn_conv2d_applicable(dev, pb.xs, pb.ws, &pb.p, SPLIT, &why))
+        if (!clcnn_conv2d_applicable(test_dev, pb.xs, pb.ws, &pb.p, SPLIT, &why))
             print_error("%s: not applicable: %s\n", cases[ci].name, why);
-        assert_true(clcnn_conv2d_applicable(dev, pb.xs, pb.ws, &pb.p, SPLIT, NULL));
+        assert_true(clcnn_conv2d_applicable(test_dev, pb.xs, pb.ws, &pb.p, SPLIT, NULL));
         forward(&pb, &d, SPLIT, got);
         check(&pb, cases[ci].name, got);
         free(got);
@@ -320,11 +305,11 @@ static void test_chunks(void **state)
         float *whole = malloc(pb.ny * sizeof *whole), *parts = malloc(pb.ny * sizeof *parts);
         assert_true(whole && parts);
         size_t big = 0, small = 0;
-        assert_ok(clcnn_conv2d_workspace_size(dev, pb.xs, pb.ws, &pb.p, SPLIT, &big));
+        assert_ok(clcnn_conv2d_workspace_size(test_dev, pb.xs, pb.ws, &pb.p, SPLIT, &big));
         forward(&pb, &d, SPLIT, whole);
         check(&pb, cases[ci].name, whole);
         clcnn__conv_winograd_limit_workspace(160 << 10);
-        assert_ok(clcnn_conv2d_workspace_size(dev, pb.xs, pb.ws, &pb.p, SPLIT, &small));
+        assert_ok(clcnn_conv2d_workspace_size(test_dev, pb.xs, pb.ws, &pb.p, SPLIT, &small));
         forward(&pb, &d, SPLIT, parts);
         clcnn__conv_winograd_limit_workspace(0);
         assert_true(small <= 160 << 10);
@@ -396,8 +381,8 @@ static void test_filter_cache(void **state)
     assert_true(strided.ref && strided.mag);
     reference(&strided);
     clcnn_tensor *ys2 = NULL;
-    assert_ok(clcnn_tensor_create(dev, strided.ys, &ys2));
-    assert_ok(clcnn_conv2d_forward(dev, d.x, d.w, d.b, &strided.p, SPLIT, NULL, 0, ys2));
+    assert_ok(clcnn_tensor_create(test_dev, strided.ys, &ys2));
+    assert_ok(clcnn_conv2d_forward(test_dev, d.x, d.w, d.b, &strided.p, SPLIT, NULL, 0, ys2));
     assert_ok(clcnn_tensor_download(ys2, got, strided.ny));
     assert_int_equal(clcnn__conv_winograd_filter_transforms(), t0 + 4);
     check(&strided, "cache stride 2", got);
@@ -429,34 +414,34 @@ static void test_applicability(void **state)
     for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++) {
         p.stride_h = p.stride_w = taken[i][2];
         const clcnn_shape ws = {4, 8, taken[i][0], taken[i][1]};
-        assert_true(clcnn_conv2d_applicable(dev, xs, ws, &p, SPLIT, &why));
+        assert_true(clcnn_conv2d_applicable(test_dev, xs, ws, &p, SPLIT, &why));
         size_t bytes = 0;
-        assert_ok(clcnn_conv2d_workspace_size(dev, xs, ws, &p, SPLIT, &bytes));
+        assert_ok(clcnn_conv2d_workspace_size(test_dev, xs, ws, &p, SPLIT, &bytes));
         assert_true(bytes > 0);
     }
     static const size_t refused[][3] = {{1, 1, 1}, {2, 2, 1}, {4, 4, 1}, {3, 3, 2}, {7, 7, 2}};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         p.stride_h = p.stride_w = refused[i][2];
         const clcnn_shape ws = {4, 8, refused[i][0], refused[i][1]};
-        assert_false(clcnn_conv2d_applicable(dev, xs, ws, &p, SPLIT, &why));
+        assert_false(clcnn_conv2d_applicable(test_dev, xs, ws, &p, SPLIT, &why));
         assert_non_null(strstr(why, "multiplies"));
     }
     const clcnn_shape w5 = {4, 8, 5, 5};
     p = clcnn_conv_params_default();
     /* LeNet's conv1 (C = 1, 5x5: 4 virtual channels) stays with direct. */
-    assert_false(clcnn_conv2d_applicable(dev, (clcnn_shape){64, 1, 28, 28},
+    assert_false(clcnn_conv2d_applicable(test_dev, (clcnn_shape){64, 1, 28, 28},
                                          (clcnn_shape){32, 1, 5, 5}, &p, SPLIT, &why));
     assert_non_null(strstr(why, "virtual channels"));
     p.dilation_w = 2;
-    assert_false(clcnn_conv2d_applicable(dev, xs, w5, &p, SPLIT, &why));
+    assert_false(clcnn_conv2d_applicable(test_dev, xs, w5, &p, SPLIT, &why));
     assert_non_null(strstr(why, "dilation"));
     p = clcnn_conv_params_default();
     p.groups = 2;
-    assert_false(clcnn_conv2d_applicable(dev, xs, (clcnn_shape){4, 4, 5, 5}, &p, SPLIT, &why));
+    assert_false(clcnn_conv2d_applicable(test_dev, xs, (clcnn_shape){4, 4, 5, 5}, &p, SPLIT, &why));
     assert_non_null(strstr(why, "groups"));
     p = clcnn_conv_params_default();
     p.stride_h = 9;
-    assert_false(clcnn_conv2d_applicable(dev, (clcnn_shape){1, 4, 80, 80},
+    assert_false(clcnn_conv2d_applicable(test_dev, (clcnn_shape){1, 4, 80, 80},
                                          (clcnn_shape){4, 4, 40, 40}, &p, SPLIT, &why));
     assert_non_null(strstr(why, "stride"));
     size_t bytes = 0;
@@ -465,29 +450,29 @@ static void test_applicability(void **state)
      * the 32 MiB bound whatever the batch. */
     p = clcnn_conv_params_default();
     p.pad_h = p.pad_w = 2;
-    assert_ok(clcnn_conv2d_workspace_size(dev, (clcnn_shape){256, 32, 14, 14},
+    assert_ok(clcnn_conv2d_workspace_size(test_dev, (clcnn_shape){256, 32, 14, 14},
                                           (clcnn_shape){64, 32, 5, 5}, &p, SPLIT, &bytes));
     assert_true(bytes <= (size_t)32 << 20);
-    assert_ok(clcnn_conv2d_workspace_size(dev, (clcnn_shape){64, 64, 27, 27},
+    assert_ok(clcnn_conv2d_workspace_size(test_dev, (clcnn_shape){64, 64, 27, 27},
                                           (clcnn_shape){192, 64, 5, 5}, &p, SPLIT, &bytes));
     assert_true(bytes <= (size_t)32 << 20);
     /* AUTO (no tuning database entry for these shapes): 3x3 stride 1 stays with winograd4, the
      * 5x5 and 11x11 stride 4 layers come here, 1x1 goes to direct. */
     clcnn_conv_algo algo = CLCNN_CONV_ALGO_AUTO;
-    assert_ok(clcnn_conv2d_auto_algo(dev, (clcnn_shape){3, 32, 14, 14}, (clcnn_shape){64, 32, 5, 5},
-                                     &p, &algo));
+    assert_ok(clcnn_conv2d_auto_algo(test_dev, (clcnn_shape){3, 32, 14, 14},
+                                     (clcnn_shape){64, 32, 5, 5}, &p, &algo));
     assert_int_equal(algo, SPLIT);
     p.stride_h = p.stride_w = 4;
-    assert_ok(clcnn_conv2d_auto_algo(dev, (clcnn_shape){1, 3, 67, 67}, (clcnn_shape){16, 3, 11, 11},
-                                     &p, &algo));
+    assert_ok(clcnn_conv2d_auto_algo(test_dev, (clcnn_shape){1, 3, 67, 67},
+                                     (clcnn_shape){16, 3, 11, 11}, &p, &algo));
     assert_int_equal(algo, SPLIT);
     p = clcnn_conv_params_default();
     p.pad_h = p.pad_w = 1;
-    assert_ok(clcnn_conv2d_auto_algo(dev, (clcnn_shape){3, 32, 14, 14}, (clcnn_shape){64, 32, 3, 3},
-                                     &p, &algo));
+    assert_ok(clcnn_conv2d_auto_algo(test_dev, (clcnn_shape){3, 32, 14, 14},
+                                     (clcnn_shape){64, 32, 3, 3}, &p, &algo));
     assert_int_equal(algo, CLCNN_CONV_ALGO_WINOGRAD4);
-    assert_ok(clcnn_conv2d_auto_algo(dev, (clcnn_shape){3, 32, 14, 14}, (clcnn_shape){64, 32, 1, 1},
-                                     &p, &algo));
+    assert_ok(clcnn_conv2d_auto_algo(test_dev, (clcnn_shape){3, 32, 14, 14},
+                                     (clcnn_shape){64, 32, 1, 1}, &p, &algo));
     assert_int_equal(algo, CLCNN_CONV_ALGO_DIRECT);
     /* The split solver is no looser than it needs: winograd4's bound, the same transforms. */
     assert_true(clcnn_conv_algo_tolerance(SPLIT) >=
@@ -503,5 +488,6 @@ int main(void)
         cmocka_unit_test(test_edges),         cmocka_unit_test(test_chunks),
         cmocka_unit_test(test_filter_cache),
     };
-    return cmocka_run_group_tests_name("winograd_split", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("winograd_split", tests, test_group_setup,
+                                       test_group_teardown);
 }

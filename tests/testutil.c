@@ -110,3 +110,37 @@ int test_have_device(void)
     }
     return 1;
 }
+
+clcnn_device *test_dev;
+
+int test_group_setup(void **state)
+{
+    (void)state;
+    return clcnn_device_create(NULL, &test_dev) == CLCNN_OK ? 0 : -1;
+}
+
+int test_group_teardown(void **state)
+{
+    (void)state;
+    clcnn_device_release(test_dev);
+    test_dev = NULL;
+    return 0;
+}
+
+clcnn_tensor *test_upload(clcnn_shape shape, const float *values)
+{
+    clcnn_tensor *t = NULL;
+    assert_ok(clcnn_tensor_create(test_dev, shape, &t));
+    if (values != NULL)
+        assert_ok(clcnn_tensor_upload(t, values, clcnn_tensor_count(t)));
+    return t;
+}
+
+float *test_download(const clcnn_tensor *tensor)
+{
+    size_t n = clcnn_tensor_count(tensor);
+    float *v = malloc(n * sizeof *v);
+    assert_non_null(v);
+    assert_ok(clcnn_tensor_download(tensor, v, n));
+    return v;
+}

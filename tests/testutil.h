@@ -58,6 +58,17 @@ void test_write_file(const char *path, const void *data, size_t size);
 /* Reads a whole file into a malloc'd buffer, asserting success. */
 void *test_read_file(const char *path, size_t *size);
 
+/* The device of a test program's group: test_group_setup() creates it (selected as
+ * clcnn_device_create(NULL) does), test_group_teardown() releases it. */
+extern clcnn_device *test_dev;
+int test_group_setup(void **state);
+int test_group_teardown(void **state);
+
+/* A tensor of [in] shape on test_dev, holding [in] values when not NULL (asserting success). */
+clcnn_tensor *test_upload(clcnn_shape shape, const float *values);
+/* The tensor's values in a malloc'd array (asserting success). */
+float *test_download(const clcnn_tensor *tensor);
+
 /* Returns true when clcnn can see at least one OpenCL device. Device test mains call
  * `if (!test_have_device()) return TEST_SKIP_CODE;` so a machine without OpenCL skips. */
 int test_have_device(void);
