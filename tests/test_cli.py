@@ -2,6 +2,7 @@
 """Tests of the clcnn command line: help, usage errors (one line, exit 2), `devices` as a table
 and as JSON, `devices --verbose` showing the binary cache at work, and `export-binaries`.
 Usage: test_cli.py PATH/TO/clcnn. Exits 77 (skip) when no OpenCL device exists."""
+import gzip
 import json
 import os
 import random
@@ -223,6 +224,41 @@ def check_op_linear_xent(tmp):
     usage_error("op linear without weight", "op", "linear", "--input", p["x"], "--output", p["y"])
 
 
+def check_train_eval_infer(tmp):
+    """One short training run, then eval and infer on what it wrote (needs Fashion-MNIST)."""
+    data = "/usr/share/datasets/fashion-mnist"
+    if not os.path.exists(os.path.join(data, "t10k-images-idx3-ubyte.gz")):
+        print("skip train/eval/infer: Fashion-MNIST is not installed at " + data)
+        return
+    models = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "models")
+    model = os.path.join(models, "lenet.model")
+    weights = os.path.join(tmp, "lenet.weights")
+    code, out, err = run("train", "--model", model, "--epochs", "1", "--limit", "512",
+                         "--out", weights)
+    m = re.search(r"test accuracy ([0-9.]+)", out)
+    check("train", code == 0 and m is not None and float(m.group(1)) > 0.2 and
+          os.path.exists(weights), out + err)
+    if m is None:
+        return
+    code, out, err = run("eval", "--model", model, "--weights", weights)
+    check("eval matches train", code == 0 and "test accuracy " + m.group(1) in out and
+          "Ankle boot" in out, out + err)
+    with gzip.open(os.path.join(data, "t10k-images-idx3-ubyte.gz")) as f:
+        pixels = f.read(16 + 784)[16:]
+    pgm = os.path.join(tmp, "first.pgm")
+    with open(pgm, "wb") as f:
+        f.write(b"P5\n# the first test image\n28 28\n255\n" + pixels)
+    code, out, err = run("infer", "--model", model, "--weights", weights, "--top", "2", pgm)
+    names = re.findall(r"  ([A-Za-z /-]+) (0\.[0-9]+)", out)
+    check("infer", code == 0 and len(names) == 2 and float(names[0][1]) >= float(names[1][1]),
+          out + err)
+    bad = os.path.join(tmp, "bad.pgm")
+    with open(bad, "wb") as f:
+        f.write(b"P5 3 3 255\n" + bytes(9))
+    code, out, err = run("infer", "--model", model, "--weights", weights, bad)
+    check("infer wrong size", code == 1 and "3x3 grey" in err, err)
+
+
 def main():
     code, out, _ = run("--help")
     check("help", code == 0 and "devices" in out and "export-binaries" in out)
@@ -240,6 +276,7 @@ def main():
     usage_error("train bad optimizer", "train", "--model", "x.model", "--optimizer", "rmsprop")
     usage_error("train bad epochs", "train", "--model", "x.model", "--epochs", "0")
     usage_error("eval without weights", "eval", "--model", "x.model")
+    usage_error("infer without images", "infer", "--model", "x.model", "--weights", "w")
     models = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "models")
     code, out, _ = run("summary", os.path.join(models, "alexnet.model"), "--json")
     doc = json.loads(out) if code == 0 else {}
@@ -291,6 +328,7 @@ def main():
                            env={"CLCNN_CACHE_DIR": "off", "CLCNN_BINARY_DIR": bins})
         check("offline load", code == 0 and "%d offline binaries" % len(files) in out, out)
         check_op_conv2d(tmp)
+        check_train_eval_infer(tmp)
         check_op_pool(tmp)
         check_op_linear_xent(tmp)
     return 1 if failures else 0

@@ -358,6 +358,15 @@ static const command commands[] = {
      "  --data DIR                    default " CLCNN_FASHION_MNIST_DIR "\n"
      "  --device SEL                  the device",
      "--model FILE --weights FILE [--data DIR] [--device SEL]", cli_cmd_eval, false},
+    {"infer",
+     "Classifies images with trained weights and prints the top classes and probabilities.\n"
+     "Images are .npy arrays of pixel values 0-255 (C x H x W) or binary PGM files, normalized\n"
+     "as in training.\n"
+     "\n"
+     "  --model FILE --weights FILE   the model and what clcnn train --out wrote\n"
+     "  --top K                       classes to print (default 3)\n"
+     "  --data DIR                    where the class names come from (default Fashion-MNIST)",
+     "--model FILE --weights FILE [--top K] IMAGE...", cli_cmd_infer, false},
     {"summary",
      "Reads a model file and prints each layer's output shape, parameters, forward FLOPs,\n"
      "receptive field and jump, and for convolutions the parameters a dense layer with the same\n"

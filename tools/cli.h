@@ -32,6 +32,9 @@ int cli_cmd_train(int argc, char **argv);
 /* clcnn eval: test accuracy and confusion matrix of trained weights. */
 int cli_cmd_eval(int argc, char **argv);
 
+/* clcnn infer: classify images with trained weights. */
+int cli_cmd_infer(int argc, char **argv);
+
 /* clcnn summary: a model file's layers, shapes, parameters and FLOPs. */
 int cli_cmd_summary(int argc, char **argv);
 
