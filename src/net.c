@@ -626,48 +626,193 @@ clcnn_status clcnn_net_save_weights(const clcnn_net *net, const char *path)
     return st;
 }
 
+/* The file name of a parameter's optimizer state s (0 or 1): "conv1.weight.state1". */
+static void state_name(const param *p, int s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s.state%d", p->name, s + 1);
+}
+
+/* Checks every parameter (and, with states > 0, its optimizer state) in w against the net,
+ * and refuses names the net does not have; then, and only then, replaces them. */
+static clcnn_status load_tensors(clcnn_net *net, const clcnn_weights *w, int states)
+{
+    size_t params = clcnn_net_param_count(net), want = params * (size_t)(1 + states);
+    const clcnn_named_tensor **found = calloc(want ? want : 1, sizeof *found);
+    clcnn_tensor **state = calloc(want ? want : 1, sizeof *state);
+    clcnn_status st = found != NULL && state != NULL
+                          ? CLCNN_OK
+                          : CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < net->count && st == CLCNN_OK; i++) {
+        const layer *l = &net->layers[i];
+        for (int p = 0; p < l->params && st == CLCNN_OK; p++) {
+            clcnn_named_tensor shape;
+            file_shape(l, p, &shape);
+            for (int s = -1; s < states && st == CLCNN_OK; s++, k++) {
+                char name[CLCNN_WEIGHTS_NAME_MAX + 1];
+                if (s < 0)
+                    snprintf(name, sizeof name, "%s", shape.name);
+                else
+                    state_name(&l->p[p], s, name, sizeof name);
+                st = clcnn_weights_expect(w, name, shape.rank, shape.dims, &found[k]);
+                if (st == CLCNN_OK && s >= 0)
+                    st =
+                        clcnn_tensor_create(net->dev, clcnn_tensor_shape(l->p[p].value), &state[k]);
+            }
+        }
+    }
+    for (size_t j = 0; j < w->count && st == CLCNN_OK; j++) {
+        bool used = false;
+        for (size_t q = 0; q < want && !used; q++)
+            used = found[q] == &w->tensors[j];
+        if (!used)
+            st = CLCNN_ERR(CLCNN_STATUS_CORRUPT, "weights: tensor '%s' is not %s of this model",
+                           w->tensors[j].name,
+                           states > 0 ? "a parameter or optimizer state" : "a parameter");
+    }
+    for (size_t q = 0; q < want && st == CLCNN_OK; q++)
+        if (state[q] != NULL && found[q] != NULL)
+            st = clcnn_tensor_upload(state[q], found[q]->data, found[q]->count);
+    k = 0;
+    for (size_t i = 0; i < net->count && st == CLCNN_OK; i++) {
+        layer *l = &net->layers[i];
+        for (int p = 0; p < l->params; p++) {
+            if (st == CLCNN_OK && found[k] != NULL)
+                st = clcnn_tensor_upload(l->p[p].value, found[k]->data, found[k]->count);
+            k++;
+            for (int s = 0; s < 2; s++) {
+                if (s < states) {
+                    clcnn_tensor_release(l->p[p].state[s]);
+                    l->p[p].state[s] = state[k];
+                    state[k++] = NULL;
+                }
+            }
+        }
+    }
+    for (size_t q = 0; q < want && state != NULL; q++)
+        clcnn_tensor_release(state[q]);
+    free(found);
+    free(state);
+    return st;
+}
+
 clcnn_status clcnn_net_load_weights(clcnn_net *net, const char *path)
 {
     CLCNN_FAIL_IF(net == NULL || path == NULL, CLCNN_STATUS_INVALID_ARG,
                   "net_load_weights: NULL argument");
     clcnn_weights w;
     CLCNN_TRY(clcnn_weights_load(path, &w));
-    size_t count = clcnn_net_param_count(net);
-    const clcnn_named_tensor **found = calloc(count ? count : 1, sizeof *found);
-    clcnn_status st =
-        found != NULL ? CLCNN_OK : CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "out of memory");
-    /* Check everything before changing anything. */
-    size_t k = 0;
+    clcnn_status st = load_tensors(net, &w, 0);
+    if (st != CLCNN_OK)
+        clcnn__error_prefix("%s", path);
+    clcnn_weights_free(&w);
+    return st;
+}
+
+/* Hyper-parameters as a checkpoint stores them, by name. */
+#define HYPER_LIST(X)                                                                              \
+    X("lr", lr)                                                                                    \
+    X("weight_decay", weight_decay)                                                                \
+    X("momentum", momentum)                                                                        \
+    X("dampening", dampening)                                                                      \
+    X("beta1", beta1)                                                                              \
+    X("beta2", beta2)                                                                              \
+    X("eps", eps)
+
+clcnn_status clcnn_net_save_checkpoint(const clcnn_net *net, const char *path,
+                                       const clcnn_optim_config *cfg, uint64_t epoch)
+{
+    CLCNN_FAIL_IF(net == NULL || path == NULL || cfg == NULL, CLCNN_STATUS_INVALID_ARG,
+                  "net_save_checkpoint: NULL argument");
+    int states = net->optimizer_states < 0 ? 0 : net->optimizer_states;
+    CLCNN_FAIL_IF(net->steps > 0 && states != clcnn_optim_state_count(cfg),
+                  CLCNN_STATUS_INVALID_ARG,
+                  "net_save_checkpoint: the net was trained with another optimizer");
+    size_t count = clcnn_net_param_count(net) * (size_t)(1 + states), k = 0;
+    clcnn_named_tensor *t = calloc(count ? count : 1, sizeof *t);
+    CLCNN_FAIL_IF(t == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "net_save_checkpoint: out of memory");
+    clcnn_status st = CLCNN_OK;
     for (size_t i = 0; i < net->count && st == CLCNN_OK; i++) {
         const layer *l = &net->layers[i];
-        for (int p = 0; p < l->params && st == CLCNN_OK; p++, k++) {
-            clcnn_named_tensor want;
-            file_shape(l, p, &want);
-            st = clcnn_weights_expect(&w, want.name, want.rank, want.dims, &found[k]);
-        }
-    }
-    if (st == CLCNN_OK && w.count != count) {
-        for (size_t j = 0; j < w.count; j++) {
-            bool used = false;
-            for (size_t q = 0; q < count && !used; q++)
-                used = found[q] == &w.tensors[j];
-            if (!used) {
-                st = CLCNN_ERR(CLCNN_STATUS_CORRUPT,
-                               "weights: tensor '%s' is not a parameter of this model",
-                               w.tensors[j].name);
-                break;
+        for (int p = 0; p < l->params && st == CLCNN_OK; p++) {
+            for (int s = -1; s < states && st == CLCNN_OK; s++, k++) {
+                file_shape(l, p, &t[k]);
+                if (s >= 0)
+                    state_name(&l->p[p], s, t[k].name, sizeof t[k].name);
+                const clcnn_tensor *src = s < 0 ? l->p[p].value : l->p[p].state[s];
+                t[k].data = malloc(t[k].count * sizeof(float));
+                st = t[k].data == NULL ? CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "out of memory")
+                                       : clcnn_tensor_download(src, t[k].data, t[k].count);
             }
         }
     }
-    k = 0;
-    for (size_t i = 0; i < net->count && st == CLCNN_OK; i++) {
-        layer *l = &net->layers[i];
-        for (int p = 0; p < l->params && st == CLCNN_OK; p++, k++)
-            st = clcnn_tensor_upload(l->p[p].value, found[k]->data, found[k]->count);
+    clcnn_checkpoint_meta meta;
+    memset(&meta, 0, sizeof meta);
+    meta.epoch = epoch;
+    meta.step = net->steps;
+    meta.rng[0] = net->seed;
+    snprintf(meta.optimizer, sizeof meta.optimizer, "%s", clcnn_optim_kind_name(cfg->kind));
+#define HYPER_SAVE_(key, field)                                                                    \
+    snprintf(meta.hyper_names[meta.hyper_count], sizeof meta.hyper_names[0], "%s", key);           \
+    meta.hyper_values[meta.hyper_count++] = (double)cfg->field;
+    HYPER_LIST(HYPER_SAVE_)
+#undef HYPER_SAVE_
+    snprintf(meta.hyper_names[meta.hyper_count], sizeof meta.hyper_names[0], "nesterov");
+    meta.hyper_values[meta.hyper_count++] = cfg->nesterov ? 1.0 : 0.0;
+    if (st == CLCNN_OK)
+        st = clcnn_weights_save(path, t, count, &meta);
+    for (size_t i = 0; i < count; i++)
+        free(t[i].data);
+    free(t);
+    return st;
+}
+
+static double hyper(const clcnn_checkpoint_meta *m, const char *name, bool *missing)
+{
+    for (size_t i = 0; i < m->hyper_count; i++)
+        if (strcmp(m->hyper_names[i], name) == 0)
+            return m->hyper_values[i];
+    *missing = true;
+    return 0.0;
+}
+
+clcnn_status clcnn_net_load_checkpoint(clcnn_net *net, const char *path, clcnn_optim_config *cfg,
+                                       uint64_t *epoch)
+{
+    CLCNN_FAIL_IF(net == NULL || path == NULL || cfg == NULL, CLCNN_STATUS_INVALID_ARG,
+                  "net_load_checkpoint: NULL argument");
+    clcnn_weights w;
+    CLCNN_TRY(clcnn_weights_load(path, &w));
+    clcnn_status st = CLCNN_OK;
+    clcnn_optim_config c;
+    memset(&c, 0, sizeof c);
+    if (w.meta == NULL)
+        st = CLCNN_ERR(CLCNN_STATUS_CORRUPT,
+                       "a weights file, not a checkpoint (no optimizer state or step)");
+    if (st == CLCNN_OK)
+        st = clcnn_optim_kind_parse(w.meta->optimizer, &c.kind);
+    bool missing = false;
+    if (st == CLCNN_OK) {
+#define HYPER_LOAD_(key, field) c.field = (float)hyper(w.meta, key, &missing);
+        HYPER_LIST(HYPER_LOAD_)
+#undef HYPER_LOAD_
+        c.nesterov = hyper(w.meta, "nesterov", &missing) != 0.0;
+        if (missing)
+            st = CLCNN_ERR(CLCNN_STATUS_CORRUPT, "the checkpoint lacks a hyper-parameter");
     }
-    if (st != CLCNN_OK)
+    int states = st == CLCNN_OK ? clcnn_optim_state_count(&c) : 0;
+    if (st == CLCNN_OK)
+        st = load_tensors(net, &w, states);
+    if (st == CLCNN_OK) {
+        net->steps = w.meta->step;
+        net->seed = w.meta->rng[0];
+        net->optimizer_states = states;
+        *cfg = c;
+        if (epoch != NULL)
+            *epoch = w.meta->epoch;
+    } else {
         clcnn__error_prefix("%s", path);
-    free(found);
+    }
     clcnn_weights_free(&w);
     return st;
 }

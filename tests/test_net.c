@@ -282,6 +282,76 @@ static void test_weights_round_trip(void **state)
     free(other);
 }
 
+/* A checkpoint written mid-training and resumed in another net gives the same bits as training
+ * that never stopped: parameters, optimizer state, step count (which seeds dropout) and seed. */
+static void test_checkpoint_resume_is_bit_identical(void **state)
+{
+    (void)state;
+    char *dir = test_tempdir();
+    char *ckpt = test_path(dir, "mid.ckpt"), *plain = test_path(dir, "plain.weights");
+    const clcnn_optim_kind kinds[2] = {CLCNN_OPTIM_SGD, CLCNN_OPTIM_ADAM};
+    for (int k = 0; k < 2; k++) {
+        clcnn_optim_config cfg = clcnn_optim_config_default(kinds[k]);
+        cfg.lr = kinds[k] == CLCNN_OPTIM_ADAM ? 0.002f : 0.05f;
+        cfg.momentum = kinds[k] == CLCNN_OPTIM_ADAM ? 0.0f : 0.9f;
+        cfg.weight_decay = 1e-4f;
+        test_rng rng;
+        float images[BATCH * PIXELS];
+        int32_t labels[BATCH];
+        /* Uninterrupted: 8 steps. */
+        clcnn_net *a = make_net(small_model, 21);
+        test_rng_seed(&rng, 5);
+        for (int s = 0; s < 8; s++) {
+            make_batch(&rng, images, labels);
+            assert_ok(clcnn_net_train_step(a, images, labels, BATCH, &cfg, NULL));
+        }
+        /* Interrupted after 3 steps, resumed in a net built with another seed. */
+        clcnn_net *b = make_net(small_model, 21), *c = make_net(small_model, 999);
+        test_rng_seed(&rng, 5);
+        for (int s = 0; s < 3; s++) {
+            make_batch(&rng, images, labels);
+            assert_ok(clcnn_net_train_step(b, images, labels, BATCH, &cfg, NULL));
+        }
+        assert_ok(clcnn_net_save_checkpoint(b, ckpt, &cfg, 0));
+        clcnn_optim_config restored;
+        uint64_t epoch = 7;
+        assert_ok(clcnn_net_load_checkpoint(c, ckpt, &restored, &epoch));
+        assert_int_equal(epoch, 0);
+        assert_int_equal(clcnn_net_steps(c), 3);
+        assert_int_equal(restored.kind, cfg.kind);
+        assert_true(restored.lr == cfg.lr && restored.momentum == cfg.momentum &&
+                    restored.weight_decay == cfg.weight_decay && restored.beta2 == cfg.beta2);
+        for (int s = 3; s < 8; s++) {
+            make_batch(&rng, images, labels);
+            assert_ok(clcnn_net_train_step(c, images, labels, BATCH, &restored, NULL));
+        }
+        for (size_t i = 0; i < clcnn_net_param_count(a); i++) {
+            size_t n, n2;
+            float *pa = download_param(a, i, &n), *pc = download_param(c, i, &n2);
+            assert_memory_equal(pa, pc, n * sizeof *pa);
+            free(pa);
+            free(pc);
+        }
+        clcnn_net_release(a);
+        clcnn_net_release(b);
+        clcnn_net_release(c);
+    }
+    /* A plain weights file is not a checkpoint; a checkpoint loads as weights only if the
+     * caller asks for a checkpoint. */
+    clcnn_net *d = make_net(small_model, 1);
+    assert_ok(clcnn_net_save_weights(d, plain));
+    clcnn_optim_config cfg;
+    assert_status_msg(clcnn_net_load_checkpoint(d, plain, &cfg, NULL), CLCNN_STATUS_CORRUPT,
+                      "not a checkpoint");
+    assert_status_msg(clcnn_net_load_weights(d, ckpt), CLCNN_STATUS_CORRUPT,
+                      "conv1.weight.state1' is not a parameter");
+    clcnn_net_release(d);
+    test_rmtree(dir);
+    free(dir);
+    free(ckpt);
+    free(plain);
+}
+
 /* The issue's short training run: LeNet on 3,072 Fashion-MNIST images, one pass; the loss falls
  * and accuracy on the first 1,000 test images passes 0.65 (chance is 0.10). */
 static void test_short_fashion_mnist_run(void **state)
@@ -386,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_loss_falls_and_is_deterministic),
         cmocka_unit_test(test_frozen_layers_do_not_change),
         cmocka_unit_test(test_weights_round_trip),
+        cmocka_unit_test(test_checkpoint_resume_is_bit_identical),
         cmocka_unit_test(test_short_fashion_mnist_run),
         cmocka_unit_test(test_refusals),
     };

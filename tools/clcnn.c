@@ -349,6 +349,10 @@ static const command commands[] = {
      "  --limit N             train on the first N images of each epoch's order\n"
      "  --log FILE            per-epoch metrics as CSV\n"
      "  --out FILE            the weights, written after every epoch\n"
+     "  --checkpoint FILE     a checkpoint (weights, optimizer state, step) after every epoch,\n"
+     "                        every --checkpoint-every N steps, and on Ctrl-C\n"
+     "  --resume FILE         continue from a checkpoint, bit for bit (same --seed, --batch,\n"
+     "                        --limit and --data)\n"
      "  --device SEL          the device (see clcnn devices --help)",
      "--model FILE [OPTIONS]", cli_cmd_train, false},
     {"eval",

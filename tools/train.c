@@ -2,6 +2,7 @@
  * with seeded shuffling and augmentation, reporting per-epoch loss and test accuracy. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,8 @@
 #include "cli.h"
 
 typedef struct train_options {
-    const char *model, *data, *device, *log, *freeze, *out;
+    const char *model, *data, *device, *log, *freeze, *out, *checkpoint, *resume;
+    size_t checkpoint_every;
     size_t epochs, batch, limit;
     uint64_t seed;
     clcnn_optim_config optim;
@@ -69,15 +71,29 @@ static bool parse_count(const char *s, size_t *out)
 static int parse_options(int argc, char **argv, train_options *o)
 {
     const char *epochs = "3", *batch = "64", *optimizer = "momentum", *lr = "0.01",
-               *momentum = "0.9", *decay = "0", *seed = "1", *limit = "0", *crop = "0";
+               *momentum = "0.9", *decay = "0", *seed = "1", *limit = "0", *crop = "0",
+               *every = "0";
     struct {
         const char *name;
         const char **dst;
-    } opts[] = {{"--model", &o->model},    {"--data", &o->data},        {"--device", &o->device},
-                {"--log", &o->log},        {"--freeze", &o->freeze},    {"--epochs", &epochs},
-                {"--batch", &batch},       {"--optimizer", &optimizer}, {"--lr", &lr},
-                {"--momentum", &momentum}, {"--weight-decay", &decay},  {"--seed", &seed},
-                {"--limit", &limit},       {"--crop", &crop},           {"--out", &o->out}};
+    } opts[] = {{"--model", &o->model},
+                {"--data", &o->data},
+                {"--device", &o->device},
+                {"--log", &o->log},
+                {"--freeze", &o->freeze},
+                {"--epochs", &epochs},
+                {"--batch", &batch},
+                {"--optimizer", &optimizer},
+                {"--lr", &lr},
+                {"--momentum", &momentum},
+                {"--weight-decay", &decay},
+                {"--seed", &seed},
+                {"--limit", &limit},
+                {"--crop", &crop},
+                {"--out", &o->out},
+                {"--checkpoint", &o->checkpoint},
+                {"--checkpoint-every", &every},
+                {"--resume", &o->resume}};
     for (int i = 1; i < argc; i++) {
         int r = 0;
         for (size_t k = 0; k < sizeof opts / sizeof opts[0] && r == 0; k++) {
@@ -105,6 +121,8 @@ static int parse_options(int argc, char **argv, train_options *o)
         return cli_usage_error("train", "bad value '%s' for --limit", limit);
     if (!parse_count(crop, &o->augment.crop_pad))
         return cli_usage_error("train", "bad value '%s' for --crop", crop);
+    if (!parse_count(every, &o->checkpoint_every))
+        return cli_usage_error("train", "bad value '%s' for --checkpoint-every", every);
     if (!parse_count(seed, &seed_value))
         return cli_usage_error("train", "bad value '%s' for --seed", seed);
     o->seed = seed_value;
@@ -189,8 +207,22 @@ static void progress(bool tty, size_t epoch, size_t done, size_t total, double l
                 done, total, loss, rate, now_s() - started);
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* Where Ctrl-C and --checkpoint-every write: --checkpoint, else "interrupted.ckpt". */
+static const char *checkpoint_path(const train_options *o)
+{
+    return o->checkpoint != NULL ? o->checkpoint : "interrupted.ckpt";
+}
+
 static clcnn_status run_epochs(const train_options *o, clcnn_net *net, const clcnn_dataset *train,
-                               const clcnn_dataset *test, FILE *log)
+                               const clcnn_dataset *test, FILE *log, uint64_t done_steps)
 {
     if (train->count == 0 || test->count == 0 || o->batch == 0)
         return CLCNN_STATUS_INVALID_ARG;
@@ -201,11 +233,28 @@ static clcnn_status run_epochs(const train_options *o, clcnn_net *net, const clc
     int32_t *labels = malloc(o->batch * sizeof *labels);
     clcnn_status st = order && images && labels ? CLCNN_OK : CLCNN_STATUS_OUT_OF_MEMORY;
     bool tty = isatty(fileno(stderr));
-    for (size_t epoch = 1; st == CLCNN_OK && epoch <= o->epochs; epoch++) {
+    /* A resumed run continues at the batch its checkpoint had reached: the order of every
+     * epoch, the augmentation and dropout follow from the seed and the step alone. */
+    const size_t per_epoch = (n + o->batch - 1) / o->batch;
+    size_t epoch0 = (size_t)(done_steps / per_epoch) + 1, skip = (size_t)(done_steps % per_epoch);
+    for (size_t epoch = epoch0; st == CLCNN_OK && epoch <= o->epochs; epoch++) {
         shuffle(order, train->count, o->seed, epoch);
         double started = now_s(), sum = 0, last_report = started;
         size_t steps = 0;
-        for (size_t first = 0; st == CLCNN_OK && first < n; first += o->batch) {
+        size_t start = epoch == epoch0 ? skip * o->batch : 0;
+        for (size_t first = start; st == CLCNN_OK && first < n; first += o->batch) {
+            if (interrupted) {
+                st = clcnn_net_save_checkpoint(net, checkpoint_path(o), &o->optim, epoch - 1);
+                if (st == CLCNN_OK)
+                    fprintf(stderr,
+                            "\ninterrupted: checkpoint written to %s (resume with "
+                            "--resume %s)\n",
+                            checkpoint_path(o), checkpoint_path(o));
+                free(order);
+                free(images);
+                free(labels);
+                return st == CLCNN_OK ? CLCNN_STATUS_IO : st;
+            }
             size_t b = n - first < o->batch ? n - first : o->batch;
             float loss = 0;
             st = clcnn_dataset_batch(train, order + first, b, &o->augment,
@@ -214,10 +263,13 @@ static clcnn_status run_epochs(const train_options *o, clcnn_net *net, const clc
                 st = clcnn_net_train_step(net, images, labels, b, &o->optim, &loss);
             sum += loss;
             steps++;
+            if (st == CLCNN_OK && o->checkpoint_every > 0 && o->checkpoint != NULL &&
+                clcnn_net_steps(net) % o->checkpoint_every == 0)
+                st = clcnn_net_save_checkpoint(net, o->checkpoint, &o->optim, epoch - 1);
             double t = now_s();
             if (t - last_report > (tty ? 0.5 : 30.0) || first + b >= n) {
                 progress(tty, epoch, first + b, n, sum / (double)steps,
-                         (double)(first + b) / (t - started), started);
+                         (double)(first + b - start) / (t - started), started);
                 last_report = t;
             }
         }
@@ -228,7 +280,7 @@ static clcnn_status run_epochs(const train_options *o, clcnn_net *net, const clc
         if (tty)
             fprintf(stderr, "\n");
         printf("epoch %zu: train loss %.4f, test accuracy %.4f, %.0f images/s training\n", epoch,
-               sum / (double)steps, accuracy, (double)n / seconds);
+               sum / (double)steps, accuracy, (double)(n - start) / seconds);
         fflush(stdout);
         if (log != NULL)
             fprintf(log, "%zu,%.6f,%.6f,%.1f\n", epoch, sum / (double)steps, accuracy,
@@ -236,6 +288,8 @@ static clcnn_status run_epochs(const train_options *o, clcnn_net *net, const clc
         /* After every epoch, so an interrupted run keeps the last finished one. */
         if (st == CLCNN_OK && o->out != NULL)
             st = clcnn_net_save_weights(net, o->out);
+        if (st == CLCNN_OK && o->checkpoint != NULL)
+            st = clcnn_net_save_checkpoint(net, o->checkpoint, &o->optim, epoch);
     }
     free(order);
     free(images);
@@ -265,6 +319,16 @@ int cli_cmd_train(int argc, char **argv)
         st = clcnn_device_create(o.device, &dev);
     if (st == CLCNN_OK)
         st = clcnn_net_create(dev, &model, o.seed, &net);
+    uint64_t done_steps = 0;
+    if (st == CLCNN_OK && o.resume != NULL) {
+        st = clcnn_net_load_checkpoint(net, o.resume, &o.optim, NULL);
+        done_steps = clcnn_net_steps(net);
+        if (st == CLCNN_OK)
+            fprintf(stderr,
+                    "resuming from %s after %llu steps (the optimizer and its settings "
+                    "come from the checkpoint)\n",
+                    o.resume, (unsigned long long)done_steps);
+    }
     if (st == CLCNN_OK)
         st = apply_freeze(net, o.freeze);
     if (st == CLCNN_OK && o.log != NULL) {
@@ -292,7 +356,9 @@ int cli_cmd_train(int argc, char **argv)
     if (st == CLCNN_OK) {
         fprintf(stderr, "training %s on %s (%zu images, %zu test) on '%s'\n", o.model, o.data,
                 train.count, test.count, clcnn_device_get_info(dev)->name);
-        st = run_epochs(&o, net, &train, &test, log);
+        signal(SIGINT, on_interrupt);
+        st = run_epochs(&o, net, &train, &test, log, done_steps);
+        signal(SIGINT, SIG_DFL);
     }
     if (log != NULL)
         fclose(log);
@@ -301,6 +367,8 @@ int cli_cmd_train(int argc, char **argv)
     clcnn_dataset_free(&train);
     clcnn_dataset_free(&test);
     clcnn_model_desc_free(&model);
+    if (interrupted)
+        return 130;
     if (st == CLCNN_STATUS_BAD_SHAPE || (st == CLCNN_STATUS_IO && log == NULL && o.log))
         return 1;
     return st == CLCNN_OK ? 0 : cli_fail("train", st);

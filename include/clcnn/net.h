@@ -96,6 +96,26 @@ CLCNN_API clcnn_status clcnn_net_save_weights(const clcnn_net *net, const char *
  */
 CLCNN_API clcnn_status clcnn_net_load_weights(clcnn_net *net, const char *path);
 
+/**
+ * Writes a checkpoint: the parameters, every optimizer state tensor ("conv1.weight.state1"),
+ * [in] cfg (the optimizer and its hyper-parameters), [in] epoch (epochs completed), the step
+ * count and the net's seed, in the weights format with its checkpoint block; atomically.
+ * Training resumed from it with clcnn_net_load_checkpoint() takes the same steps, bit for bit,
+ * as training that never stopped. Returns OK, INVALID_ARG (NULL, or cfg is not the optimizer the
+ * net was trained with), IO, OUT_OF_MEMORY, CL_ERROR.
+ */
+CLCNN_API clcnn_status clcnn_net_save_checkpoint(const clcnn_net *net, const char *path,
+                                                 const clcnn_optim_config *cfg, uint64_t epoch);
+
+/**
+ * Restores a checkpoint of the same model: parameters, optimizer state, step count and seed,
+ * with [out] cfg and [out] epoch (may be NULL) as saved. Checked entirely before anything is
+ * replaced, as clcnn_net_load_weights() is; a plain weights file is refused (CORRUPT).
+ * Returns OK, INVALID_ARG, IO, PARSE, CORRUPT, BAD_SHAPE, UNSUPPORTED, OUT_OF_MEMORY, CL_ERROR.
+ */
+CLCNN_API clcnn_status clcnn_net_load_checkpoint(clcnn_net *net, const char *path,
+                                                 clcnn_optim_config *cfg, uint64_t *epoch);
+
 /** Training steps taken so far (the optimizer's step count). */
 CLCNN_API uint64_t clcnn_net_steps(const clcnn_net *net);
 
