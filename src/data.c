@@ -1,5 +1,6 @@
 /* Datasets: IDX (plain or gzip, through zlib, with the declared size bounding decompression),
  * CIFAR-10 binary batches, and normalized, seeded-augmented batches of float images. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +384,105 @@ clcnn_status clcnn_dataset_batch(const clcnn_dataset *data, const size_t *indice
         }
         if (labels != NULL)
             labels[b] = data->labels[i];
+    }
+    return CLCNN_OK;
+}
+
+/* ---- k-means and patches -------------------------------------------------------------------- */
+
+clcnn_status clcnn_kmeans(const float *points, size_t n, size_t dim, size_t k, size_t iterations,
+                          uint64_t seed, float *centres)
+{
+    CLCNN_FAIL_IF(points == NULL || centres == NULL || k == 0 || k > n || dim == 0,
+                  CLCNN_STATUS_INVALID_ARG, "kmeans: %zu centres of %zu points of dimension %zu", k,
+                  n, dim);
+    double *sums = calloc(k * dim, sizeof *sums);
+    size_t *counts = calloc(k, sizeof *counts), *pick = malloc(n * sizeof *pick);
+    float *c = malloc(k * dim * sizeof *c);
+    if (sums == NULL || counts == NULL || pick == NULL || c == NULL) {
+        free(sums);
+        free(counts);
+        free(pick);
+        free(c);
+        return CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "kmeans: out of memory");
+    }
+    /* Start from k distinct points: a seeded partial Fisher-Yates shuffle. */
+    for (size_t i = 0; i < n; i++)
+        pick[i] = i;
+    uint64_t state = seed;
+    for (size_t i = 0; i < k && i < n; i++) {
+        size_t j = i + (size_t)(mix(state++ ^ seed) % (n - i));
+        size_t t = pick[i];
+        pick[i] = pick[j];
+        pick[j] = t;
+        memcpy(c + i * dim, points + pick[i] * dim, dim * sizeof *c);
+    }
+    for (size_t it = 0; it < iterations; it++) {
+        memset(sums, 0, k * dim * sizeof *sums);
+        memset(counts, 0, k * sizeof *counts);
+        for (size_t p = 0; p < n; p++) {
+            const float *x = points + p * dim;
+            size_t best = 0;
+            double best_d = 0;
+            for (size_t j = 0; j < k; j++) {
+                double d = 0;
+                for (size_t t = 0; t < dim; t++) {
+                    double e = (double)x[t] - (double)c[j * dim + t];
+                    d += e * e;
+                }
+                if (j == 0 || d < best_d) {
+                    best = j;
+                    best_d = d;
+                }
+            }
+            counts[best]++;
+            for (size_t t = 0; t < dim; t++)
+                sums[best * dim + t] += x[t];
+        }
+        for (size_t j = 0; j < k; j++)
+            if (counts[j] > 0)
+                for (size_t t = 0; t < dim; t++)
+                    c[j * dim + t] = (float)(sums[j * dim + t] / (double)counts[j]);
+    }
+    memcpy(centres, c, k * dim * sizeof *c);
+    free(sums);
+    free(counts);
+    free(pick);
+    free(c);
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn_dataset_patches(const clcnn_dataset *data, size_t n, size_t ph, size_t pw,
+                                   uint64_t seed, float *patches)
+{
+    CLCNN_FAIL_IF(data == NULL || patches == NULL || data->count == 0 || ph == 0 || pw == 0 ||
+                      ph > data->height || pw > data->width,
+                  CLCNN_STATUS_INVALID_ARG, "dataset_patches: bad arguments (patch %zux%zu)", ph,
+                  pw);
+    const size_t C = data->channels, H = data->height, W = data->width, dim = C * ph * pw;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = mix(seed ^ mix(i + 1));
+        size_t img = (size_t)(r % data->count);
+        size_t y0 = (size_t)((r >> 20) % (H - ph + 1)), x0 = (size_t)((r >> 40) % (W - pw + 1));
+        float *out = patches + i * dim;
+        double mean = 0, norm = 0;
+        for (size_t c = 0; c < C; c++)
+            for (size_t y = 0; y < ph; y++)
+                for (size_t x = 0; x < pw; x++) {
+                    float v =
+                        (float)data->images[((img * C + c) * H + y0 + y) * W + x0 + x] / 255.0f;
+                    out[(c * ph + y) * pw + x] = v;
+                    mean += v;
+                }
+        mean /= (double)dim;
+        for (size_t t = 0; t < dim; t++) {
+            out[t] = (float)(out[t] - mean);
+            norm += (double)out[t] * out[t];
+        }
+        /* A flat patch stays zero rather than blowing up. */
+        double scale = norm > 1e-12 ? 1.0 / sqrt(norm) : 0.0;
+        for (size_t t = 0; t < dim; t++)
+            out[t] = (float)(out[t] * scale);
     }
     return CLCNN_OK;
 }

@@ -22,6 +22,9 @@ enum { WEIGHT, BIAS };
 typedef struct param {
     char name[CLCNN_LAYER_NAME_MAX + 8];
     clcnn_tensor *value, *grad, *state[2];
+    /* Updates this parameter has had: its optimizer step, counted per parameter as PyTorch's
+     * optimizers count it, so a layer unfrozen late starts from fresh state at step 1. */
+    uint64_t steps;
 } param;
 
 typedef struct layer {
@@ -427,6 +430,7 @@ static clcnn_status update(clcnn_net *net, const clcnn_optim_config *cfg)
         for (size_t i = 0; i < net->count; i++)
             for (int k = 0; k < net->layers[i].params; k++) {
                 param *p = &net->layers[i].p[k];
+                p->steps = 0;
                 for (int s = 0; s < 2; s++) {
                     clcnn_tensor_release(p->state[s]);
                     p->state[s] = NULL;
@@ -445,7 +449,7 @@ static clcnn_status update(clcnn_net *net, const clcnn_optim_config *cfg)
         for (int k = 0; k < l->params; k++) {
             param *p = &l->p[k];
             clcnn_status st = clcnn_optim_step(net->dev, cfg, p->value, p->grad, p->state[0],
-                                               p->state[1], net->steps);
+                                               p->state[1], ++p->steps);
             if (st != CLCNN_OK) {
                 clcnn__error_prefix("net: update of %s", p->name);
                 return st;
@@ -626,17 +630,25 @@ clcnn_status clcnn_net_save_weights(const clcnn_net *net, const char *path)
     return st;
 }
 
-/* The file name of a parameter's optimizer state s (0 or 1): "conv1.weight.state1". */
-static void state_name(const param *p, int s, char *buf, size_t size)
+/* The file name of a parameter's optimizer state s (0 or 1): "conv1.weight.state1"; with s
+ * equal to the state count, its step counter: "conv1.weight.steps". */
+static void state_name(const param *p, int s, int states, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s.state%d", p->name, s + 1);
+    if (s == states)
+        snprintf(buf, size, "%s.steps", p->name);
+    else
+        snprintf(buf, size, "%s.state%d", p->name, s + 1);
 }
+
+/* Checkpoints store each step counter as one float: exact up to 2^24 updates. */
+#define MAX_STORED_STEPS ((uint64_t)1 << 24)
 
 /* Checks every parameter (and, with states > 0, its optimizer state) in w against the net,
  * and refuses names the net does not have; then, and only then, replaces them. */
 static clcnn_status load_tensors(clcnn_net *net, const clcnn_weights *w, int states)
 {
-    size_t params = clcnn_net_param_count(net), want = params * (size_t)(1 + states);
+    const int extra = states > 0 ? 1 : 0; /* the step counter */
+    size_t params = clcnn_net_param_count(net), want = params * (size_t)(1 + states + extra);
     const clcnn_named_tensor **found = calloc(want ? want : 1, sizeof *found);
     clcnn_tensor **state = calloc(want ? want : 1, sizeof *state);
     clcnn_status st = found != NULL && state != NULL
@@ -648,14 +660,16 @@ static clcnn_status load_tensors(clcnn_net *net, const clcnn_weights *w, int sta
         for (int p = 0; p < l->params && st == CLCNN_OK; p++) {
             clcnn_named_tensor shape;
             file_shape(l, p, &shape);
-            for (int s = -1; s < states && st == CLCNN_OK; s++, k++) {
+            for (int s = -1; s < states + extra && st == CLCNN_OK; s++, k++) {
                 char name[CLCNN_WEIGHTS_NAME_MAX + 1];
+                const size_t one[1] = {1};
                 if (s < 0)
                     snprintf(name, sizeof name, "%s", shape.name);
                 else
-                    state_name(&l->p[p], s, name, sizeof name);
-                st = clcnn_weights_expect(w, name, shape.rank, shape.dims, &found[k]);
-                if (st == CLCNN_OK && s >= 0)
+                    state_name(&l->p[p], s, states, name, sizeof name);
+                st = s == states ? clcnn_weights_expect(w, name, 1, one, &found[k])
+                                 : clcnn_weights_expect(w, name, shape.rank, shape.dims, &found[k]);
+                if (st == CLCNN_OK && s >= 0 && s < states)
                     st =
                         clcnn_tensor_create(net->dev, clcnn_tensor_shape(l->p[p].value), &state[k]);
             }
@@ -686,6 +700,10 @@ static clcnn_status load_tensors(clcnn_net *net, const clcnn_weights *w, int sta
                     l->p[p].state[s] = state[k];
                     state[k++] = NULL;
                 }
+            }
+            if (extra) {
+                l->p[p].steps = found[k] != NULL ? (uint64_t)found[k]->data[0] : 0;
+                k++;
             }
         }
     }
@@ -728,21 +746,35 @@ clcnn_status clcnn_net_save_checkpoint(const clcnn_net *net, const char *path,
     CLCNN_FAIL_IF(net->steps > 0 && states != clcnn_optim_state_count(cfg),
                   CLCNN_STATUS_INVALID_ARG,
                   "net_save_checkpoint: the net was trained with another optimizer");
-    size_t count = clcnn_net_param_count(net) * (size_t)(1 + states), k = 0;
+    const int extra = states > 0 ? 1 : 0;
+    size_t count = clcnn_net_param_count(net) * (size_t)(1 + states + extra), k = 0;
     clcnn_named_tensor *t = calloc(count ? count : 1, sizeof *t);
     CLCNN_FAIL_IF(t == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "net_save_checkpoint: out of memory");
     clcnn_status st = CLCNN_OK;
     for (size_t i = 0; i < net->count && st == CLCNN_OK; i++) {
         const layer *l = &net->layers[i];
         for (int p = 0; p < l->params && st == CLCNN_OK; p++) {
-            for (int s = -1; s < states && st == CLCNN_OK; s++, k++) {
+            for (int s = -1; s < states + extra && st == CLCNN_OK; s++, k++) {
                 file_shape(l, p, &t[k]);
                 if (s >= 0)
-                    state_name(&l->p[p], s, t[k].name, sizeof t[k].name);
-                const clcnn_tensor *src = s < 0 ? l->p[p].value : l->p[p].state[s];
+                    state_name(&l->p[p], s, states, t[k].name, sizeof t[k].name);
+                if (s == states) {
+                    t[k].rank = 1;
+                    t[k].dims[0] = t[k].count = 1;
+                }
                 t[k].data = malloc(t[k].count * sizeof(float));
-                st = t[k].data == NULL ? CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "out of memory")
-                                       : clcnn_tensor_download(src, t[k].data, t[k].count);
+                if (t[k].data == NULL)
+                    st = CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "out of memory");
+                else if (s == states && l->p[p].steps > MAX_STORED_STEPS)
+                    st = CLCNN_ERR(CLCNN_STATUS_UNSUPPORTED,
+                                   "net_save_checkpoint: %s has %llu updates; checkpoints store "
+                                   "at most 2^24",
+                                   l->p[p].name, (unsigned long long)l->p[p].steps);
+                else if (s == states)
+                    t[k].data[0] = (float)l->p[p].steps;
+                else
+                    st = clcnn_tensor_download(s < 0 ? l->p[p].value : l->p[p].state[s], t[k].data,
+                                               t[k].count);
             }
         }
     }

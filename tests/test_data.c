@@ -340,6 +340,70 @@ static void test_cifar10(void **state)
     free(rec);
 }
 
+/* k-means: the centres it returns are the means of the points nearest them (a fixed point of
+ * Lloyd's iteration), well-separated clusters are found, and a seed gives the same bits. */
+static void test_kmeans(void **state)
+{
+    (void)state;
+    enum { N = 300, DIM = 4, K = 3 };
+    static float points[N * DIM];
+    test_rng rng;
+    test_rng_seed(&rng, 8);
+    const float centre[K][DIM] = {{5, 0, 0, 1}, {-5, 2, 0, 0}, {0, -6, 3, 0}};
+    for (size_t p = 0; p < N; p++)
+        for (size_t t = 0; t < DIM; t++)
+            points[p * DIM + t] = centre[p % K][t] + (float)test_rng_uniform(&rng, -0.5, 0.5);
+    float c[K * DIM], again[K * DIM];
+    assert_ok(clcnn_kmeans(points, N, DIM, K, 20, 3, c));
+    assert_ok(clcnn_kmeans(points, N, DIM, K, 20, 3, again));
+    assert_memory_equal(c, again, sizeof c);
+    double sums[K][DIM] = {{0}};
+    size_t counts[K] = {0};
+    for (size_t p = 0; p < N; p++) {
+        size_t best = 0;
+        double best_d = 1e30;
+        for (size_t j = 0; j < K; j++) {
+            double d = 0;
+            for (size_t t = 0; t < DIM; t++)
+                d += pow((double)points[p * DIM + t] - c[j * DIM + t], 2);
+            if (d < best_d) {
+                best = j;
+                best_d = d;
+            }
+        }
+        counts[best]++;
+        for (size_t t = 0; t < DIM; t++)
+            sums[best][t] += points[p * DIM + t];
+    }
+    for (size_t j = 0; j < K; j++) {
+        assert_int_equal(counts[j], N / K); /* each true cluster, whole */
+        for (size_t t = 0; t < DIM; t++)
+            assert_true(fabs(c[j * DIM + t] - sums[j][t] / (double)counts[j]) < 1e-6);
+    }
+    assert_status_msg(clcnn_kmeans(points, 2, DIM, 3, 1, 1, c), CLCNN_STATUS_INVALID_ARG,
+                      "3 centres of 2 points");
+
+    /* Patches: zero mean, unit norm, the same for a seed. */
+    uint8_t pix[2 * 6 * 6], lab[2] = {0, 1};
+    for (size_t i = 0; i < sizeof pix; i++)
+        pix[i] = (uint8_t)((i * 37) % 251);
+    clcnn_dataset d = {2, 1, 6, 6, 10, pix, lab, {0.5f}, {0.5f}, NULL};
+    float pa[20 * 9], pb[20 * 9];
+    assert_ok(clcnn_dataset_patches(&d, 20, 3, 3, 4, pa));
+    assert_ok(clcnn_dataset_patches(&d, 20, 3, 3, 4, pb));
+    assert_memory_equal(pa, pb, sizeof pa);
+    for (size_t i = 0; i < 20; i++) {
+        double mean = 0, norm = 0;
+        for (size_t t = 0; t < 9; t++) {
+            mean += pa[i * 9 + t];
+            norm += (double)pa[i * 9 + t] * pa[i * 9 + t];
+        }
+        assert_true(fabs(mean) < 1e-5 && fabs(norm - 1.0) < 1e-5);
+    }
+    assert_status_msg(clcnn_dataset_patches(&d, 1, 7, 3, 4, pa), CLCNN_STATUS_INVALID_ARG,
+                      "patch 7x3");
+}
+
 static void test_real_fashion_mnist(void **state)
 {
     (void)state;
@@ -373,6 +437,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mnist_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_augmentation_is_seeded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cifar10, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kmeans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_fashion_mnist, setup, teardown),
     };
     return cmocka_run_group_tests_name("data", tests, NULL, NULL);

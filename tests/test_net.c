@@ -421,6 +421,54 @@ static void test_short_fashion_mnist_run(void **state)
     clcnn_dataset_free(&test);
 }
 
+/* A layer unfrozen after others have trained starts its optimizer fresh (its own step 1, zero
+ * state), as PyTorch counts steps per parameter: its first Adam update equals that of a new net
+ * holding the same weights. */
+static void test_late_unfrozen_layer_starts_fresh(void **state)
+{
+    (void)state;
+    static const char model[] = "input 1x12x12\nconv 4 3x3 pad=1 relu\nmaxpool 2x2\n"
+                                "fc 16 relu\nfc 3\nsoftmax\n";
+    char *dir = test_tempdir();
+    char *path = test_path(dir, "mid.weights");
+    clcnn_optim_config cfg = clcnn_optim_config_default(CLCNN_OPTIM_ADAM);
+    cfg.lr = 0.01f;
+    test_rng rng;
+    test_rng_seed(&rng, 6);
+    float images[BATCH * PIXELS];
+    int32_t labels[BATCH];
+    clcnn_net *a = make_net(model, 3);
+    assert_ok(clcnn_net_set_frozen(a, "conv1", true));
+    for (int s = 0; s < 3; s++) {
+        make_batch(&rng, images, labels);
+        assert_ok(clcnn_net_train_step(a, images, labels, BATCH, &cfg, NULL));
+    }
+    assert_ok(clcnn_net_save_weights(a, path));
+    clcnn_net *c = make_net(model, 3);
+    assert_ok(clcnn_net_load_weights(c, path));
+    const char *others[2] = {"fc1", "fc2"};
+    for (int i = 0; i < 2; i++) {
+        assert_ok(clcnn_net_set_frozen(a, others[i], true));
+        assert_ok(clcnn_net_set_frozen(c, others[i], true));
+    }
+    assert_ok(clcnn_net_set_frozen(a, "conv1", false));
+    make_batch(&rng, images, labels);
+    assert_ok(clcnn_net_train_step(a, images, labels, BATCH, &cfg, NULL));
+    assert_ok(clcnn_net_train_step(c, images, labels, BATCH, &cfg, NULL));
+    for (size_t i = 0; i < 2; i++) { /* conv1.weight, conv1.bias */
+        size_t n, n2;
+        float *pa = download_param(a, i, &n), *pc = download_param(c, i, &n2);
+        assert_memory_equal(pa, pc, n * sizeof *pa);
+        free(pa);
+        free(pc);
+    }
+    clcnn_net_release(a);
+    clcnn_net_release(c);
+    test_rmtree(dir);
+    free(dir);
+    free(path);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -458,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_weights_round_trip),
         cmocka_unit_test(test_checkpoint_resume_is_bit_identical),
         cmocka_unit_test(test_short_fashion_mnist_run),
+        cmocka_unit_test(test_late_unfrozen_layer_starts_fresh),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests_name("net", tests, test_group_setup, test_group_teardown);

@@ -12,7 +12,8 @@
 #include "cli.h"
 
 typedef struct train_options {
-    const char *model, *data, *device, *log, *freeze, *out, *checkpoint, *resume;
+    const char *model, *data, *device, *log, *freeze, *out, *checkpoint, *resume, *init;
+    bool greedy;
     size_t checkpoint_every;
     size_t epochs, batch, limit;
     uint64_t seed;
@@ -93,7 +94,8 @@ static int parse_options(int argc, char **argv, train_options *o)
                 {"--out", &o->out},
                 {"--checkpoint", &o->checkpoint},
                 {"--checkpoint-every", &every},
-                {"--resume", &o->resume}};
+                {"--resume", &o->resume},
+                {"--init", &o->init}};
     for (int i = 1; i < argc; i++) {
         int r = 0;
         for (size_t k = 0; k < sizeof opts / sizeof opts[0] && r == 0; k++) {
@@ -105,11 +107,15 @@ static int parse_options(int argc, char **argv, train_options *o)
             continue;
         if (strcmp(argv[i], "--flip") == 0)
             o->augment.hflip = true;
+        else if (strcmp(argv[i], "--greedy") == 0)
+            o->greedy = true;
         else
             return cli_usage_error("train", "unknown argument '%s'", argv[i]);
     }
     if (o->model == NULL)
         return cli_usage_error("train", "missing %s", "--model FILE");
+    if (o->greedy && o->resume != NULL)
+        return cli_usage_error("train", "%s", "--greedy and --resume do not go together");
     if (o->data == NULL)
         o->data = CLCNN_FASHION_MNIST_DIR;
     size_t seed_value = 0;
@@ -207,6 +213,45 @@ static void progress(bool tty, size_t epoch, size_t done, size_t total, double l
                 done, total, loss, rate, now_s() - started);
 }
 
+/* --init kmeans: the first convolution's filters become k-means centres of normalized image
+ * patches (Coates and Ng, 2011); --init FILE: start from pre-trained weights. */
+static clcnn_status initialize(const train_options *o, clcnn_net *net, const clcnn_dataset *train)
+{
+    if (o->init == NULL)
+        return CLCNN_OK;
+    if (strcmp(o->init, "kmeans") != 0)
+        return clcnn_net_load_weights(net, o->init);
+    clcnn_tensor *w = NULL;
+    for (size_t i = 0; i < clcnn_net_param_count(net) && w == NULL; i++) {
+        const char *name;
+        clcnn_tensor *t;
+        if (clcnn_net_param(net, i, &name, &t, NULL) == CLCNN_OK &&
+            strstr(name, ".weight") != NULL && clcnn_tensor_shape(t).h > 1)
+            w = t;
+    }
+    if (w == NULL) {
+        fprintf(stderr, "clcnn train: --init kmeans needs a convolution\n");
+        return CLCNN_STATUS_INVALID_ARG;
+    }
+    clcnn_shape s = clcnn_tensor_shape(w);
+    size_t dim = s.c * s.h * s.w, n = 100 * s.n;
+    float *patches = malloc(n * dim * sizeof *patches),
+          *centres = malloc(s.n * dim * sizeof *centres);
+    clcnn_status st = patches && centres ? CLCNN_OK : CLCNN_STATUS_OUT_OF_MEMORY;
+    if (st == CLCNN_OK)
+        st = clcnn_dataset_patches(train, n, s.h, s.w, o->seed, patches);
+    if (st == CLCNN_OK)
+        st = clcnn_kmeans(patches, n, dim, s.n, 10, o->seed, centres);
+    if (st == CLCNN_OK)
+        st = clcnn_tensor_upload(w, centres, s.n * dim);
+    if (st == CLCNN_OK)
+        fprintf(stderr, "initialized %zu filters of %zux%zux%zu by k-means over %zu patches\n", s.n,
+                s.c, s.h, s.w, n);
+    free(patches);
+    free(centres);
+    return st;
+}
+
 static volatile sig_atomic_t interrupted;
 
 static void on_interrupt(int sig)
@@ -297,6 +342,43 @@ static clcnn_status run_epochs(const train_options *o, clcnn_net *net, const clc
     return st;
 }
 
+/* The layer a parameter belongs to: "conv1" of "conv1.weight". */
+static void layer_of(const char *param, char *buf, size_t size)
+{
+    const char *dot = strrchr(param, '.');
+    snprintf(buf, size, "%.*s", (int)(dot != NULL ? dot - param : (long)strlen(param)), param);
+}
+
+/* Greedy layer-wise training: the layers with parameters train one at a time, bottom up, for
+ * --epochs each, with every other layer frozen. */
+static clcnn_status train_greedy(const train_options *o, clcnn_net *net, const clcnn_dataset *train,
+                                 const clcnn_dataset *test, FILE *log)
+{
+    clcnn_status st = CLCNN_OK;
+    char previous[64] = "";
+    for (size_t i = 0; st == CLCNN_OK && i < clcnn_net_param_count(net); i++) {
+        const char *name;
+        char layer[64], other[64];
+        st = clcnn_net_param(net, i, &name, NULL, NULL);
+        layer_of(name, layer, sizeof layer);
+        if (st != CLCNN_OK || strcmp(layer, previous) == 0)
+            continue;
+        snprintf(previous, sizeof previous, "%s", layer);
+        for (size_t j = 0; st == CLCNN_OK && j < clcnn_net_param_count(net); j++) {
+            const char *p;
+            st = clcnn_net_param(net, j, &p, NULL, NULL);
+            layer_of(p, other, sizeof other);
+            if (st == CLCNN_OK)
+                st = clcnn_net_set_frozen(net, other, strcmp(other, layer) != 0);
+        }
+        if (st == CLCNN_OK) {
+            printf("greedy stage: training %s only\n", layer);
+            st = run_epochs(o, net, train, test, log, 0);
+        }
+    }
+    return st;
+}
+
 int cli_cmd_train(int argc, char **argv)
 {
     train_options o;
@@ -357,7 +439,12 @@ int cli_cmd_train(int argc, char **argv)
         fprintf(stderr, "training %s on %s (%zu images, %zu test) on '%s'\n", o.model, o.data,
                 train.count, test.count, clcnn_device_get_info(dev)->name);
         signal(SIGINT, on_interrupt);
-        st = run_epochs(&o, net, &train, &test, log, done_steps);
+        if (o.resume == NULL)
+            st = initialize(&o, net, &train);
+        if (st == CLCNN_OK && o.greedy)
+            st = train_greedy(&o, net, &train, &test, log);
+        else if (st == CLCNN_OK)
+            st = run_epochs(&o, net, &train, &test, log, done_steps);
         signal(SIGINT, SIG_DFL);
     }
     if (log != NULL)

@@ -94,6 +94,27 @@ CLCNN_API clcnn_status clcnn_dataset_batch(const clcnn_dataset *data, const size
                                            size_t n, const clcnn_augment *augment, uint64_t seed,
                                            float *images, int32_t *labels);
 
+/**
+ * Lloyd's k-means: clusters [in] n points of [in] dim floats (row-major) into [in] k centres,
+ * [out] centres (k * dim floats, written only on success), starting from k distinct points drawn
+ * with [in] seed and running [in] iterations of assign-then-average (a centre that loses all its
+ * points keeps its place). Sums run in point order in double, so the same input and seed give
+ * the same bits. Returns OK, INVALID_ARG (NULL, k = 0, k > n, dim = 0), OUT_OF_MEMORY.
+ * Thread-safe.
+ */
+CLCNN_API clcnn_status clcnn_kmeans(const float *points, size_t n, size_t dim, size_t k,
+                                    size_t iterations, uint64_t seed, float *centres);
+
+/**
+ * Samples [in] n patches of [in] ph x [in] pw pixels (all channels) at seeded random images and
+ * positions of [in] data, each normalized to zero mean and unit norm (Coates and Ng's
+ * preprocessing, which k-means initialization of filters relies on), into [out] patches
+ * (n * C * ph * pw floats, C-major like a filter). Returns OK, INVALID_ARG (NULL, an empty
+ * dataset, a patch larger than the images).
+ */
+CLCNN_API clcnn_status clcnn_dataset_patches(const clcnn_dataset *data, size_t n, size_t ph,
+                                             size_t pw, uint64_t seed, float *patches);
+
 #ifdef __cplusplus
 }
 #endif
