@@ -103,6 +103,44 @@ def check_op_conv2d(tmp):
     check("op conv2d shape", shape == want_shape, "%s vs %s" % (shape, want_shape))
     worst = max(abs(g - r) for g, r in zip(got, want))
     check("op conv2d values", len(got) == len(want) and worst < 1e-5, "max err %g" % worst)
+    # Backward passes against a pure-Python reference of the same layer (stride 2,1, pad 1,0).
+    (n_, c_, h_, w_), (k_, _, r_, s_) = xs, ws
+    ho, wo = want_shape[2], want_shape[3]
+    dy = [rng.uniform(-1, 1) for _ in range(n_ * k_ * ho * wo)]
+    dy_path = os.path.join(tmp, "dy.npy")
+    save_npy(dy_path, want_shape, dy)
+    dx_ref = [0.0] * (n_ * c_ * h_ * w_)
+    dw_ref = [0.0] * (k_ * c_ * r_ * s_)
+    for n in range(n_):
+        for k in range(k_):
+            for oy in range(ho):
+                for ox in range(wo):
+                    g = dy[((n * k_ + k) * ho + oy) * wo + ox]
+                    for c in range(c_):
+                        for r in range(r_):
+                            iy = oy * 2 - 1 + r
+                            if iy < 0 or iy >= h_:
+                                continue
+                            for t in range(s_):
+                                ix = ox - 0 + t
+                                if ix < 0 or ix >= w_:
+                                    continue
+                                xi = ((n * c_ + c) * h_ + iy) * w_ + ix
+                                wi = ((k * c_ + c) * r_ + r) * s_ + t
+                                dx_ref[xi] += g * w[wi]
+                                dw_ref[wi] += g * x[xi]
+    for op, ref, shape in (("conv2d-bwd-data", dx_ref, xs), ("conv2d-bwd-weights", dw_ref, ws)):
+        out_path = os.path.join(tmp, op + ".npy")
+        code, _, err = run("op", op, "--input", paths[0], "--weight", paths[1], "--grad-output",
+                           dy_path, "--stride", "2,1", "--pad", "1,0", "--output", out_path)
+        check("op " + op + " runs", code == 0, err)
+        if code == 0:
+            got_shape, got = load_npy(out_path)
+            worst = max(abs(g - r) for g, r in zip(got, ref))
+            check("op " + op + " values", got_shape == shape and worst < 1e-4,
+                  "%s max err %g" % (got_shape, worst))
+    usage_error("op conv2d-bwd-data without dy", "op", "conv2d-bwd-data", "--input", paths[0],
+                "--weight", paths[1], "--output", paths[3])
     code, _, err = run("op", "conv2d", "--input", paths[0], "--weight", paths[1], "--groups",
                        "2", "--output", paths[3])
     check("op conv2d bad groups", code == 1 and "groups 2 must divide" in err, err)

@@ -8,7 +8,8 @@
 #include "cli.h"
 
 typedef struct conv_options {
-    const char *input, *weight, *bias, *output, *device, *algo;
+    const char *input, *weight, *bias, *output, *device, *algo, *grad_output;
+    clcnn_conv_pass pass; /* conv2d, conv2d-bwd-data, conv2d-bwd-weights */
     clcnn_conv_params params;
 } conv_options;
 
@@ -22,8 +23,13 @@ static int parse_conv(int argc, char **argv, conv_options *o)
         struct {
             const char *name;
             const char **dst;
-        } strings[] = {{"--input", &o->input},   {"--weight", &o->weight}, {"--bias", &o->bias},
-                       {"--output", &o->output}, {"--device", &o->device}, {"--algo", &o->algo}};
+        } strings[] = {{"--input", &o->input},
+                       {"--weight", &o->weight},
+                       {"--bias", &o->bias},
+                       {"--output", &o->output},
+                       {"--device", &o->device},
+                       {"--algo", &o->algo},
+                       {"--grad-output", &o->grad_output}};
         bool done = false;
         for (size_t k = 0; k < sizeof strings / sizeof strings[0] && !done; k++) {
             r = cli_option_value(argc, argv, &i, strings[k].name, strings[k].dst);
@@ -71,6 +77,11 @@ static int parse_conv(int argc, char **argv, conv_options *o)
     }
     if (o->input == NULL || o->weight == NULL || o->output == NULL)
         return cli_usage_error("op conv2d", "%s are required", "--input, --weight and --output");
+    if ((o->pass != CLCNN_CONV_PASS_FWD) != (o->grad_output != NULL))
+        return cli_usage_error("op conv2d", "%s",
+                               o->pass != CLCNN_CONV_PASS_FWD
+                                   ? "the backward passes need --grad-output DY.npy"
+                                   : "--grad-output is for conv2d-bwd-data and conv2d-bwd-weights");
     return 0;
 }
 
@@ -94,15 +105,29 @@ static int run_conv(const conv_options *o)
     if (st == CLCNN_OK)
         st = clcnn_conv2d_output_shape(clcnn_tensor_shape(x), clcnn_tensor_shape(w), &o->params,
                                        &ys);
+    /* The forward writes y; backward data reads dy and writes dx (x's shape; x's values are
+     * not used), backward weights reads x and dy and writes dw (w's shape). */
+    clcnn_tensor *dy = NULL, *out = NULL;
+    if (st == CLCNN_OK && o->pass != CLCNN_CONV_PASS_FWD)
+        st = clcnn_tensor_load_npy(dev, o->grad_output, &dy);
+    clcnn_shape out_shape = o->pass == CLCNN_CONV_PASS_FWD        ? ys
+                            : o->pass == CLCNN_CONV_PASS_BWD_DATA ? clcnn_tensor_shape(x)
+                                                                  : clcnn_tensor_shape(w);
     if (st == CLCNN_OK)
-        st = clcnn_tensor_create(dev, ys, &y);
+        st = clcnn_tensor_create(dev, out_shape, &out);
+    if (st == CLCNN_OK && o->pass == CLCNN_CONV_PASS_FWD)
+        st = clcnn_conv2d_forward(dev, x, w, b, &o->params, algo, NULL, 0, out);
+    else if (st == CLCNN_OK && o->pass == CLCNN_CONV_PASS_BWD_DATA)
+        st = clcnn_conv2d_backward_data(dev, dy, w, &o->params, algo, NULL, 0, out);
+    else if (st == CLCNN_OK)
+        st = clcnn_conv2d_backward_weights(dev, x, dy, &o->params, algo, NULL, 0, out);
     if (st == CLCNN_OK)
-        st = clcnn_conv2d_forward(dev, x, w, b, &o->params, algo, NULL, 0, y);
+        st = clcnn_tensor_save_npy(out, o->output);
     if (st == CLCNN_OK)
-        st = clcnn_tensor_save_npy(y, o->output);
-    if (st == CLCNN_OK)
-        fprintf(stderr, "clcnn op conv2d: wrote %s (%zu,%zu,%zu,%zu)\n", o->output, ys.n, ys.c,
-                ys.h, ys.w);
+        fprintf(stderr, "clcnn op conv2d: wrote %s (%zu,%zu,%zu,%zu)\n", o->output, out_shape.n,
+                out_shape.c, out_shape.h, out_shape.w);
+    clcnn_tensor_release(out);
+    clcnn_tensor_release(dy);
     clcnn_tensor_release(y);
     clcnn_tensor_release(b);
     clcnn_tensor_release(w);
@@ -363,29 +388,42 @@ static void op_help(const char *name)
         return;
     }
     if (name == NULL || strcmp(name, "conv2d") != 0)
-        printf("operations: conv2d, pool, pool-bwd, act, act-bwd, linear, linear-bwd, softmax,\n"
-               "softmax-xent, softmax-xent-bwd ('clcnn op NAME --help')\n\n");
+        printf("operations: conv2d, conv2d-bwd-data, conv2d-bwd-weights, pool, pool-bwd, act,\n"
+               "act-bwd, linear, linear-bwd, softmax, softmax-xent, softmax-xent-bwd\n"
+               "('clcnn op NAME --help')\n\n");
     printf("usage: clcnn op conv2d --input X.npy --weight W.npy [--bias B.npy] [--stride S|SH,SW]\n"
            "                       [--pad P|PH,PW] [--dilation D|DH,DW] [--groups G] [--relu]\n"
            "                       [--flip] [--algo auto|direct] --output Y.npy [--device SEL]\n\n"
+           "       clcnn op conv2d-bwd-data --input X.npy --weight W.npy --grad-output DY.npy\n"
+           "                       [conv options] --output DX.npy\n"
+           "       clcnn op conv2d-bwd-weights --input X.npy --weight W.npy --grad-output DY.npy\n"
+           "                       [conv options] --output DW.npy\n\n"
            "Runs a 2-D convolution (cross-correlation; --flip for true convolution) on .npy\n"
-           "float32 files: X is N x C x H x W, W is K x C/groups x R x S, B has K elements.\n");
+           "float32 files: X is N x C x H x W, W is K x C/groups x R x S, B has K elements.\n"
+           "The backward passes take DY = dL/dY (the forward output's shape) and write dL/dX\n"
+           "(X's shape; X's values are not read) or dL/dW (W's shape; W's values are not read).\n"
+           "--relu is ignored by them: apply 'clcnn op act-bwd' first.\n");
 }
 
 int cli_cmd_op(int argc, char **argv)
 {
     if (argc < 2)
         return cli_usage_error("op", "missing the operation name (%s)",
-                               "conv2d, pool, pool-bwd, act, act-bwd, linear, linear-bwd, "
-                               "softmax, softmax-xent, softmax-xent-bwd");
+                               "conv2d, conv2d-bwd-data, conv2d-bwd-weights, pool, pool-bwd, "
+                               "act, act-bwd, linear, linear-bwd, softmax, softmax-xent, "
+                               "softmax-xent-bwd");
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             op_help(i > 1 ? argv[1] : NULL);
             return 0;
         }
     }
-    if (strcmp(argv[1], "conv2d") == 0) {
+    if (strcmp(argv[1], "conv2d") == 0 || strcmp(argv[1], "conv2d-bwd-data") == 0 ||
+        strcmp(argv[1], "conv2d-bwd-weights") == 0) {
         conv_options o = {0};
+        o.pass = strcmp(argv[1], "conv2d") == 0            ? CLCNN_CONV_PASS_FWD
+                 : strcmp(argv[1], "conv2d-bwd-data") == 0 ? CLCNN_CONV_PASS_BWD_DATA
+                                                           : CLCNN_CONV_PASS_BWD_WEIGHTS;
         int rc = parse_conv(argc - 1, argv + 1, &o);
         return rc != 0 ? rc : run_conv(&o);
     }
