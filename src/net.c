@@ -658,7 +658,7 @@ static clcnn_status load_tensors(clcnn_net *net, const clcnn_weights *w, int sta
     for (size_t i = 0; i < net->count && st == CLCNN_OK; i++) {
         const layer *l = &net->layers[i];
         for (int p = 0; p < l->params && st == CLCNN_OK; p++) {
-            clcnn_named_tensor shape;
+            clcnn_named_tensor shape = {0};
             file_shape(l, p, &shape);
             for (int s = -1; s < states + extra && st == CLCNN_OK; s++, k++) {
                 char name[CLCNN_WEIGHTS_NAME_MAX + 1];

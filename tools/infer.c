@@ -16,7 +16,7 @@ static bool read_pgm(const char *path, size_t *h, size_t *w, unsigned char **pix
         fprintf(stderr, "clcnn infer: %s: cannot open\n", path);
         return false;
     }
-    unsigned long v[3];
+    unsigned long v[3] = {0, 0, 0};
     char magic[3] = {0};
     bool ok = fread(magic, 1, 2, f) == 2 && magic[0] == 'P' && magic[1] == '5';
     for (int i = 0; ok && i < 3; i++) {

@@ -101,7 +101,7 @@ static int run_conv(const conv_options *o)
         st = clcnn_tensor_load_npy(dev, o->weight, &w);
     if (st == CLCNN_OK && o->bias != NULL)
         st = clcnn_tensor_load_npy(dev, o->bias, &b);
-    clcnn_shape ys;
+    clcnn_shape ys = {0, 0, 0, 0};
     if (st == CLCNN_OK)
         st = clcnn_conv2d_output_shape(clcnn_tensor_shape(x), clcnn_tensor_shape(w), &o->params,
                                        &ys);
@@ -239,7 +239,7 @@ static int run_pool(const pool_options *o)
         st = clcnn_tensor_load_npy(dev, o->input, &x);
     if (st == CLCNN_OK && bwd)
         st = clcnn_tensor_load_npy(dev, o->grad_output, &dy);
-    clcnn_shape ys;
+    clcnn_shape ys = {0, 0, 0, 0};
     if (st == CLCNN_OK)
         st = clcnn_pool_output_shape(clcnn_tensor_shape(x), &o->params, &ys);
     if (st == CLCNN_OK)
