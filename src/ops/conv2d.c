@@ -489,3 +489,28 @@ clcnn_status clcnn_conv2d_find(clcnn_device *device, const clcnn_tensor *x, cons
     *count = k;
     return CLCNN_OK;
 }
+
+size_t clcnn__conv_images_per_chunk(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                                    size_t per_image, size_t bound_bytes, const char **reason)
+{
+    const size_t limit = (size_t)1 << 31; /* the kernels and CLBlast index with int */
+    if (pb->x.n * pb->x.c * pb->x.h * pb->x.w >= limit ||
+        pb->y.n * pb->y.c * pb->y.h * pb->y.w >= limit ||
+        pb->w.n * pb->w.c * pb->w.h * pb->w.w >= limit || per_image >= limit) {
+        *reason = "a tensor or one image's column matrix has 2^31 elements or more";
+        return 0;
+    }
+    const size_t max_alloc = (size_t)dev->info.max_alloc_bytes;
+    if (per_image * sizeof(float) > max_alloc) {
+        *reason = "one image's column matrix exceeds the device's largest allocation";
+        return 0;
+    }
+    size_t bound =
+        bound_bytes > per_image * sizeof(float) ? bound_bytes : per_image * sizeof(float);
+    if (bound > max_alloc)
+        bound = max_alloc;
+    size_t chunk = bound / (per_image * sizeof(float));
+    if (chunk * per_image >= limit)
+        chunk = (limit - 1) / per_image;
+    return chunk > pb->x.n ? pb->x.n : chunk;
+}

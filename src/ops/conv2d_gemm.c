@@ -47,33 +47,15 @@ typedef struct gemm_plan {
 static bool make_plan(const clcnn__conv_problem *pb, const clcnn_device *dev, gemm_plan *plan,
                       const char **reason)
 {
-    const size_t limit = (size_t)1 << 31; /* the kernels and CLBlast index with int */
     gemm_plan pl = {0};
     pl.crs = pb->x.c * pb->w.h * pb->w.w;
     pl.cgrs = pb->cg * pb->w.h * pb->w.w;
     pl.howo = pb->y.h * pb->y.w;
     pl.wide = pb->y.n > 1 && pl.howo < WIDE_MAX_PIXELS;
     const size_t per_image = pl.crs * pl.howo + (pl.wide ? pb->y.c * pl.howo : 0);
-    if (pb->x.n * pb->x.c * pb->x.h * pb->x.w >= limit ||
-        pb->y.n * pb->y.c * pb->y.h * pb->y.w >= limit ||
-        pb->w.n * pb->w.c * pb->w.h * pb->w.w >= limit || per_image >= limit) {
-        *reason = "a tensor or one image's column matrix has 2^31 elements or more";
+    size_t chunk = clcnn__conv_images_per_chunk(pb, dev, per_image, WORKSPACE_BOUND, reason);
+    if (chunk == 0)
         return false;
-    }
-    const size_t max_alloc = (size_t)dev->info.max_alloc_bytes;
-    if (per_image * sizeof(float) > max_alloc) {
-        *reason = "one image's column matrix exceeds the device's largest allocation";
-        return false;
-    }
-    size_t bound =
-        WORKSPACE_BOUND > per_image * sizeof(float) ? WORKSPACE_BOUND : per_image * sizeof(float);
-    if (bound > max_alloc)
-        bound = max_alloc;
-    size_t chunk = bound / (per_image * sizeof(float));
-    if (chunk * per_image >= limit)
-        chunk = (limit - 1) / per_image;
-    if (chunk > pb->x.n)
-        chunk = pb->x.n;
     pl.chunk = chunk;
     pl.col = chunk * pl.crs * pl.howo;
     pl.tmp = pl.wide ? chunk * pb->y.c * pl.howo : 0;

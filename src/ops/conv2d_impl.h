@@ -58,4 +58,10 @@ uint64_t clcnn__conv_winograd_filter_transforms(void);
  * problems run in several chunks. Affects later workspace_size and run calls. */
 void clcnn__conv_winograd_limit_workspace(size_t bytes);
 
+/* Images per chunk for a solver that needs per_image floats of workspace for each image: as many
+ * as fit in max(bound_bytes, one image), never above the device's largest allocation, the batch
+ * or int indexing. 0, with *reason set, when a tensor or one image is past those limits. */
+size_t clcnn__conv_images_per_chunk(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                                    size_t per_image, size_t bound_bytes, const char **reason);
+
 #endif
