@@ -22,14 +22,17 @@ static double number_after(const char *json, const char *key)
     return p != NULL ? strtod(p + strlen(key), NULL) : 0.0;
 }
 
-/* Runs the PyTorch peer with OpenBLAS; fills line with its JSON, or returns false. */
-static bool run_peer(size_t batch, size_t batches, char *line, size_t size)
+/* Runs the PyTorch peer with OpenBLAS; fills line with its JSON, or returns false. The peer
+ * knows the zoo's lenet and vgg16. */
+static bool run_peer(const char *model, bool infer_only, size_t batch, size_t batches, char *line,
+                     size_t size)
 {
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread "
-             "/usr/bin/python3 %s/tools/bench/lenet_torch.py --batch %zu --batches %zu 2>/dev/null",
-             CLCNN_SOURCE_DIR, batch, batches);
+             "/usr/bin/python3 %s/tools/bench/lenet_torch.py --model %s%s --batch %zu "
+             "--batches %zu 2>/dev/null",
+             CLCNN_SOURCE_DIR, model, infer_only ? " --infer-only" : "", batch, batches);
     FILE *p = popen(cmd, "r");
     if (p == NULL)
         return false;
@@ -41,7 +44,7 @@ int cli_bench_train(int argc, char **argv)
 {
     const char *model_path = CLCNN_SOURCE_DIR "/tools/models/lenet.model", *batch_text = "64",
                *batches_text = "20", *device = NULL;
-    bool peer = true;
+    bool peer = true, infer_only = false;
     for (int i = 2; i < argc; i++) {
         int r = cli_option_value(argc, argv, &i, "--model", &model_path);
         if (r == 0)
@@ -56,6 +59,8 @@ int cli_bench_train(int argc, char **argv)
             continue;
         if (strcmp(argv[i], "--no-peer") == 0)
             peer = false;
+        else if (strcmp(argv[i], "--infer-only") == 0)
+            infer_only = true;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: clcnn bench " BENCH_TRAIN_USAGE "\n\n" BENCH_TRAIN_HELP "\n");
             return 0;
@@ -96,7 +101,7 @@ int cli_bench_train(int argc, char **argv)
     cfg.lr = 0.01f;
     cfg.momentum = 0.9f;
     double train_rate = 0, infer_rate = 0;
-    for (int pass = 0; pass < 2 && st == CLCNN_OK; pass++) {
+    for (int pass = infer_only ? 1 : 0; pass < 2 && st == CLCNN_OK; pass++) {
         for (size_t k = 0; k < 3 && st == CLCNN_OK; k++) /* warm-up: compiles, allocates */
             st = pass == 0 ? clcnn_net_train_step(net, images, labels, batch, &cfg, NULL)
                            : clcnn_net_forward(net, images, batch, probs);
@@ -116,12 +121,21 @@ int cli_bench_train(int argc, char **argv)
         printf("%-28s %14s %14s\n", "implementation", "train img/s", "infer img/s");
         printf("%-28s %14.1f %14.1f\n", "clcnn", train_rate, infer_rate);
         char line[1024];
-        if (peer && run_peer(batch, batches, line, sizeof line)) {
+        const char *peer_model = strstr(model_path, "vgg16") != NULL   ? "vgg16"
+                                 : strstr(model_path, "lenet") != NULL ? "lenet"
+                                                                       : NULL;
+        if (peer && peer_model == NULL)
+            printf("# no PyTorch peer for this model (the peer knows lenet and vgg16)\n");
+        else if (peer && run_peer(peer_model, infer_only, batch, batches, line, sizeof line)) {
             double pt = number_after(line, "\"train_images_per_s\": ");
             double pi = number_after(line, "\"infer_images_per_s\": ");
             printf("%-28s %14.1f %14.1f\n", "pytorch (cpu, openblas)", pt, pi);
-            printf("clcnn / pytorch: training %.2fx, inference %.2fx\n", train_rate / pt,
-                   infer_rate / pi);
+            if (infer_only)
+                printf("clcnn / pytorch: inference %.2fx (%.1f vs %.1f ms per batch)\n",
+                       infer_rate / pi, 1e3 * (double)batch / infer_rate, 1e3 * (double)batch / pi);
+            else
+                printf("clcnn / pytorch: training %.2fx, inference %.2fx\n", train_rate / pt,
+                       infer_rate / pi);
         } else if (peer) {
             printf("# the PyTorch peer did not run (it needs Debian's python3-torch at "
                    "/usr/bin/python3)\n");
