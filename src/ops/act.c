@@ -83,25 +83,6 @@ static clcnn_status check_params(const clcnn_act_params *p, const char *op)
     return CLCNN_OK;
 }
 
-static clcnn_status check_tensor(const clcnn_tensor *t, const clcnn_device *dev, const char *op,
-                                 const char *what)
-{
-    CLCNN_FAIL_IF(t == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL %s", op, what);
-    CLCNN_FAIL_IF(clcnn_tensor_device(t) != dev, CLCNN_STATUS_INVALID_ARG,
-                  "%s: %s lives on another device", op, what);
-    return CLCNN_OK;
-}
-
-static clcnn_status check_same_shape(const clcnn_tensor *a, const clcnn_tensor *b, const char *op,
-                                     const char *what_a, const char *what_b)
-{
-    clcnn_shape s = clcnn_tensor_shape(a), t = clcnn_tensor_shape(b);
-    CLCNN_FAIL_IF(s.n != t.n || s.c != t.c || s.h != t.h || s.w != t.w, CLCNN_STATUS_BAD_SHAPE,
-                  "%s: %s (%zu,%zu,%zu,%zu) and %s (%zu,%zu,%zu,%zu) must have one shape", op,
-                  what_a, s.n, s.c, s.h, s.w, what_b, t.n, t.c, t.h, t.w);
-    return CLCNN_OK;
-}
-
 /* Launches the kind's kernel over n elements with the buffers, then alpha. */
 static clcnn_status launch(clcnn_device *dev, const clcnn_act_params *p, const char *dir,
                            const char *op, const cl_mem *bufs, size_t nbuf, size_t count)
@@ -135,9 +116,9 @@ clcnn_status clcnn_act_forward(clcnn_device *device, const clcnn_act_params *par
     static const char op[] = "act_forward";
     CLCNN_FAIL_IF(device == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL device", op);
     CLCNN_TRY(check_params(params, op));
-    CLCNN_TRY(check_tensor(x, device, op, "input"));
-    CLCNN_TRY(check_tensor(y, device, op, "output"));
-    CLCNN_TRY(check_same_shape(x, y, op, "input", "output"));
+    CLCNN_TRY(clcnn__check_tensor(x, device, op, "input"));
+    CLCNN_TRY(clcnn__check_tensor(y, device, op, "output"));
+    CLCNN_TRY(clcnn__check_same_shape(x, y, op, "input", "output"));
     const cl_mem bufs[] = {clcnn_tensor_buffer(x), clcnn_tensor_buffer(y)};
     clcnn_status st = launch(device, params, "fwd", op, bufs, 2, clcnn_tensor_count(x));
     if (st == CLCNN_OK)
@@ -151,11 +132,11 @@ clcnn_status clcnn_act_backward(clcnn_device *device, const clcnn_act_params *pa
     static const char op[] = "act_backward";
     CLCNN_FAIL_IF(device == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL device", op);
     CLCNN_TRY(check_params(params, op));
-    CLCNN_TRY(check_tensor(y, device, op, "output y"));
-    CLCNN_TRY(check_tensor(dy, device, op, "output gradient dy"));
-    CLCNN_TRY(check_tensor(dx, device, op, "input gradient dx"));
-    CLCNN_TRY(check_same_shape(y, dy, op, "output y", "output gradient dy"));
-    CLCNN_TRY(check_same_shape(y, dx, op, "output y", "input gradient dx"));
+    CLCNN_TRY(clcnn__check_tensor(y, device, op, "output y"));
+    CLCNN_TRY(clcnn__check_tensor(dy, device, op, "output gradient dy"));
+    CLCNN_TRY(clcnn__check_tensor(dx, device, op, "input gradient dx"));
+    CLCNN_TRY(clcnn__check_same_shape(y, dy, op, "output y", "output gradient dy"));
+    CLCNN_TRY(clcnn__check_same_shape(y, dx, op, "output y", "input gradient dx"));
     const cl_mem bufs[] = {clcnn_tensor_buffer(y), clcnn_tensor_buffer(dy),
                            clcnn_tensor_buffer(dx)};
     clcnn_status st = launch(device, params, "bwd", op, bufs, 3, clcnn_tensor_count(y));

@@ -280,14 +280,6 @@ clcnn_status clcnn_conv2d_workspace_size(const clcnn_device *device, clcnn_shape
     return CLCNN_OK;
 }
 
-static clcnn_status check_tensor(const clcnn_tensor *t, const clcnn_device *dev, const char *what)
-{
-    CLCNN_FAIL_IF(t == NULL, CLCNN_STATUS_INVALID_ARG, "conv2d: NULL %s", what);
-    CLCNN_FAIL_IF(clcnn_tensor_device(t) != dev, CLCNN_STATUS_INVALID_ARG,
-                  "conv2d: %s lives on another device", what);
-    return CLCNN_OK;
-}
-
 /* Checks the tensors of a call against each other and builds the problem. */
 static clcnn_status prepare(const clcnn_device *device, const clcnn_tensor *x,
                             const clcnn_tensor *w, const clcnn_tensor *bias,
@@ -295,9 +287,9 @@ static clcnn_status prepare(const clcnn_device *device, const clcnn_tensor *x,
                             clcnn__conv_problem *pb)
 {
     CLCNN_FAIL_IF(device == NULL, CLCNN_STATUS_INVALID_ARG, "conv2d: NULL device");
-    CLCNN_TRY(check_tensor(x, device, "input"));
-    CLCNN_TRY(check_tensor(w, device, "weight"));
-    CLCNN_TRY(check_tensor(y, device, "output"));
+    CLCNN_TRY(clcnn__check_tensor(x, device, "conv2d", "input"));
+    CLCNN_TRY(clcnn__check_tensor(w, device, "conv2d", "weight"));
+    CLCNN_TRY(clcnn__check_tensor(y, device, "conv2d", "output"));
     CLCNN_TRY(make_problem(clcnn_tensor_shape(x), clcnn_tensor_shape(w), params, pb));
     clcnn_shape ys = clcnn_tensor_shape(y);
     CLCNN_FAIL_IF(ys.n != pb->y.n || ys.c != pb->y.c || ys.h != pb->y.h || ys.w != pb->y.w,
@@ -307,7 +299,7 @@ static clcnn_status prepare(const clcnn_device *device, const clcnn_tensor *x,
                   ys.n, ys.c, ys.h, ys.w, pb->x.n, pb->x.c, pb->x.h, pb->x.w, pb->w.n, pb->w.c,
                   pb->w.h, pb->w.w, pb->y.n, pb->y.c, pb->y.h, pb->y.w);
     if (bias != NULL) {
-        CLCNN_TRY(check_tensor(bias, device, "bias"));
+        CLCNN_TRY(clcnn__check_tensor(bias, device, "conv2d", "bias"));
         CLCNN_FAIL_IF(clcnn_tensor_count(bias) != pb->w.n, CLCNN_STATUS_BAD_SHAPE,
                       "conv2d: bias has %zu elements, the output has K=%zu channels",
                       clcnn_tensor_count(bias), pb->w.n);

@@ -195,15 +195,6 @@ clcnn_status clcnn_conv2d_pass_auto_algo(clcnn_device *device, clcnn_conv_pass p
     return CLCNN_OK;
 }
 
-static clcnn_status check_tensor(const char *fn, const clcnn_tensor *t, const clcnn_device *dev,
-                                 const char *what)
-{
-    CLCNN_FAIL_IF(t == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL %s", fn, what);
-    CLCNN_FAIL_IF(clcnn_tensor_device(t) != dev, CLCNN_STATUS_INVALID_ARG,
-                  "%s: %s lives on another device", fn, what);
-    return CLCNN_OK;
-}
-
 static bool same_shape(clcnn_shape a, clcnn_shape b)
 {
     return a.n == b.n && a.c == b.c && a.h == b.h && a.w == b.w;
@@ -257,9 +248,9 @@ clcnn_status clcnn_conv2d_backward_data(clcnn_device *device, const clcnn_tensor
 {
     const pass_info *pi = &passes[CLCNN_CONV_PASS_BWD_DATA];
     CLCNN_FAIL_IF(device == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL device", pi->fn);
-    CLCNN_TRY(check_tensor(pi->fn, dy, device, "output gradient dy"));
-    CLCNN_TRY(check_tensor(pi->fn, w, device, "weight"));
-    CLCNN_TRY(check_tensor(pi->fn, dx, device, "input gradient dx"));
+    CLCNN_TRY(clcnn__check_tensor(dy, device, pi->fn, "output gradient dy"));
+    CLCNN_TRY(clcnn__check_tensor(w, device, pi->fn, "weight"));
+    CLCNN_TRY(clcnn__check_tensor(dx, device, pi->fn, "input gradient dx"));
     clcnn__conv_problem pb;
     CLCNN_TRY(clcnn__conv_make_problem(clcnn_tensor_shape(dx), clcnn_tensor_shape(w), params, &pb));
     CLCNN_TRY(check_shape(pi->fn, dy, "output gradient dy", pb.y, &pb));
@@ -277,9 +268,9 @@ clcnn_status clcnn_conv2d_backward_weights(clcnn_device *device, const clcnn_ten
 {
     const pass_info *pi = &passes[CLCNN_CONV_PASS_BWD_WEIGHTS];
     CLCNN_FAIL_IF(device == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL device", pi->fn);
-    CLCNN_TRY(check_tensor(pi->fn, x, device, "input"));
-    CLCNN_TRY(check_tensor(pi->fn, dy, device, "output gradient dy"));
-    CLCNN_TRY(check_tensor(pi->fn, dw, device, "weight gradient dw"));
+    CLCNN_TRY(clcnn__check_tensor(x, device, pi->fn, "input"));
+    CLCNN_TRY(clcnn__check_tensor(dy, device, pi->fn, "output gradient dy"));
+    CLCNN_TRY(clcnn__check_tensor(dw, device, pi->fn, "weight gradient dw"));
     clcnn__conv_problem pb;
     CLCNN_TRY(clcnn__conv_make_problem(clcnn_tensor_shape(x), clcnn_tensor_shape(dw), params, &pb));
     CLCNN_TRY(check_shape(pi->fn, dy, "output gradient dy", pb.y, &pb));
@@ -295,8 +286,8 @@ clcnn_status clcnn_conv2d_backward_bias(clcnn_device *device, const clcnn_tensor
 {
     static const char fn[] = "conv2d_backward_bias";
     CLCNN_FAIL_IF(device == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL device", fn);
-    CLCNN_TRY(check_tensor(fn, dy, device, "output gradient dy"));
-    CLCNN_TRY(check_tensor(fn, db, device, "bias gradient db"));
+    CLCNN_TRY(clcnn__check_tensor(dy, device, fn, "output gradient dy"));
+    CLCNN_TRY(clcnn__check_tensor(db, device, fn, "bias gradient db"));
     const clcnn_shape s = clcnn_tensor_shape(dy);
     CLCNN_FAIL_IF(clcnn_tensor_count(db) != s.c, CLCNN_STATUS_BAD_SHAPE,
                   "%s: db has %zu elements, dy (%zu,%zu,%zu,%zu) has K=%zu channels", fn,

@@ -14,25 +14,6 @@
 #define DROPOUT_VW 8 /* elements per chunk, as in kernels/cl/dropout.cl */
 #define DROPOUT_WG 64
 
-static clcnn_status check_tensor(const clcnn_tensor *t, const clcnn_device *dev, const char *op,
-                                 const char *what)
-{
-    CLCNN_FAIL_IF(t == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL %s", op, what);
-    CLCNN_FAIL_IF(clcnn_tensor_device(t) != dev, CLCNN_STATUS_INVALID_ARG,
-                  "%s: %s lives on another device", op, what);
-    return CLCNN_OK;
-}
-
-static clcnn_status check_same_shape(const clcnn_tensor *a, const clcnn_tensor *b, const char *op,
-                                     const char *what_a, const char *what_b)
-{
-    clcnn_shape s = clcnn_tensor_shape(a), t = clcnn_tensor_shape(b);
-    CLCNN_FAIL_IF(s.n != t.n || s.c != t.c || s.h != t.h || s.w != t.w, CLCNN_STATUS_BAD_SHAPE,
-                  "%s: %s (%zu,%zu,%zu,%zu) and %s (%zu,%zu,%zu,%zu) must have one shape", op,
-                  what_a, s.n, s.c, s.h, s.w, what_b, t.n, t.c, t.h, t.w);
-    return CLCNN_OK;
-}
-
 static clcnn_status check_params(const clcnn_dropout_params *p, const char *op)
 {
     CLCNN_FAIL_IF(p == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL parameters", op);
@@ -94,12 +75,12 @@ static clcnn_status check_forward(clcnn_device *dev, const char *op, const clcnn
 {
     CLCNN_FAIL_IF(dev == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL device", op);
     CLCNN_TRY(check_params(p, op));
-    CLCNN_TRY(check_tensor(x, dev, op, "input"));
-    CLCNN_TRY(check_tensor(y, dev, op, "output"));
-    CLCNN_TRY(check_same_shape(x, y, op, "input", "output"));
+    CLCNN_TRY(clcnn__check_tensor(x, dev, op, "input"));
+    CLCNN_TRY(clcnn__check_tensor(y, dev, op, "output"));
+    CLCNN_TRY(clcnn__check_same_shape(x, y, op, "input", "output"));
     if (mask != NULL) {
-        CLCNN_TRY(check_tensor(mask, dev, op, "mask"));
-        CLCNN_TRY(check_same_shape(x, mask, op, "input", "mask"));
+        CLCNN_TRY(clcnn__check_tensor(mask, dev, op, "mask"));
+        CLCNN_TRY(clcnn__check_same_shape(x, mask, op, "input", "mask"));
         CLCNN_FAIL_IF(clcnn_tensor_buffer(mask) == clcnn_tensor_buffer(x) ||
                           clcnn_tensor_buffer(mask) == clcnn_tensor_buffer(y),
                       CLCNN_STATUS_INVALID_ARG, "%s: the mask must not alias the input or output",
@@ -137,9 +118,9 @@ clcnn_status clcnn_dropout_backward(clcnn_device *device, const clcnn_dropout_pa
     static const char op[] = "dropout_backward";
     CLCNN_FAIL_IF(device == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL device", op);
     CLCNN_TRY(check_params(params, op));
-    CLCNN_TRY(check_tensor(dy, device, op, "output gradient dy"));
-    CLCNN_TRY(check_tensor(dx, device, op, "input gradient dx"));
-    CLCNN_TRY(check_same_shape(dy, dx, op, "output gradient dy", "input gradient dx"));
+    CLCNN_TRY(clcnn__check_tensor(dy, device, op, "output gradient dy"));
+    CLCNN_TRY(clcnn__check_tensor(dx, device, op, "input gradient dx"));
+    CLCNN_TRY(clcnn__check_same_shape(dy, dx, op, "output gradient dy", "input gradient dx"));
     const size_t count = clcnn_tensor_count(dy);
     CLCNN_TRY(check_count(count, op));
     const size_t chunks = (count + DROPOUT_VW - 1) / DROPOUT_VW;
@@ -147,8 +128,8 @@ clcnn_status clcnn_dropout_backward(clcnn_device *device, const clcnn_dropout_pa
     /* Without a mask the forward kernel on dy regenerates it: the same bits. */
     if (mask == NULL)
         return run_forward(device, op, params, dy, dx, NULL, global, DROPOUT_WG);
-    CLCNN_TRY(check_tensor(mask, device, op, "mask"));
-    CLCNN_TRY(check_same_shape(dy, mask, op, "output gradient dy", "mask"));
+    CLCNN_TRY(clcnn__check_tensor(mask, device, op, "mask"));
+    CLCNN_TRY(clcnn__check_same_shape(dy, mask, op, "output gradient dy", "mask"));
     CLCNN_FAIL_IF(clcnn_tensor_buffer(mask) == clcnn_tensor_buffer(dx), CLCNN_STATUS_INVALID_ARG,
                   "%s: the mask must not alias the input gradient", op);
     cl_kernel k;

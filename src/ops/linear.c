@@ -19,15 +19,6 @@ typedef struct linear_dims {
     size_t n, in, out;
 } linear_dims;
 
-static clcnn_status check_tensor(const clcnn_tensor *t, const clcnn_device *dev, const char *op,
-                                 const char *what)
-{
-    CLCNN_FAIL_IF(t == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL %s", op, what);
-    CLCNN_FAIL_IF(clcnn_tensor_device(t) != dev, CLCNN_STATUS_INVALID_ARG,
-                  "%s: %s lives on another device", op, what);
-    return CLCNN_OK;
-}
-
 static clcnn_status shape_dims(clcnn_shape x, clcnn_shape w, const char *op, linear_dims *d)
 {
     size_t nx, nw;
@@ -159,11 +150,11 @@ clcnn_status clcnn_linear_forward(clcnn_device *device, const clcnn_tensor *x,
 {
     static const char op[] = "linear_forward";
     CLCNN_FAIL_IF(device == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL device", op);
-    CLCNN_TRY(check_tensor(x, device, op, "input x"));
-    CLCNN_TRY(check_tensor(w, device, op, "weight w"));
-    CLCNN_TRY(check_tensor(y, device, op, "output y"));
+    CLCNN_TRY(clcnn__check_tensor(x, device, op, "input x"));
+    CLCNN_TRY(clcnn__check_tensor(w, device, op, "weight w"));
+    CLCNN_TRY(clcnn__check_tensor(y, device, op, "output y"));
     if (b != NULL)
-        CLCNN_TRY(check_tensor(b, device, op, "bias b"));
+        CLCNN_TRY(clcnn__check_tensor(b, device, op, "bias b"));
     linear_dims d;
     CLCNN_TRY(shape_dims(clcnn_tensor_shape(x), clcnn_tensor_shape(w), op, &d));
     CLCNN_TRY(check_shape(y, (clcnn_shape){d.n, d.out, 1, 1}, op, "output y"));
@@ -192,15 +183,15 @@ clcnn_status clcnn_linear_backward(clcnn_device *device, const clcnn_tensor *x,
 {
     static const char op[] = "linear_backward";
     CLCNN_FAIL_IF(device == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL device", op);
-    CLCNN_TRY(check_tensor(x, device, op, "input x"));
-    CLCNN_TRY(check_tensor(w, device, op, "weight w"));
-    CLCNN_TRY(check_tensor(dy, device, op, "output gradient dy"));
+    CLCNN_TRY(clcnn__check_tensor(x, device, op, "input x"));
+    CLCNN_TRY(clcnn__check_tensor(w, device, op, "weight w"));
+    CLCNN_TRY(clcnn__check_tensor(dy, device, op, "output gradient dy"));
     if (dx != NULL)
-        CLCNN_TRY(check_tensor(dx, device, op, "input gradient dx"));
+        CLCNN_TRY(clcnn__check_tensor(dx, device, op, "input gradient dx"));
     if (dw != NULL)
-        CLCNN_TRY(check_tensor(dw, device, op, "weight gradient dw"));
+        CLCNN_TRY(clcnn__check_tensor(dw, device, op, "weight gradient dw"));
     if (db != NULL)
-        CLCNN_TRY(check_tensor(db, device, op, "bias gradient db"));
+        CLCNN_TRY(clcnn__check_tensor(db, device, op, "bias gradient db"));
     linear_dims d;
     CLCNN_TRY(shape_dims(clcnn_tensor_shape(x), clcnn_tensor_shape(w), op, &d));
     CLCNN_TRY(check_shape(dy, (clcnn_shape){d.n, d.out, 1, 1}, op, "output gradient dy"));

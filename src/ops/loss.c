@@ -17,15 +17,6 @@ typedef struct rows_cols {
     size_t rows, cols;
 } rows_cols;
 
-static clcnn_status check_tensor(const clcnn_tensor *t, const clcnn_device *dev, const char *op,
-                                 const char *what)
-{
-    CLCNN_FAIL_IF(t == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL %s", op, what);
-    CLCNN_FAIL_IF(clcnn_tensor_device(t) != dev, CLCNN_STATUS_INVALID_ARG,
-                  "%s: %s lives on another device", op, what);
-    return CLCNN_OK;
-}
-
 static clcnn_status matrix_of(const clcnn_tensor *t, const char *op, rows_cols *rc)
 {
     clcnn_shape s = clcnn_tensor_shape(t);
@@ -33,16 +24,6 @@ static clcnn_status matrix_of(const clcnn_tensor *t, const char *op, rows_cols *
     CLCNN_FAIL_IF(s.n >= ((size_t)1 << 31) || cols >= ((size_t)1 << 31), CLCNN_STATUS_BAD_SHAPE,
                   "%s: (%zu,%zu,%zu,%zu) has 2^31 rows or classes or more", op, s.n, s.c, s.h, s.w);
     *rc = (rows_cols){s.n, cols};
-    return CLCNN_OK;
-}
-
-static clcnn_status check_same_shape(const clcnn_tensor *a, const clcnn_tensor *b, const char *op,
-                                     const char *what_a, const char *what_b)
-{
-    clcnn_shape s = clcnn_tensor_shape(a), t = clcnn_tensor_shape(b);
-    CLCNN_FAIL_IF(s.n != t.n || s.c != t.c || s.h != t.h || s.w != t.w, CLCNN_STATUS_BAD_SHAPE,
-                  "%s: %s (%zu,%zu,%zu,%zu) and %s (%zu,%zu,%zu,%zu) must have one shape", op,
-                  what_a, s.n, s.c, s.h, s.w, what_b, t.n, t.c, t.h, t.w);
     return CLCNN_OK;
 }
 
@@ -103,11 +84,11 @@ clcnn_status clcnn_softmax_xent_forward(clcnn_device *device, const clcnn_tensor
 {
     static const char op[] = "softmax_xent_forward";
     CLCNN_FAIL_IF(device == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL device", op);
-    CLCNN_TRY(check_tensor(logits, device, op, "logits"));
+    CLCNN_TRY(clcnn__check_tensor(logits, device, op, "logits"));
     CLCNN_FAIL_IF(loss == NULL && loss_host == NULL, CLCNN_STATUS_INVALID_ARG,
                   "%s: no output (loss and loss_host are both NULL)", op);
     if (loss != NULL) {
-        CLCNN_TRY(check_tensor(loss, device, op, "loss"));
+        CLCNN_TRY(clcnn__check_tensor(loss, device, op, "loss"));
         clcnn_shape s = clcnn_tensor_shape(loss);
         CLCNN_FAIL_IF(clcnn_tensor_count(loss) != 1, CLCNN_STATUS_BAD_SHAPE,
                       "%s: loss is (%zu,%zu,%zu,%zu) but must hold one element", op, s.n, s.c, s.h,
@@ -167,9 +148,9 @@ clcnn_status clcnn_softmax_xent_backward(clcnn_device *device, const clcnn_tenso
 {
     static const char op[] = "softmax_xent_backward";
     CLCNN_FAIL_IF(device == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL device", op);
-    CLCNN_TRY(check_tensor(logits, device, op, "logits"));
-    CLCNN_TRY(check_tensor(dlogits, device, op, "logits gradient"));
-    CLCNN_TRY(check_same_shape(logits, dlogits, op, "logits", "logits gradient"));
+    CLCNN_TRY(clcnn__check_tensor(logits, device, op, "logits"));
+    CLCNN_TRY(clcnn__check_tensor(dlogits, device, op, "logits gradient"));
+    CLCNN_TRY(clcnn__check_same_shape(logits, dlogits, op, "logits", "logits gradient"));
     rows_cols rc;
     CLCNN_TRY(matrix_of(logits, op, &rc));
     CLCNN_TRY(check_labels(labels, label_count, rc, op));
@@ -194,9 +175,9 @@ clcnn_status clcnn_softmax_forward(clcnn_device *device, const clcnn_tensor *x, 
 {
     static const char op[] = "softmax_forward";
     CLCNN_FAIL_IF(device == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL device", op);
-    CLCNN_TRY(check_tensor(x, device, op, "input"));
-    CLCNN_TRY(check_tensor(y, device, op, "output"));
-    CLCNN_TRY(check_same_shape(x, y, op, "input", "output"));
+    CLCNN_TRY(clcnn__check_tensor(x, device, op, "input"));
+    CLCNN_TRY(clcnn__check_tensor(y, device, op, "output"));
+    CLCNN_TRY(clcnn__check_same_shape(x, y, op, "input", "output"));
     rows_cols rc;
     CLCNN_TRY(matrix_of(x, op, &rc));
     const cl_uint rows = (cl_uint)rc.rows, cols = (cl_uint)rc.cols;

@@ -35,3 +35,22 @@ clcnn_status clcnn__launch_wait(clcnn_device *dev, cl_kernel kernel, const char 
         return CLCNN_CL_ERR(err, "%s: kernel execution", what);
     return CLCNN_OK;
 }
+
+clcnn_status clcnn__check_tensor(const clcnn_tensor *t, const clcnn_device *dev, const char *op,
+                                 const char *what)
+{
+    CLCNN_FAIL_IF(t == NULL, CLCNN_STATUS_INVALID_ARG, "%s: NULL %s", op, what);
+    CLCNN_FAIL_IF(clcnn_tensor_device(t) != dev, CLCNN_STATUS_INVALID_ARG,
+                  "%s: %s lives on another device", op, what);
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn__check_same_shape(const clcnn_tensor *a, const clcnn_tensor *b, const char *op,
+                                     const char *what_a, const char *what_b)
+{
+    clcnn_shape s = clcnn_tensor_shape(a), t = clcnn_tensor_shape(b);
+    CLCNN_FAIL_IF(s.n != t.n || s.c != t.c || s.h != t.h || s.w != t.w, CLCNN_STATUS_BAD_SHAPE,
+                  "%s: %s (%zu,%zu,%zu,%zu) and %s (%zu,%zu,%zu,%zu) must have one shape", op,
+                  what_a, s.n, s.c, s.h, s.w, what_b, t.n, t.c, t.h, t.w);
+    return CLCNN_OK;
+}

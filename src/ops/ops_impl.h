@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "clcnn/tensor.h"
 #include "device_impl.h"
 
 /* One kernel argument: size and pointer to the value (NULL for a NULL buffer). */
@@ -12,6 +13,14 @@ typedef struct clcnn__kernel_arg {
     size_t size;
     const void *value;
 } clcnn__kernel_arg;
+
+/* Refuses a NULL tensor or one on another device: "<op>: NULL <what>". */
+clcnn_status clcnn__check_tensor(const clcnn_tensor *t, const clcnn_device *dev, const char *op,
+                                 const char *what);
+
+/* Refuses two tensors of different shapes, naming both. */
+clcnn_status clcnn__check_same_shape(const clcnn_tensor *a, const clcnn_tensor *b, const char *op,
+                                     const char *what_a, const char *what_b);
 
 /* Sets arguments 0..count-1; on failure names the argument index and the OpenCL error. */
 clcnn_status clcnn__set_args(cl_kernel kernel, const char *what, const clcnn__kernel_arg *args,
