@@ -15,6 +15,7 @@
 #include "clcnn/pool.h"
 #include "clcnn/weights.h"
 #include "device_impl.h"
+#include "net_impl.h"
 #include "status_impl.h"
 
 enum { WEIGHT, BIAS };
@@ -48,7 +49,9 @@ struct clcnn_net {
     size_t batch; /* what the activations are sized for; 0 = none yet */
     cl_mem workspace;
     size_t workspace_bytes;
-    int optimizer_states; /* -1 until the first step allocates them */
+    int optimizer_states;        /* -1 until the first step allocates them */
+    clcnn__net_observer observe; /* called after each stage of a batch (tracing); may be NULL */
+    void *observe_user;
 };
 
 /* ---- building ------------------------------------------------------------------------------ */
@@ -350,11 +353,15 @@ static clcnn_status layer_forward(clcnn_net *net, size_t i, bool training)
     return CLCNN_OK;
 }
 
-static clcnn_status forward(clcnn_net *net, const float *images, size_t n, bool training)
+static void observe(clcnn_net *net, const char *stage, const char *phase)
 {
-    CLCNN_TRY(ensure_batch(net, n, training));
-    layer *in = &net->layers[0];
-    CLCNN_TRY(clcnn_tensor_upload(in->y, images, clcnn_tensor_count(in->y)));
+    if (net->observe != NULL)
+        net->observe(net->observe_user, stage, phase);
+}
+
+/* Forward through every layer from the input already in layer 0's tensor. */
+static clcnn_status forward(clcnn_net *net, bool training)
+{
     for (size_t i = 1; i < net->count; i++) {
         clcnn_status st = layer_forward(net, i, training);
         if (st != CLCNN_OK) {
@@ -362,8 +369,27 @@ static clcnn_status forward(clcnn_net *net, const float *images, size_t n, bool 
                                 net->layers[i].desc.line);
             return st;
         }
+        observe(net, net->layers[i].desc.name, "fwd");
     }
     return CLCNN_OK;
+}
+
+clcnn_status clcnn__net_prepare(clcnn_net *net, size_t n, bool training, clcnn_tensor **input)
+{
+    CLCNN_TRY(ensure_batch(net, n, training));
+    *input = net->layers[0].y;
+    return CLCNN_OK;
+}
+
+clcnn_device *clcnn__net_device(const clcnn_net *net)
+{
+    return net->dev;
+}
+
+void clcnn__net_set_observer(clcnn_net *net, clcnn__net_observer fn, void *user)
+{
+    net->observe = fn;
+    net->observe_user = user;
 }
 
 /* dx of layer i (the dy of layer i-1), or NULL when nothing below needs it. */
@@ -459,26 +485,44 @@ static clcnn_status update(clcnn_net *net, const clcnn_optim_config *cfg)
     return CLCNN_OK;
 }
 
+clcnn_status clcnn__net_infer(clcnn_net *net, clcnn_tensor **output)
+{
+    CLCNN_FAIL_IF(net->batch == 0, CLCNN_STATUS_INVALID_ARG, "net: no input prepared");
+    CLCNN_TRY(forward(net, false));
+    *output = net->layers[net->count - 1].y;
+    return CLCNN_OK;
+}
+
 clcnn_status clcnn_net_forward(clcnn_net *net, const float *images, size_t n, float *outputs)
 {
     CLCNN_FAIL_IF(net == NULL || images == NULL || n == 0, CLCNN_STATUS_INVALID_ARG,
                   "net_forward: NULL argument or empty batch");
-    CLCNN_TRY(forward(net, images, n, false));
+    clcnn_tensor *input, *output;
+    CLCNN_TRY(clcnn__net_prepare(net, n, false, &input));
+    CLCNN_TRY(clcnn_tensor_upload(input, images, clcnn_tensor_count(input)));
+    CLCNN_TRY(clcnn__net_infer(net, &output));
     if (outputs == NULL)
         return CLCNN_OK;
-    const layer *last = &net->layers[net->count - 1];
-    return clcnn_tensor_download(last->y, outputs, clcnn_tensor_count(last->y));
+    return clcnn_tensor_download(output, outputs, clcnn_tensor_count(output));
 }
 
-clcnn_status clcnn_net_train_step(clcnn_net *net, const float *images, const int32_t *labels,
-                                  size_t n, const clcnn_optim_config *optimizer, float *loss)
+static clcnn_status check_trainable(const clcnn_net *net, const char *op)
 {
-    CLCNN_FAIL_IF(net == NULL || images == NULL || labels == NULL || optimizer == NULL || n == 0,
-                  CLCNN_STATUS_INVALID_ARG, "net_train_step: NULL argument or empty batch");
     CLCNN_FAIL_IF(net->count < 3 || net->layers[net->count - 1].desc.kind != CLCNN_LAYER_SOFTMAX,
                   CLCNN_STATUS_INVALID_ARG,
-                  "net_train_step: the model must end in softmax (the loss is softmax "
-                  "cross-entropy on the layer before it)");
+                  "%s: the model must end in softmax (the loss is softmax cross-entropy on the "
+                  "layer before it)",
+                  op);
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn__net_train(clcnn_net *net, const int32_t *labels, size_t n,
+                              const clcnn_optim_config *optimizer, clcnn_tensor *loss,
+                              float *loss_host, clcnn_tensor **logits_out)
+{
+    CLCNN_TRY(check_trainable(net, "net_train_step"));
+    CLCNN_FAIL_IF(net->batch != n || net->layers[net->count - 1].dy == NULL,
+                  CLCNN_STATUS_INVALID_ARG, "net: no training input of %zu images prepared", n);
     /* Nothing below the lowest trainable layer needs a gradient. */
     size_t lowest = net->count;
     for (size_t i = 1; i < net->count; i++)
@@ -486,12 +530,16 @@ clcnn_status clcnn_net_train_step(clcnn_net *net, const float *images, const int
             lowest = i;
             break;
         }
-    CLCNN_TRY(forward(net, images, n, true));
+    CLCNN_TRY(forward(net, true));
     size_t top = net->count - 2; /* the logits */
     layer *logits = &net->layers[top];
-    float mean = 0.0f;
-    CLCNN_TRY(clcnn_softmax_xent_forward(net->dev, logits->y, labels, n, NULL, &mean));
+    CLCNN_TRY(clcnn_softmax_xent_forward(net->dev, logits->y, labels, n, loss, loss_host));
+    if (logits_out != NULL) {
+        /* The caller reads the logits; the gradient goes to dy, not over them. */
+        *logits_out = logits->y;
+    }
     CLCNN_TRY(clcnn_softmax_xent_backward(net->dev, logits->y, labels, n, logits->dy));
+    observe(net, "loss", "loss");
     for (size_t i = top; i >= lowest && i >= 1; i--) {
         clcnn_status st = layer_backward(net, i, lowest);
         if (st != CLCNN_OK) {
@@ -499,8 +547,24 @@ clcnn_status clcnn_net_train_step(clcnn_net *net, const float *images, const int
                                 net->layers[i].desc.line);
             return st;
         }
+        observe(net, net->layers[i].desc.name, "bwd");
     }
     CLCNN_TRY(update(net, optimizer));
+    observe(net, "optimizer", "update");
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn_net_train_step(clcnn_net *net, const float *images, const int32_t *labels,
+                                  size_t n, const clcnn_optim_config *optimizer, float *loss)
+{
+    CLCNN_FAIL_IF(net == NULL || images == NULL || labels == NULL || optimizer == NULL || n == 0,
+                  CLCNN_STATUS_INVALID_ARG, "net_train_step: NULL argument or empty batch");
+    CLCNN_TRY(check_trainable(net, "net_train_step"));
+    clcnn_tensor *input;
+    CLCNN_TRY(clcnn__net_prepare(net, n, true, &input));
+    CLCNN_TRY(clcnn_tensor_upload(input, images, clcnn_tensor_count(input)));
+    float mean = 0.0f;
+    CLCNN_TRY(clcnn__net_train(net, labels, n, optimizer, NULL, &mean, NULL));
     if (loss != NULL)
         *loss = mean;
     return CLCNN_OK;

@@ -20,5 +20,6 @@
 #include "clcnn/optim.h"
 #include "clcnn/dropout.h"
 #include "clcnn/weights.h"
+#include "clcnn/sched.h"
 
 #endif
