@@ -262,6 +262,24 @@ def check_op_linear_xent(tmp):
     usage_error("op linear without weight", "op", "linear", "--input", p["x"], "--output", p["y"])
 
 
+def check_trace(what, path, names):
+    """A Chrome trace: valid JSON, the queue and loader lanes named, and each of names once."""
+    try:
+        with open(path) as f:
+            events = json.load(f)["traceEvents"]
+    except (OSError, ValueError, KeyError) as e:
+        check(what, False, str(e))
+        return
+    lanes = {e["args"]["name"] for e in events if e.get("ph") == "M"}
+    counts = {}
+    for e in events:
+        if e.get("ph") == "X":
+            counts[e["name"]] = counts.get(e["name"], 0) + 1
+    missing = [n for n in names if counts.get(n) != 1]
+    check(what, {"compute queue", "transfer queue", "loader 0"} <= lanes and not missing,
+          "lanes %s, not once: %s" % (sorted(lanes), missing[:5]))
+
+
 def check_train_eval_infer(tmp):
     """One short training run, then eval and infer on what it wrote (needs Fashion-MNIST)."""
     data = "/usr/share/datasets/fashion-mnist"
@@ -271,13 +289,25 @@ def check_train_eval_infer(tmp):
     models = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "models")
     model = os.path.join(models, "lenet.model")
     weights = os.path.join(tmp, "lenet.weights")
+    trace = os.path.join(tmp, "train.json")
     code, out, err = run("train", "--model", model, "--epochs", "1", "--limit", "512",
-                         "--out", weights)
+                         "--out", weights, "--trace", trace)
     m = re.search(r"test accuracy ([0-9.]+)", out)
     check("train", code == 0 and m is not None and float(m.group(1)) > 0.2 and
           os.path.exists(weights), out + err)
     if m is None:
         return
+    check_trace("train --trace", trace, ["epoch 1 b%d %s" % (b, stage) for b in range(8)
+                                         for stage in ("load", "upload", "conv1 fwd",
+                                                       "conv1 bwd", "download")] +
+                ["eval 1 b%d upload" % b for b in range(157)])
+    # Serial, with two loaders: the same weights, bit for bit.
+    serial = os.path.join(tmp, "serial.weights")
+    code, out2, err = run("train", "--model", model, "--epochs", "1", "--limit", "512",
+                          "--out", serial, "--inflight", "1", "--loaders", "2")
+    with open(weights, "rb") as f, open(serial, "rb") as g:
+        check("train --inflight 1 gives the same bits", code == 0 and f.read() == g.read() and
+              m.group(0) in out2, out2 + err)
     code, out, err = run("eval", "--model", model, "--weights", weights)
     check("eval matches train", code == 0 and "test accuracy " + m.group(1) in out and
           "Ankle boot" in out, out + err)
@@ -290,6 +320,18 @@ def check_train_eval_infer(tmp):
     names = re.findall(r"  ([A-Za-z /-]+) (0\.[0-9]+)", out)
     check("infer", code == 0 and len(names) == 2 and float(names[0][1]) >= float(names[1][1]),
           out + err)
+    # The same image as .npy pixel values, in one batch with the PGM, traced.
+    npy = os.path.join(tmp, "first.npy")
+    save_npy(npy, (1, 28, 28), [float(v) for v in pixels])
+    trace = os.path.join(tmp, "infer.json")
+    code, out2, err = run("infer", "--model", model, "--weights", weights, "--top", "2",
+                          "--batch", "2", "--trace", trace, pgm, npy, pgm)
+    lines = out2.splitlines()
+    check("infer .npy and batches", code == 0 and len(lines) == 3 and
+          lines[0].split(":", 1)[1] == lines[1].split(":", 1)[1] == lines[2].split(":", 1)[1] and
+          lines[0].split(":", 1)[1] == out.split(":", 1)[1].rstrip("\n"), out + out2 + err)
+    check_trace("infer --trace", trace, ["infer b0 upload", "infer b1 download",
+                                         "infer b0 conv2 fwd"])
     bad = os.path.join(tmp, "bad.pgm")
     with open(bad, "wb") as f:
         f.write(b"P5 3 3 255\n" + bytes(9))

@@ -1405,6 +1405,8 @@ int cli_cmd_bench(int argc, char **argv)
         return cli_bench_pool(argc, argv);
     if (argc > 1 && strcmp(argv[1], "train") == 0)
         return cli_bench_train(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "pipeline") == 0)
+        return cli_bench_pipeline(argc, argv);
     if (print_help_if_asked(argc, argv))
         return 0;
     bench_opts *o = malloc(sizeof *o);

@@ -63,14 +63,30 @@
     "  --batches N        timed batches after 3 warm-up ones (default 20)\n"                       \
     "  --no-peer          skip PyTorch"
 
+#define BENCH_PIPELINE_USAGE                                                                       \
+    "pipeline [--model FILE] [--pass train|infer] [--inflight 1,2,3] [--batch N] [--batches N]\n"  \
+    "                   [--loaders N] [--trace FILE] [--device SEL]"
+
+#define BENCH_PIPELINE_HELP                                                                        \
+    "clcnn bench pipeline: training steps (or inference) of a model (default\n"                    \
+    "tools/models/lenet.model) on random batches through the scheduler, once per --inflight\n"     \
+    "setting (default 1,2,3; 1 is serial), each on a fresh net after 2 warm-up batches.\n"         \
+    "Reports images/s, the speed relative to the first setting, the transfer time (uploads\n"      \
+    "and downloads, from OpenCL profiling), the part of it during which the compute queue ran,\n"  \
+    "and that overlap as a fraction of the transfer time.\n"                                       \
+    "  --batch N --batches N   batch size (default 64) and timed batches (default 20)\n"           \
+    "  --loaders N             loader threads (default 1)\n"                                       \
+    "  --trace FILE            a Chrome trace of every setting's timed run"
+
 #define BENCH_USAGE                                                                                \
-    BENCH_CONV_USAGE "\n       clcnn bench " BENCH_STARTUP_USAGE                                   \
-                     "\n       clcnn bench " BENCH_POOL_USAGE                                      \
-                     "\n       clcnn bench " BENCH_TRAIN_USAGE
+    BENCH_CONV_USAGE                                                                               \
+        "\n       clcnn bench " BENCH_STARTUP_USAGE "\n       clcnn bench " BENCH_POOL_USAGE       \
+        "\n       clcnn bench " BENCH_TRAIN_USAGE "\n       clcnn bench " BENCH_PIPELINE_USAGE
 
 #define BENCH_SUMMARY                                                                              \
     "Times convolution solvers against each other and oneDNN, or the cost of a first run.\n"       \
-    "\n" BENCH_CONV_HELP "\n\n" BENCH_STARTUP_HELP "\n\n" BENCH_POOL_HELP "\n\n" BENCH_TRAIN_HELP
+    "\n" BENCH_CONV_HELP "\n\n" BENCH_STARTUP_HELP "\n\n" BENCH_POOL_HELP "\n\n" BENCH_TRAIN_HELP  \
+    "\n\n" BENCH_PIPELINE_HELP
 
 /* Runs 'clcnn bench' (argv[0] is "bench"), --help included. Returns the exit status: 0, 1 (a
  * library failure) or 2 (a usage error). */
@@ -82,5 +98,8 @@ int cli_bench_pool(int argc, char **argv);
 
 /* Runs 'clcnn bench train'; defined in tools/bench_train.c. */
 int cli_bench_train(int argc, char **argv);
+
+/* Runs 'clcnn bench pipeline'; defined in tools/bench_pipeline.c. */
+int cli_bench_pipeline(int argc, char **argv);
 
 #endif

@@ -357,6 +357,11 @@ static const command commands[] = {
      "                        every --checkpoint-every N steps, and on Ctrl-C\n"
      "  --resume FILE         continue from a checkpoint, bit for bit (same --seed, --batch,\n"
      "                        --limit and --data)\n"
+     "  --inflight N          batches on the device at once: the next uploads while one\n"
+     "                        computes (default 2; 1 is serial; results are the same bits)\n"
+     "  --loaders N           threads that read and augment batches ahead (default 1)\n"
+     "  --trace FILE          a Chrome trace (chrome://tracing, Perfetto) of the loaders, the\n"
+     "                        transfer queue and the compute queue, per batch and layer\n"
      "  --device SEL          the device (see clcnn devices --help)",
      "--model FILE [OPTIONS]", cli_cmd_train, false},
     {"eval",
@@ -373,7 +378,11 @@ static const command commands[] = {
      "\n"
      "  --model FILE --weights FILE   the model and what clcnn train --out wrote\n"
      "  --top K                       classes to print (default 3)\n"
-     "  --data DIR                    where the class names come from (default Fashion-MNIST)",
+     "  --data DIR                    where the class names come from (default Fashion-MNIST)\n"
+     "  --batch N                     images per batch (default 8)\n"
+     "  --inflight N                  batches on the device at once (default 2)\n"
+     "  --trace FILE                  a Chrome trace of loading, transfers and compute\n"
+     "  --device SEL                  the device",
      "--model FILE --weights FILE [--top K] IMAGE...", cli_cmd_infer, false},
     {"summary",
      "Reads a model file and prints each layer's output shape, parameters, forward FLOPs,\n"

@@ -12,8 +12,10 @@
 #include "cli.h"
 
 typedef struct train_options {
-    const char *model, *data, *device, *log, *freeze, *out, *checkpoint, *resume, *init;
+    const char *model, *data, *device, *log, *freeze, *out, *checkpoint, *resume, *init, *trace;
     bool greedy;
+    size_t inflight, loaders;
+    clcnn_trace *tracer; /* when --trace */
     size_t checkpoint_every;
     size_t epochs, batch, limit;
     uint64_t seed;
@@ -73,7 +75,7 @@ static int parse_options(int argc, char **argv, train_options *o)
 {
     const char *epochs = "3", *batch = "64", *optimizer = "momentum", *lr = "0.01",
                *momentum = "0.9", *decay = "0", *seed = "1", *limit = "0", *crop = "0",
-               *every = "0";
+               *every = "0", *inflight = "2", *loaders = "1";
     struct {
         const char *name;
         const char **dst;
@@ -95,7 +97,10 @@ static int parse_options(int argc, char **argv, train_options *o)
                 {"--checkpoint", &o->checkpoint},
                 {"--checkpoint-every", &every},
                 {"--resume", &o->resume},
-                {"--init", &o->init}};
+                {"--init", &o->init},
+                {"--inflight", &inflight},
+                {"--loaders", &loaders},
+                {"--trace", &o->trace}};
     for (int i = 1; i < argc; i++) {
         int r = 0;
         for (size_t k = 0; k < sizeof opts / sizeof opts[0] && r == 0; k++) {
@@ -129,6 +134,10 @@ static int parse_options(int argc, char **argv, train_options *o)
         return cli_usage_error("train", "bad value '%s' for --crop", crop);
     if (!parse_count(every, &o->checkpoint_every))
         return cli_usage_error("train", "bad value '%s' for --checkpoint-every", every);
+    if (!parse_count(inflight, &o->inflight) || o->inflight == 0 || o->inflight > 16)
+        return cli_usage_error("train", "bad value '%s' for --inflight (1 to 16)", inflight);
+    if (!parse_count(loaders, &o->loaders) || o->loaders == 0 || o->loaders > 64)
+        return cli_usage_error("train", "bad value '%s' for --loaders (1 to 64)", loaders);
     if (!parse_count(seed, &seed_value))
         return cli_usage_error("train", "bad value '%s' for --seed", seed);
     o->seed = seed_value;
@@ -150,40 +159,81 @@ static int parse_options(int argc, char **argv, train_options *o)
     return 0;
 }
 
-/* Test accuracy, and the confusion matrix when confusion is not NULL (classes x classes,
- * rows the true class). */
-static clcnn_status evaluate(clcnn_net *net, const clcnn_dataset *test, size_t batch,
-                             double *accuracy, size_t *confusion)
+/* Batches of a dataset for the scheduler: images order[first + b * batch ...] (or first + ...
+ * in dataset order when order is NULL), up to end. */
+typedef struct feed {
+    const clcnn_dataset *data;
+    const size_t *order;
+    size_t first, end, batch;
+    const clcnn_augment *augment;
+    uint64_t seed;
+} feed;
+
+static clcnn_status feed_fill(void *user, uint64_t b, float *images, int32_t *labels, size_t *count)
 {
-    size_t classes = test->classes, pixels = test->channels * test->height * test->width;
-    float *images = malloc(batch * pixels * sizeof *images);
-    float *probs = malloc(batch * classes * sizeof *probs);
-    size_t *idx = malloc(batch * sizeof *idx);
-    int32_t *labels = malloc(batch * sizeof *labels);
-    clcnn_status st = images && probs && idx && labels ? CLCNN_OK : CLCNN_STATUS_OUT_OF_MEMORY;
-    size_t right = 0;
-    for (size_t first = 0; st == CLCNN_OK && first < test->count; first += batch) {
-        size_t n = test->count - first < batch ? test->count - first : batch;
+    const feed *f = user;
+    size_t first = f->first + (size_t)b * f->batch;
+    size_t n = f->end - first < f->batch ? f->end - first : f->batch;
+    size_t idx[1024];
+    const size_t *indices = f->order != NULL ? f->order + first : idx;
+    if (f->order == NULL) {
+        if (n > sizeof idx / sizeof idx[0])
+            return CLCNN_STATUS_INVALID_ARG;
         for (size_t k = 0; k < n; k++)
             idx[k] = first + k;
-        st = clcnn_dataset_batch(test, idx, n, NULL, 0, images, labels);
-        if (st == CLCNN_OK)
-            st = clcnn_net_forward(net, images, n, probs);
-        for (size_t k = 0; st == CLCNN_OK && k < n; k++) {
-            size_t best = 0;
-            for (size_t c = 1; c < classes; c++)
-                if (probs[k * classes + c] > probs[k * classes + best])
-                    best = c;
-            right += best == (size_t)labels[k];
-            if (confusion != NULL)
-                confusion[(size_t)labels[k] * classes + best]++;
-        }
     }
-    *accuracy = test->count ? (double)right / (double)test->count : 0.0;
-    free(images);
-    free(probs);
-    free(idx);
-    free(labels);
+    *count = n;
+    return clcnn_dataset_batch(f->data, indices, n, f->augment, f->seed, images, labels);
+}
+
+static uint64_t feed_batches(const feed *f)
+{
+    return (f->end - f->first + f->batch - 1) / f->batch;
+}
+
+typedef struct tally {
+    size_t classes, right;
+    size_t *confusion; /* may be NULL */
+} tally;
+
+static clcnn_status tally_result(void *user, const clcnn_sched_result *r)
+{
+    tally *t = user;
+    for (size_t k = 0; k < r->count; k++) {
+        const float *p = r->values + k * r->outputs;
+        size_t best = 0;
+        for (size_t c = 1; c < r->outputs; c++)
+            if (p[c] > p[best])
+                best = c;
+        t->right += best == (size_t)r->labels[k];
+        if (t->confusion != NULL)
+            t->confusion[(size_t)r->labels[k] * t->classes + best]++;
+    }
+    return CLCNN_OK;
+}
+
+/* Test accuracy, and the confusion matrix when confusion is not NULL (classes x classes,
+ * rows the true class), through the scheduler. */
+static clcnn_status evaluate(clcnn_net *net, const clcnn_dataset *test, size_t batch,
+                             const clcnn_sched_config *base, const char *name, double *accuracy,
+                             size_t *confusion)
+{
+    *accuracy = 0.0;
+    if (test->count == 0)
+        return CLCNN_OK;
+    feed f = {test, NULL, 0, test->count, batch > 1024 ? 1024 : batch, NULL, 0};
+    tally t = {test->classes, 0, confusion};
+    clcnn_sched_config c = *base;
+    c.training = false;
+    c.batch = f.batch;
+    c.batches = feed_batches(&f);
+    c.fill = feed_fill;
+    c.fill_user = &f;
+    c.result = tally_result;
+    c.result_user = &t;
+    c.name = name;
+    clcnn_status st = clcnn_sched_run(net, &c, NULL);
+    *accuracy = (double)t.right / (double)test->count;
     return st;
 }
 
@@ -266,17 +316,82 @@ static const char *checkpoint_path(const train_options *o)
     return o->checkpoint != NULL ? o->checkpoint : "interrupted.ckpt";
 }
 
+/* Losses and progress of an epoch's training batches, as they come back. */
+typedef struct epoch_progress {
+    size_t epoch, done, total, start, steps;
+    double sum, started, last_report;
+    bool tty;
+} epoch_progress;
+
+static clcnn_status on_trained(void *user, const clcnn_sched_result *r)
+{
+    epoch_progress *p = user;
+    p->sum += r->loss;
+    p->steps++;
+    p->done += r->count;
+    double t = now_s();
+    if (t - p->last_report > (p->tty ? 0.5 : 30.0) || p->done >= p->total) {
+        progress(p->tty, p->epoch, p->done, p->total, p->sum / (double)p->steps,
+                 (double)(p->done - p->start) / (t - p->started), p->started);
+        p->last_report = t;
+    }
+    /* Ctrl-C: stop after this batch (the net may be a few steps further: the checkpoint
+     * records where it is). */
+    return interrupted ? CLCNN_STATUS_IO : CLCNN_OK;
+}
+
+static clcnn_sched_config sched_base(const train_options *o)
+{
+    clcnn_sched_config c = clcnn_sched_config_default();
+    c.inflight = o->inflight;
+    c.loaders = o->loaders;
+    c.trace = o->tracer;
+    return c;
+}
+
+/* Steps [first, end) of the epoch's order through the scheduler, in runs that end where a
+ * --checkpoint-every checkpoint is due. */
+static clcnn_status train_range(const train_options *o, clcnn_net *net, feed *f, epoch_progress *p,
+                                const char *name)
+{
+    clcnn_status st = CLCNN_OK;
+    while (st == CLCNN_OK && f->first < f->end) {
+        uint64_t batches = feed_batches(f);
+        bool checkpoint = o->checkpoint_every > 0 && o->checkpoint != NULL;
+        if (checkpoint) {
+            uint64_t due = o->checkpoint_every - clcnn_net_steps(net) % o->checkpoint_every;
+            batches = due < batches ? due : batches;
+        }
+        clcnn_sched_config c = sched_base(o);
+        c.training = true;
+        c.batch = f->batch;
+        c.batches = batches;
+        c.optimizer = &o->optim;
+        c.fill = feed_fill;
+        c.fill_user = f;
+        c.result = on_trained;
+        c.result_user = p;
+        c.name = name;
+        st = clcnn_sched_run(net, &c, NULL);
+        if (st != CLCNN_OK)
+            break;
+        f->first += (size_t)batches * f->batch;
+        if (f->first > f->end)
+            f->first = f->end;
+        if (checkpoint && clcnn_net_steps(net) % o->checkpoint_every == 0)
+            st = clcnn_net_save_checkpoint(net, o->checkpoint, &o->optim, p->epoch - 1);
+    }
+    return st;
+}
+
 static clcnn_status run_epochs(const train_options *o, clcnn_net *net, const clcnn_dataset *train,
                                const clcnn_dataset *test, FILE *log, uint64_t done_steps)
 {
     if (train->count == 0 || test->count == 0 || o->batch == 0)
         return CLCNN_STATUS_INVALID_ARG;
     size_t n = o->limit > 0 && o->limit < train->count ? o->limit : train->count;
-    size_t pixels = train->channels * train->height * train->width;
     size_t *order = malloc(train->count * sizeof *order);
-    float *images = malloc(o->batch * pixels * sizeof *images);
-    int32_t *labels = malloc(o->batch * sizeof *labels);
-    clcnn_status st = order && images && labels ? CLCNN_OK : CLCNN_STATUS_OUT_OF_MEMORY;
+    clcnn_status st = order != NULL ? CLCNN_OK : CLCNN_STATUS_OUT_OF_MEMORY;
     bool tty = isatty(fileno(stderr));
     /* A resumed run continues at the batch its checkpoint had reached: the order of every
      * epoch, the augmentation and dropout follow from the seed and the step alone. */
@@ -284,52 +399,36 @@ static clcnn_status run_epochs(const train_options *o, clcnn_net *net, const clc
     size_t epoch0 = (size_t)(done_steps / per_epoch) + 1, skip = (size_t)(done_steps % per_epoch);
     for (size_t epoch = epoch0; st == CLCNN_OK && epoch <= o->epochs; epoch++) {
         shuffle(order, train->count, o->seed, epoch);
-        double started = now_s(), sum = 0, last_report = started;
-        size_t steps = 0;
         size_t start = epoch == epoch0 ? skip * o->batch : 0;
-        for (size_t first = start; st == CLCNN_OK && first < n; first += o->batch) {
-            if (interrupted) {
-                st = clcnn_net_save_checkpoint(net, checkpoint_path(o), &o->optim, epoch - 1);
-                if (st == CLCNN_OK)
-                    fprintf(stderr,
-                            "\ninterrupted: checkpoint written to %s (resume with "
-                            "--resume %s)\n",
-                            checkpoint_path(o), checkpoint_path(o));
-                free(order);
-                free(images);
-                free(labels);
-                return st == CLCNN_OK ? CLCNN_STATUS_IO : st;
-            }
-            size_t b = n - first < o->batch ? n - first : o->batch;
-            float loss = 0;
-            st = clcnn_dataset_batch(train, order + first, b, &o->augment,
-                                     o->seed * 1000003u + epoch, images, labels);
+        double started = now_s();
+        epoch_progress p = {epoch, start, n, start, 0, 0.0, started, started, tty};
+        feed f = {train, order, start, n, o->batch, &o->augment, o->seed * 1000003u + epoch};
+        char name[32];
+        snprintf(name, sizeof name, "epoch %zu", epoch);
+        st = train_range(o, net, &f, &p, name);
+        if (st != CLCNN_OK && interrupted) {
+            st = clcnn_net_save_checkpoint(net, checkpoint_path(o), &o->optim, epoch - 1);
             if (st == CLCNN_OK)
-                st = clcnn_net_train_step(net, images, labels, b, &o->optim, &loss);
-            sum += loss;
-            steps++;
-            if (st == CLCNN_OK && o->checkpoint_every > 0 && o->checkpoint != NULL &&
-                clcnn_net_steps(net) % o->checkpoint_every == 0)
-                st = clcnn_net_save_checkpoint(net, o->checkpoint, &o->optim, epoch - 1);
-            double t = now_s();
-            if (t - last_report > (tty ? 0.5 : 30.0) || first + b >= n) {
-                progress(tty, epoch, first + b, n, sum / (double)steps,
-                         (double)(first + b - start) / (t - started), started);
-                last_report = t;
-            }
+                fprintf(stderr,
+                        "\ninterrupted: checkpoint written to %s (resume with --resume %s)\n",
+                        checkpoint_path(o), checkpoint_path(o));
+            free(order);
+            return st == CLCNN_OK ? CLCNN_STATUS_IO : st;
         }
         if (st != CLCNN_OK)
             break;
         double seconds = now_s() - started, accuracy = 0;
-        st = evaluate(net, test, o->batch, &accuracy, NULL);
+        double mean = p.steps ? p.sum / (double)p.steps : 0.0;
+        clcnn_sched_config base = sched_base(o);
+        snprintf(name, sizeof name, "eval %zu", epoch);
+        st = evaluate(net, test, o->batch, &base, name, &accuracy, NULL);
         if (tty)
             fprintf(stderr, "\n");
         printf("epoch %zu: train loss %.4f, test accuracy %.4f, %.0f images/s training\n", epoch,
-               sum / (double)steps, accuracy, (double)(n - start) / seconds);
+               mean, accuracy, (double)(n - start) / seconds);
         fflush(stdout);
         if (log != NULL)
-            fprintf(log, "%zu,%.6f,%.6f,%.1f\n", epoch, sum / (double)steps, accuracy,
-                    (double)n / seconds);
+            fprintf(log, "%zu,%.6f,%.6f,%.1f\n", epoch, mean, accuracy, (double)n / seconds);
         /* After every epoch, so an interrupted run keeps the last finished one. */
         if (st == CLCNN_OK && o->out != NULL)
             st = clcnn_net_save_weights(net, o->out);
@@ -337,8 +436,6 @@ static clcnn_status run_epochs(const train_options *o, clcnn_net *net, const clc
             st = clcnn_net_save_checkpoint(net, o->checkpoint, &o->optim, epoch);
     }
     free(order);
-    free(images);
-    free(labels);
     return st;
 }
 
@@ -413,6 +510,8 @@ int cli_cmd_train(int argc, char **argv)
     }
     if (st == CLCNN_OK)
         st = apply_freeze(net, o.freeze);
+    if (st == CLCNN_OK && o.trace != NULL)
+        st = clcnn_trace_create(&o.tracer);
     if (st == CLCNN_OK && o.log != NULL) {
         log = fopen(o.log, "w");
         if (log == NULL) {
@@ -446,6 +545,16 @@ int cli_cmd_train(int argc, char **argv)
         else if (st == CLCNN_OK)
             st = run_epochs(&o, net, &train, &test, log, done_steps);
         signal(SIGINT, SIG_DFL);
+    }
+    if (o.tracer != NULL) {
+        /* Also after a failure or Ctrl-C: the trace shows how far it got. */
+        clcnn_status ts = clcnn_trace_write(o.tracer, o.trace);
+        if (ts == CLCNN_OK)
+            fprintf(stderr, "trace of %zu events written to %s\n",
+                    clcnn_trace_event_count(o.tracer), o.trace);
+        else if (st == CLCNN_OK)
+            st = ts;
+        clcnn_trace_release(o.tracer);
     }
     if (log != NULL)
         fclose(log);
@@ -516,7 +625,8 @@ int cli_cmd_eval(int argc, char **argv)
         st = clcnn_net_load_weights(net, weights);
     if (st == CLCNN_OK) {
         confusion = calloc(test.classes * test.classes, sizeof *confusion);
-        st = confusion != NULL ? evaluate(net, &test, 100, &accuracy, confusion)
+        clcnn_sched_config base = clcnn_sched_config_default();
+        st = confusion != NULL ? evaluate(net, &test, 100, &base, "eval", &accuracy, confusion)
                                : CLCNN_STATUS_OUT_OF_MEMORY;
     }
     if (st == CLCNN_OK) {
