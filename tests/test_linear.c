@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "linear_impl.h"
 #include "testutil.h"
 
 /* A float32 sum of n products is off by at most about n * 2^-24 * sum|terms| in any order
@@ -102,7 +103,7 @@ static const linear_case cases[] = {
     {"4x16 -> 12", 4, 16, 1, 1, 12, 0},           {"1x1 -> 1", 1, 1, 1, 1, 1, 0},
     {"3x(2x3x5) -> 7", 3, 2, 3, 5, 7, 2},         {"5x37 -> 9", 5, 37, 1, 1, 9, 1},
     {"2x(8x2x2) -> 17", 2, 8, 2, 2, 17, 0},       {"33x20 -> 70", 33, 20, 1, 1, 70, 1},
-    {"64x(16x5x5) -> 120", 64, 16, 5, 5, 120, 0},
+    {"64x(16x5x5) -> 120", 64, 16, 5, 5, 120, 0}, {"70x300 -> 130", 70, 300, 1, 1, 130, 2},
 };
 
 static clcnn_shape weight_shape(const linear_case *lc)
@@ -242,11 +243,18 @@ static void run_case(const linear_case *lc, uint64_t seed)
     free(dbm);
 }
 
+/* Every case through each GEMM: the register-blocked kernel (the default on CPU devices) and
+ * CLBlast's (the default elsewhere). */
 static void test_sweep(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        run_case(&cases[i], 40 + i);
+    static const clcnn__linear_engine engines[] = {CLCNN__LINEAR_OWN, CLCNN__LINEAR_CLBLAST};
+    for (size_t e = 0; e < 2; e++) {
+        clcnn__linear_force_engine(engines[e]);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            run_case(&cases[i], 40 + i);
+    }
+    clcnn__linear_force_engine(CLCNN__LINEAR_AUTO);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -1,5 +1,5 @@
-/* Fully connected forward and backward: shape checks, the CLBlast SGEMMs on the compute queue
- * and the bias kernels of kernels/cl/linear.cl. */
+/* Fully connected forward and backward: shape checks, the GEMMs on the compute queue (CLBlast's,
+ * or on CPU devices the register-blocked kernel of kernels/cl/linear.cl) and the bias kernels. */
 #include <clblast_c.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,11 +8,14 @@
 #include "ops_impl.h"
 #include "program_impl.h"
 #include "status_impl.h"
+#include "linear_impl.h"
 #include "tensor_impl.h"
 
 #define LINEAR_SOURCE "linear.cl"
 #define LINEAR_VW 8 /* columns per work-item, as in kernels/cl/linear.cl */
 #define LINEAR_WG 64
+#define GEMM_MR 8  /* rows per work-item of clcnn_gemm_outer */
+#define GEMM_NB 16 /* columns per work-item (one float16) */
 
 /* The matrix view of a problem: x is n x in, w is out x in, y is n x out. */
 typedef struct linear_dims {
@@ -81,11 +84,27 @@ static clcnn_status check_no_alias(const clcnn_tensor *out, const clcnn_tensor *
     return CLCNN_OK;
 }
 
+static clcnn__linear_engine forced = CLCNN__LINEAR_AUTO;
+
+void clcnn__linear_force_engine(clcnn__linear_engine engine)
+{
+    forced = engine;
+}
+
+/* CLBlast is tuned for GPUs; on POCL's CPU device its untuned kernels ran LeNet's fc1 GEMMs at
+ * 3-8 GFLOP/s where clcnn_gemm_outer runs them at 37-122 (same machine, same shapes). */
+static bool own_gemm(const clcnn_device *dev)
+{
+    if (forced != CLCNN__LINEAR_AUTO)
+        return forced == CLCNN__LINEAR_OWN;
+    return dev->info.type == CLCNN_DEVICE_TYPE_CPU;
+}
+
 /* One row-major SGEMM C = A op B... with the given transposes and beta, on the compute queue;
  * *last receives its event (the previous one is released). */
-static clcnn_status sgemm(clcnn_device *dev, const char *op, bool ta, bool tb, size_t m, size_t n,
-                          size_t k, cl_mem a, size_t lda, cl_mem b, size_t ldb, float beta,
-                          cl_mem c, size_t ldc, cl_event *last)
+static clcnn_status clblast_sgemm(clcnn_device *dev, const char *op, bool ta, bool tb, size_t m,
+                                  size_t n, size_t k, cl_mem a, size_t lda, cl_mem b, size_t ldb,
+                                  float beta, cl_mem c, size_t ldc, cl_event *last)
 {
     cl_event ev = NULL;
     CLBlastStatusCode code =
@@ -105,6 +124,85 @@ static clcnn_status sgemm(clcnn_device *dev, const char *op, bool ta, bool tb, s
         clReleaseEvent(*last);
     *last = ev;
     return CLCNN_OK;
+}
+
+/* C (m x n, ldc) = [C +] A' B with A'(i, j) = a[i * sam + j * sak] and B row-major (ldb), by
+ * clcnn_gemm_outer. */
+static clcnn_status own_sgemm(clcnn_device *dev, const char *op, size_t m, size_t n, size_t k,
+                              cl_mem a, size_t sam, size_t sak, cl_mem b, size_t ldb,
+                              bool accumulate, cl_mem c, size_t ldc)
+{
+    cl_kernel kern;
+    CLCNN_TRY(clcnn__kernel_create(dev, LINEAR_SOURCE, NULL, "clcnn_gemm_outer", &kern));
+    const cl_int M = (cl_int)m, N = (cl_int)n, K = (cl_int)k, SAM = (cl_int)sam, SAK = (cl_int)sak,
+                 LDB = (cl_int)ldb, LDC = (cl_int)ldc, acc = accumulate ? 1 : 0;
+    const clcnn__kernel_arg args[] = {
+        {sizeof M, &M},       {sizeof N, &N},     {sizeof K, &K},       {sizeof(cl_mem), &a},
+        {sizeof SAM, &SAM},   {sizeof SAK, &SAK}, {sizeof(cl_mem), &b}, {sizeof LDB, &LDB},
+        {sizeof(cl_mem), &c}, {sizeof LDC, &LDC}, {sizeof acc, &acc}};
+    clcnn_status st = clcnn__set_args(kern, op, args, sizeof args / sizeof args[0]);
+    /* One work-item per work-group: the blocking is explicit, nothing for the device to
+     * vectorize across work-items. */
+    const size_t global[2] = {(n + GEMM_NB - 1) / GEMM_NB, (m + GEMM_MR - 1) / GEMM_MR};
+    const size_t local[2] = {1, 1};
+    if (st == CLCNN_OK)
+        st = clcnn__enqueue(dev, kern, op, 2, global, local, NULL);
+    clReleaseKernel(kern);
+    return st;
+}
+
+/* out (cols x rows) = in (rows x cols)^T. */
+static clcnn_status transpose(clcnn_device *dev, const char *op, size_t rows, size_t cols,
+                              cl_mem in, cl_mem out)
+{
+    cl_kernel k;
+    CLCNN_TRY(clcnn__kernel_create(dev, LINEAR_SOURCE, NULL, "clcnn_transpose", &k));
+    const cl_uint r = (cl_uint)rows, c = (cl_uint)cols;
+    const clcnn__kernel_arg args[] = {
+        {sizeof r, &r}, {sizeof c, &c}, {sizeof(cl_mem), &in}, {sizeof(cl_mem), &out}};
+    clcnn_status st = clcnn__set_args(k, op, args, 4);
+    const size_t global[2] = {clcnn__round_up(cols, 16), clcnn__round_up(rows, 4)};
+    const size_t local[2] = {16, 4};
+    if (st == CLCNN_OK)
+        st = clcnn__enqueue(dev, k, op, 2, global, local, NULL);
+    clReleaseKernel(k);
+    return st;
+}
+
+static clcnn_status scratch(clcnn_device *dev, const char *op, size_t floats, cl_mem *buf)
+{
+    cl_int err;
+    *buf = clCreateBuffer(dev->context, CL_MEM_READ_WRITE, floats * sizeof(float), NULL, &err);
+    if (err != CL_SUCCESS)
+        return CLCNN_CL_ERR(err, "%s: clCreateBuffer (%zu bytes of scratch)", op,
+                            floats * sizeof(float));
+    return CLCNN_OK;
+}
+
+/* y (n x out) = x (n x in) W^T. The own kernel wants B contiguous along its columns: it computes
+ * y^T (out x n) = W (out x in) x^T, with x^T and y^T in scratch buffers. */
+static clcnn_status forward_gemm(clcnn_device *dev, const char *op, linear_dims d, cl_mem x,
+                                 cl_mem w, cl_mem y, cl_event *last)
+{
+    if (!own_gemm(dev))
+        return clblast_sgemm(dev, op, false, true, d.n, d.out, d.in, x, d.in, w, d.in, 0.0f, y,
+                             d.out, last);
+    cl_mem xt = NULL, yt = NULL;
+    clcnn_status st = scratch(dev, op, d.n * d.in, &xt);
+    if (st == CLCNN_OK)
+        st = scratch(dev, op, d.n * d.out, &yt);
+    if (st == CLCNN_OK)
+        st = transpose(dev, op, d.n, d.in, x, xt);
+    if (st == CLCNN_OK)
+        st = own_sgemm(dev, op, d.out, d.n, d.in, w, d.in, 1, xt, d.n, false, yt, d.n);
+    if (st == CLCNN_OK)
+        st = transpose(dev, op, d.out, d.n, yt, y);
+    /* Released while the kernels may still run: OpenCL keeps them until those complete. */
+    if (xt != NULL)
+        clReleaseMemObject(xt);
+    if (yt != NULL)
+        clReleaseMemObject(yt);
+    return st;
 }
 
 /* Enqueues a bias kernel over a rows x cols matrix. */
@@ -165,9 +263,8 @@ clcnn_status clcnn_linear_forward(clcnn_device *device, const clcnn_tensor *x,
 
     cl_event last = NULL;
     /* y (n x out) = x (n x in) * W^T (W is out x in). */
-    clcnn_status st =
-        sgemm(device, op, false, true, d.n, d.out, d.in, clcnn_tensor_buffer(x), d.in,
-              clcnn_tensor_buffer(w), d.in, 0.0f, clcnn_tensor_buffer(y), d.out, &last);
+    clcnn_status st = forward_gemm(device, op, d, clcnn_tensor_buffer(x), clcnn_tensor_buffer(w),
+                                   clcnn_tensor_buffer(y), &last);
     if (st == CLCNN_OK && b != NULL)
         st = bias_kernel(device, op, true, d.n, d.out, clcnn_tensor_buffer(y),
                          clcnn_tensor_buffer(b), false);
@@ -209,14 +306,21 @@ clcnn_status clcnn_linear_backward(clcnn_device *device, const clcnn_tensor *x,
     cl_event last = NULL;
     clcnn_status st = CLCNN_OK;
     /* dx (n x in) = dy (n x out) * W (out x in). */
-    if (dx != NULL)
-        st = sgemm(device, op, false, false, d.n, d.in, d.out, clcnn_tensor_buffer(dy), d.out,
-                   clcnn_tensor_buffer(w), d.in, 0.0f, clcnn_tensor_buffer(dx), d.in, &last);
+    const bool own = own_gemm(device);
+    cl_mem bx = clcnn_tensor_buffer(x), bw = clcnn_tensor_buffer(w), bdy = clcnn_tensor_buffer(dy);
+    if (dx != NULL && own)
+        st = own_sgemm(device, op, d.n, d.in, d.out, bdy, d.out, 1, bw, d.in, false,
+                       clcnn_tensor_buffer(dx), d.in);
+    else if (dx != NULL)
+        st = clblast_sgemm(device, op, false, false, d.n, d.in, d.out, bdy, d.out, bw, d.in, 0.0f,
+                           clcnn_tensor_buffer(dx), d.in, &last);
     /* dW (out x in) = dy^T (out x n) * x (n x in), plus dW with accumulate. */
-    if (st == CLCNN_OK && dw != NULL)
-        st = sgemm(device, op, true, false, d.out, d.in, d.n, clcnn_tensor_buffer(dy), d.out,
-                   clcnn_tensor_buffer(x), d.in, accumulate ? 1.0f : 0.0f, clcnn_tensor_buffer(dw),
-                   d.in, &last);
+    if (st == CLCNN_OK && dw != NULL && own)
+        st = own_sgemm(device, op, d.out, d.in, d.n, bdy, 1, d.out, bx, d.in, accumulate,
+                       clcnn_tensor_buffer(dw), d.in);
+    else if (st == CLCNN_OK && dw != NULL)
+        st = clblast_sgemm(device, op, true, false, d.out, d.in, d.n, bdy, d.out, bx, d.in,
+                           accumulate ? 1.0f : 0.0f, clcnn_tensor_buffer(dw), d.in, &last);
     if (st == CLCNN_OK && db != NULL)
         st = bias_kernel(device, op, false, d.n, d.out, clcnn_tensor_buffer(dy),
                          clcnn_tensor_buffer(db), accumulate);
