@@ -968,10 +968,14 @@ static void test_params_default_and_tolerance(void **state)
     assert_int_equal(p.mode, CLCNN_CONV_CROSS_CORRELATION);
     assert_false(p.relu);
 
-    /* Solvers have a small positive NMSE bound; AUTO and unknown values have -1. */
+    /* Solvers have a small positive NMSE bound; AUTO, unknown values and the algorithms of the
+     * backward passes only (implicit_gemm) have -1. */
     for (size_t a = 0; a < N_ALGOS; a++) {
         double tol = clcnn_conv_algo_tolerance(algos[a]);
-        if (is_solver(algos[a])) {
+        if (algos[a] == CLCNN_CONV_ALGO_IMPLICIT_GEMM) {
+            assert_true(tol == -1.0);
+            assert_true(clcnn_conv_pass_tolerance(CLCNN_CONV_PASS_BWD_WEIGHTS, algos[a]) > 0.0);
+        } else if (is_solver(algos[a])) {
             assert_true(tol > 0.0 && tol < 1e-2);
         } else {
             assert_true(tol == -1.0);

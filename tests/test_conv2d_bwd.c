@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv2d_bwd_impl.h"
 #include "testutil.h"
 
 #define ALGO_ELEM_(name, token, id) CLCNN_CONV_ALGO_##name,
@@ -22,6 +23,10 @@ static const clcnn_conv_algo algos[] = {CLCNN_CONV_ALGO_LIST(ALGO_ELEM_)};
  * sum of magnitudes (Higham, recursive summation); the factor 2 and the 8 cover the lane sums
  * and the chunk adds. */
 #define ELEM_UNIT (1.0 / 8388608.0)
+/* Winograd's transforms round more than a plain sum: the Winograd rows of backward data (the
+ * forward solvers on the rotated problem) get the forward tests' per-element bound,
+ * |got - ref| <= 1e-4 * sum|terms| (test_conv2d.c, test_winograd.c). */
+#define WINOGRAD_ELEM_REL 1e-4
 
 enum { F_FLIP = 1, F_RELU = 2 };
 
@@ -265,11 +270,12 @@ static void run_bias(const problem *pb, float *out)
 /* Checks [got] (n floats) against [ref]: all finite (the NaN poison catches unwritten
  * elements), each within the element bound, NMSE within [tol]. */
 static void check_grad(const char *name, const char *what, const char *algo, const float *got,
-                       const double *ref, const double *mag, size_t terms, size_t n, double tol)
+                       const double *ref, const double *mag, size_t terms, size_t n, double tol,
+                       double elem_floor)
 {
     double err_ss = 0, ref_ss = 0;
     size_t bad = 0;
-    const double unit = ((double)terms + 8.0) * ELEM_UNIT;
+    const double unit = fmax(((double)terms + 8.0) * ELEM_UNIT, elem_floor);
     for (size_t i = 0; i < n; i++) {
         double e = (double)got[i] - ref[i];
         if (!isfinite(got[i]) || fabs(e) > unit * mag[i]) {
@@ -343,10 +349,18 @@ static void check_problem(const problem *pb)
             if (!check_applicable(pb, pass, algos[ai]))
                 continue;
             const char *an = clcnn_conv_algo_name(algos[ai]);
+            clcnn_conv_algo used = algos[ai];
+            if (used == CLCNN_CONV_ALGO_AUTO)
+                assert_ok(
+                    clcnn_conv2d_pass_auto_algo(test_dev, pass, pb->xs, pb->ws, &pb->p, &used));
+            const bool winograd = used == CLCNN_CONV_ALGO_WINOGRAD2 ||
+                                  used == CLCNN_CONV_ALGO_WINOGRAD4 ||
+                                  used == CLCNN_CONV_ALGO_WINOGRAD4_SPLIT;
             run_pass(pb, pass, algos[ai], &pb->p, a);
             check_grad(pb->name, clcnn_conv_pass_name(pass), an, a, data ? pb->dx : pb->dw,
                        data ? pb->dx_mag : pb->dw_mag, data ? pb->dx_terms : pb->dw_terms,
-                       data ? pb->nx : pb->nw, pass_tolerance(pass, algos[ai]));
+                       data ? pb->nx : pb->nw, pass_tolerance(pass, algos[ai]),
+                       winograd ? WINOGRAD_ELEM_REL : 0.0);
             run_pass(pb, pass, algos[ai], &pb->p, b);
             if (memcmp(a, b, (data ? pb->nx : pb->nw) * sizeof *a) != 0)
                 print_error("%s [%s %s]: two runs differ\n", pb->name, clcnn_conv_pass_name(pass),
@@ -355,7 +369,7 @@ static void check_problem(const problem *pb)
         }
     }
     run_bias(pb, a);
-    check_grad(pb->name, "bias", "-", a, pb->db, pb->db_mag, pb->db_terms, pb->ys.c, 1e-10);
+    check_grad(pb->name, "bias", "-", a, pb->db, pb->db_mag, pb->db_terms, pb->ys.c, 1e-10, 0.0);
     run_bias(pb, b);
     assert_memory_equal(a, b, pb->ys.c * sizeof *a);
     free(a);
@@ -414,6 +428,13 @@ static const bwd_case sweep_cases[] = {
     {"relu ignored", 2, 4, 8, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, F_RELU},
     {"tall 37x21 K5", 2, 3, 37, 21, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0},
     {"LeNet conv2 N2", 2, 6, 14, 14, 8, 5, 5, 2, 2, 1, 1, 1, 1, 1, 0},
+    /* Past 16 output channels: implicit_gemm's vector blocks and a partial one. */
+    {"3x3 K37 stride2 flip", 2, 5, 11, 12, 37, 3, 3, 1, 1, 2, 2, 1, 1, 1, F_FLIP},
+    {"3x3 K20 dilation(1,2) pad(1,2)", 1, 3, 9, 14, 20, 3, 3, 1, 2, 1, 1, 1, 2, 1, 0},
+    /* Stride 1: the rotated Winograd rows of backward data, with the mode toggled. */
+    {"3x3 pad1 flip K20", 2, 4, 10, 9, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, F_FLIP},
+    {"5x5 pad2 flip K32", 2, 6, 9, 10, 32, 5, 5, 2, 2, 1, 1, 1, 1, 1, F_FLIP},
+    {"5x5 pad1 K16", 1, 3, 12, 11, 16, 5, 5, 1, 1, 1, 1, 1, 1, 1, 0},
 };
 
 static void test_sweep(void **state)
@@ -425,6 +446,28 @@ static void test_sweep(void **state)
         check_problem(&pb);
         problem_free(&pb);
     }
+}
+
+/* implicit_gemm over chunks of one image each (the later ones accumulate) gives what one chunk
+ * of every image gives, within the same bounds. */
+static void test_igemm_chunks(void **state)
+{
+    (void)state;
+    static const bwd_case cc = {"chunks", 3, 5, 9, 8, 24, 3, 3, 1, 1, 1, 2, 1, 1, 1, 0};
+    problem pb;
+    problem_init(&pb, &cc, 91);
+    float *a = malloc(pb.nw * sizeof *a);
+    assert_non_null(a);
+    for (int limited = 0; limited < 2; limited++) {
+        clcnn__conv_igemm_limit_chunk(limited ? 1 : 0);
+        run_pass(&pb, CLCNN_CONV_PASS_BWD_WEIGHTS, CLCNN_CONV_ALGO_IMPLICIT_GEMM, &pb.p, a);
+        check_grad(pb.name, limited ? "bwd-weights, 3 chunks" : "bwd-weights, 1 chunk",
+                   "implicit_gemm", a, pb.dw, pb.dw_mag, pb.dw_terms, pb.nw,
+                   pass_tolerance(CLCNN_CONV_PASS_BWD_WEIGHTS, CLCNN_CONV_ALGO_IMPLICIT_GEMM), 0.0);
+    }
+    clcnn__conv_igemm_limit_chunk(0);
+    free(a);
+    problem_free(&pb);
 }
 
 /* params->relu changes nothing in the backward passes. */
@@ -712,9 +755,9 @@ int main(void)
     if (!test_have_device())
         return TEST_SKIP_CODE;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refusals),         cmocka_unit_test(test_sweep),
-        cmocka_unit_test(test_relu_ignored),     cmocka_unit_test(test_finite_differences),
-        cmocka_unit_test(test_caller_workspace),
+        cmocka_unit_test(test_refusals),           cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_igemm_chunks),       cmocka_unit_test(test_relu_ignored),
+        cmocka_unit_test(test_finite_differences), cmocka_unit_test(test_caller_workspace),
     };
     return cmocka_run_group_tests_name("conv2d_bwd", tests, test_group_setup, test_group_teardown);
 }

@@ -11,16 +11,20 @@
 #include "tensor_impl.h"
 #include "tune_db_impl.h"
 
-/* The registries, in order of preference for AUTO's heuristic: direct first in both, as it ran
- * 1.4-9x faster than gemm on the VGG-16 3x3 shapes at N=1 on POCL's CPU device. */
+/* The registries. AUTO's heuristic is heuristic() below; without one the first applicable row
+ * wins: direct, which ran 1.4-9x faster than gemm on the VGG-16 3x3 shapes at N=1 on POCL's
+ * CPU device. The Winograd rows of backward data run the forward solvers on the rotated
+ * problem (stride 1, one group). */
 static const clcnn__conv_solver *const data_solvers[] = {
-    &clcnn__conv_bwd_data_direct,
-    &clcnn__conv_bwd_data_gemm,
+    &clcnn__conv_bwd_data_direct,    &clcnn__conv_bwd_data_gemm,
+    &clcnn__conv_bwd_data_winograd4, &clcnn__conv_bwd_data_winograd4_split,
+    &clcnn__conv_bwd_data_winograd2,
 };
 
 static const clcnn__conv_solver *const weights_solvers[] = {
     &clcnn__conv_bwd_weights_direct,
     &clcnn__conv_bwd_weights_gemm,
+    &clcnn__conv_bwd_weights_igemm,
 };
 
 typedef struct pass_info {
@@ -75,6 +79,40 @@ double clcnn_conv_pass_tolerance(clcnn_conv_pass pass, clcnn_conv_algo algo)
     return s != NULL ? s->tolerance : -1.0;
 }
 
+/* AUTO's choice where it is not simply the first applicable row, or NULL.
+ * Backward data: the forward's own AUTO on the rotated problem, so a Winograd solver runs it
+ * where the forward heuristic (or the tuning database) prefers one for that forward problem.
+ * Backward weights: the implicit GEMM on small maps with a long enough row (C*R*S >= 64,
+ * Ho*Wo <= 256), where it measured 1.5-4.7x faster than direct on POCL's CPU device (LeNet's
+ * conv2 at N=64, VGG-16's conv5 at N=1 and 8; clcnn bench conv --pass bwd-weights); on larger
+ * maps direct was as fast or faster. */
+static const clcnn__conv_solver *heuristic(const pass_info *pi, const clcnn__conv_problem *pb,
+                                           const clcnn_device *dev)
+{
+    const char *why = NULL;
+    if (pi->solvers == weights_solvers) {
+        const bool small = pb->y.h * pb->y.w <= 256 && pb->x.c * pb->w.h * pb->w.w >= 64;
+        return small && clcnn__conv_bwd_weights_igemm.applicable(pb, dev, &why)
+                   ? &clcnn__conv_bwd_weights_igemm
+                   : NULL;
+    }
+    const clcnn__conv_solver *rotated = NULL;
+    switch (clcnn__conv_bwd_data_rotated_auto(pb, dev)) {
+    case CLCNN_CONV_ALGO_WINOGRAD2:
+        rotated = &clcnn__conv_bwd_data_winograd2;
+        break;
+    case CLCNN_CONV_ALGO_WINOGRAD4:
+        rotated = &clcnn__conv_bwd_data_winograd4;
+        break;
+    case CLCNN_CONV_ALGO_WINOGRAD4_SPLIT:
+        rotated = &clcnn__conv_bwd_data_winograd4_split;
+        break;
+    default:
+        return NULL;
+    }
+    return rotated->applicable(pb, dev, &why) ? rotated : NULL;
+}
+
 /* AUTO: the tuning database's verified winner when it can run the problem, else the first
  * applicable solver in registry order. */
 static const clcnn__conv_solver *choose(const pass_info *pi, const clcnn__conv_problem *pb,
@@ -97,6 +135,9 @@ static const clcnn__conv_solver *choose(const pass_info *pi, const clcnn__conv_p
         CLCNN_DEBUG("conv2d", "%s: tuning database names %s for %s, which cannot run it", pi->fn,
                     name, key);
     }
+    const clcnn__conv_solver *h = heuristic(pi, pb, dev);
+    if (h != NULL)
+        return h;
     for (size_t i = 0; i < pi->count; i++) {
         const char *why = NULL;
         if (pi->solvers[i]->applicable(pb, dev, &why))

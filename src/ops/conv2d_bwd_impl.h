@@ -12,5 +12,18 @@ extern const clcnn__conv_solver clcnn__conv_bwd_data_direct;
 extern const clcnn__conv_solver clcnn__conv_bwd_data_gemm;
 extern const clcnn__conv_solver clcnn__conv_bwd_weights_direct;
 extern const clcnn__conv_solver clcnn__conv_bwd_weights_gemm;
+extern const clcnn__conv_solver clcnn__conv_bwd_weights_igemm;
+extern const clcnn__conv_solver clcnn__conv_bwd_data_winograd2;
+extern const clcnn__conv_solver clcnn__conv_bwd_data_winograd4;
+extern const clcnn__conv_solver clcnn__conv_bwd_data_winograd4_split;
+
+/* The algorithm the forward's AUTO picks for the forward problem that computes backward data
+ * (stride 1, one group), or AUTO when there is none. */
+clcnn_conv_algo clcnn__conv_bwd_data_rotated_auto(const clcnn__conv_problem *pb,
+                                                  const clcnn_device *dev);
+
+/* Tests only: caps implicit_gemm's chunk of images at [in] bytes of workspace (a chunk always
+ * holds one image; 0 restores the default). Affects later workspace_size and run calls. */
+void clcnn__conv_igemm_limit_chunk(size_t bytes);
 
 #endif

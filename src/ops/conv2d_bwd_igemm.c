@@ -1,0 +1,302 @@
+/* Backward solvers built on other kernels (kernels/cl/conv2d_bwd_igemm.cl):
+ *
+ * - backward weights as an implicit GEMM: the input padded once and dy transposed to
+ *   (n, pixel, k) in the workspace, then one register-blocked reduction per block of dw, over
+ *   chunks of images that fit the workspace bound;
+ * - backward data as a forward convolution: for stride 1 and one group, dx is dy convolved
+ *   with the weights' input and output channels swapped, the flip mode toggled and padding
+ *   (R-1)*d - pad, so the forward Winograd solvers run it. */
+#include <stdio.h>
+
+#include "conv2d_bwd_impl.h"
+#include "program_impl.h"
+#include "status_impl.h"
+
+#define FILE_CL "conv2d_bwd_igemm.cl"
+#define IG_MR 8  /* rows (c, r, s) per work-item, as in the kernel */
+#define IG_KB 16 /* output channels per work-item: one float16 */
+
+/* Images per chunk: what fits in this many bytes of workspace (or one image). */
+#define CHUNK_BYTES ((size_t)64 << 20)
+
+/* The dyt region starts at a multiple of this many bytes. */
+#define REGION_ALIGN 4096
+
+static const size_t local_one[3] = {1, 1, 1};
+
+static size_t chunk_limit = CHUNK_BYTES;
+
+void clcnn__conv_igemm_limit_chunk(size_t bytes)
+{
+    chunk_limit = bytes > 0 ? bytes : CHUNK_BYTES;
+}
+
+static size_t ceil_div(size_t a, size_t b)
+{
+    return (a + b - 1) / b;
+}
+
+/* ---- backward weights ------------------------------------------------------------------------ */
+
+typedef struct igemm_plan {
+    size_t hp, wp;      /* the padded input plane */
+    size_t xp_floats;   /* per image */
+    size_t dyt_floats;  /* per image */
+    size_t chunk;       /* images per chunk; 0 when the solver cannot run */
+    size_t dyt_offset;  /* floats from the workspace's start to the dyt region */
+    const char *reason; /* why not, when chunk is 0 */
+} igemm_plan;
+
+static igemm_plan make_plan(const clcnn__conv_problem *pb, const clcnn_device *dev)
+{
+    const clcnn_conv_params *p = &pb->p;
+    igemm_plan pl = {0};
+    pl.hp = (pb->y.h - 1) * p->stride_h + (pb->w.h - 1) * p->dilation_h + 1;
+    pl.wp = (pb->y.w - 1) * p->stride_w + (pb->w.w - 1) * p->dilation_w + 1;
+    pl.xp_floats = pb->x.c * pl.hp * pl.wp;
+    pl.dyt_floats = pb->y.c * pb->y.h * pb->y.w;
+    pl.reason = "";
+    pl.chunk = clcnn__conv_images_per_chunk(pb, dev, pl.xp_floats + pl.dyt_floats + 1024,
+                                            chunk_limit, &pl.reason);
+    const size_t align = REGION_ALIGN / sizeof(float);
+    pl.dyt_offset = ceil_div(pl.chunk * pl.xp_floats, align) * align;
+    return pl;
+}
+
+static bool igemm_applicable(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                             const char **reason)
+{
+    if (pb->p.groups != 1) {
+        *reason = "grouped convolutions are not supported";
+        return false;
+    }
+    igemm_plan pl = make_plan(pb, dev);
+    if (pl.chunk == 0) {
+        *reason = pl.reason;
+        return false;
+    }
+    return true;
+}
+
+static size_t igemm_workspace(const clcnn__conv_problem *pb, const clcnn_device *dev)
+{
+    igemm_plan pl = make_plan(pb, dev);
+    return (pl.dyt_offset + pl.chunk * pl.dyt_floats) * sizeof(float);
+}
+
+/* Enqueues kernel name over global with args; messages name what. */
+static clcnn_status launch(clcnn_device *dev, const char *what, const char *name,
+                           const clcnn__kernel_arg *args, size_t nargs, const size_t global[3])
+{
+    cl_kernel k;
+    CLCNN_TRY(clcnn__kernel_create(dev, FILE_CL, NULL, name, &k));
+    clcnn_status st = clcnn__set_args(k, what, args, nargs);
+    if (st == CLCNN_OK)
+        st = clcnn__enqueue(dev, k, what, 3, global, local_one, NULL);
+    clReleaseKernel(k);
+    return st;
+}
+
+/* One chunk of images [first, first + count): pad, transpose dy, reduce into dw. */
+static clcnn_status igemm_chunk(clcnn_device *dev, const clcnn__conv_problem *pb,
+                                const clcnn__conv_args *args, cl_mem ws, const igemm_plan *pl,
+                                size_t first, size_t count, const char *what)
+{
+    const clcnn_conv_params *p = &pb->p;
+    const cl_ulong x_off = first * pb->x.c * pb->x.h * pb->x.w;
+    const cl_int h = (cl_int)pb->x.h, w = (cl_int)pb->x.w, hp = (cl_int)pl->hp, wp = (cl_int)pl->wp,
+                 top = (cl_int)p->pad_h, left = (cl_int)p->pad_w;
+    const clcnn__kernel_arg pad_args[] = {{sizeof(cl_mem), &args->x},
+                                          {sizeof x_off, &x_off},
+                                          {sizeof(cl_mem), &ws},
+                                          {sizeof h, &h},
+                                          {sizeof w, &w},
+                                          {sizeof hp, &hp},
+                                          {sizeof wp, &wp},
+                                          {sizeof top, &top},
+                                          {sizeof left, &left}};
+    const size_t pad_global[3] = {ceil_div(pl->wp, 16), pl->hp, count * pb->x.c};
+    CLCNN_TRY(launch(dev, what, "clcnn_conv2d_igemm_pad", pad_args, 9, pad_global));
+
+    const cl_ulong dy_off = first * pl->dyt_floats, dyt_off = pl->dyt_offset;
+    const cl_int k = (cl_int)pb->y.c, hw = (cl_int)(pb->y.h * pb->y.w);
+    const clcnn__kernel_arg dyt_args[] = {
+        {sizeof(cl_mem), &args->y}, {sizeof dy_off, &dy_off}, {sizeof(cl_mem), &ws},
+        {sizeof dyt_off, &dyt_off}, {sizeof k, &k},           {sizeof hw, &hw}};
+    const size_t dyt_global[3] = {pb->y.h * pb->y.w, pb->y.c, count};
+    CLCNN_TRY(launch(dev, what, "clcnn_conv2d_igemm_dyt", dyt_args, 6, dyt_global));
+
+    cl_int4 g0 = {{(cl_int)pb->x.c, hp, wp, k}};
+    cl_int4 g1 = {{(cl_int)pb->w.h, (cl_int)pb->w.w, (cl_int)pb->y.h, (cl_int)pb->y.w}};
+    cl_int4 g2 = {
+        {(cl_int)p->stride_h, (cl_int)p->stride_w, (cl_int)p->dilation_h, (cl_int)p->dilation_w}};
+    cl_int4 g3 = {{(cl_int)count, p->mode == CLCNN_CONV_CONVOLUTION ? 1 : 0, first > 0 ? 1 : 0, 0}};
+    const clcnn__kernel_arg main_args[] = {{sizeof(cl_mem), &ws},      {sizeof(cl_mem), &ws},
+                                           {sizeof dyt_off, &dyt_off}, {sizeof(cl_mem), &args->w},
+                                           {sizeof g0, &g0},           {sizeof g1, &g1},
+                                           {sizeof g2, &g2},           {sizeof g3, &g3}};
+    const size_t crs = pb->x.c * pb->w.h * pb->w.w;
+    const size_t main_global[3] = {ceil_div(crs, IG_MR), ceil_div(pb->y.c, IG_KB), 1};
+    return launch(dev, what, "clcnn_conv2d_bwdw_igemm", main_args, 8, main_global);
+}
+
+static clcnn_status igemm_run(clcnn_device *dev, const clcnn__conv_problem *pb,
+                              const clcnn__conv_args *args, cl_mem workspace)
+{
+    static const char what[] = "conv2d_backward_weights: solver implicit_gemm";
+    const igemm_plan pl = make_plan(pb, dev);
+    CLCNN_FAIL_IF(workspace == NULL, CLCNN_STATUS_INVALID_ARG, "%s: no workspace", what);
+    CLCNN_FAIL_IF(pl.chunk == 0, CLCNN_STATUS_UNSUPPORTED, "%s: %s", what, pl.reason);
+    /* The pad and transpose of a chunk overwrite the workspace the chunk before read: the
+     * in-order queue runs them after its reduction. */
+    for (size_t first = 0; first < pb->x.n; first += pl.chunk) {
+        size_t count = pb->x.n - first < pl.chunk ? pb->x.n - first : pl.chunk;
+        CLCNN_TRY(igemm_chunk(dev, pb, args, workspace, &pl, first, count, what));
+    }
+    cl_int err = clFinish(dev->compute);
+    if (err != CL_SUCCESS)
+        return CLCNN_CL_ERR(err, "%s: execution", what);
+    return CLCNN_OK;
+}
+
+const clcnn__conv_solver clcnn__conv_bwd_weights_igemm = {
+    .name = "implicit_gemm",
+    .algo = CLCNN_CONV_ALGO_IMPLICIT_GEMM,
+    .applicable = igemm_applicable,
+    .workspace_size = igemm_workspace,
+    .run = igemm_run,
+    /* fp32 sums of N*Ho*Wo products in a fixed order, as the direct solver's. */
+    .tolerance = 1e-9,
+};
+
+/* ---- backward data as a forward convolution ----------------------------------------------------
+ */
+
+/* The forward problem that computes dx: dy convolved with the swapped weights. */
+static bool rotated_problem(const clcnn__conv_problem *pb, clcnn__conv_problem *out,
+                            const char **reason)
+{
+    const clcnn_conv_params *p = &pb->p;
+    if (p->stride_h != 1 || p->stride_w != 1 || p->groups != 1) {
+        *reason = "needs stride 1 and one group";
+        return false;
+    }
+    const size_t reach_h = (pb->w.h - 1) * p->dilation_h, reach_w = (pb->w.w - 1) * p->dilation_w;
+    if (p->pad_h > reach_h || p->pad_w > reach_w) {
+        *reason = "padding wider than the kernel's reach";
+        return false;
+    }
+    clcnn_conv_params q = *p;
+    q.pad_h = reach_h - p->pad_h;
+    q.pad_w = reach_w - p->pad_w;
+    q.relu = false;
+    q.mode =
+        p->mode == CLCNN_CONV_CONVOLUTION ? CLCNN_CONV_CROSS_CORRELATION : CLCNN_CONV_CONVOLUTION;
+    clcnn_shape w = {pb->w.c, pb->w.n, pb->w.h, pb->w.w};
+    if (clcnn__conv_make_problem(pb->y, w, &q, out) != CLCNN_OK) {
+        clcnn_clear_error();
+        *reason = "the rotated problem is not a valid convolution";
+        return false;
+    }
+    if (out->y.n != pb->x.n || out->y.c != pb->x.c || out->y.h != pb->x.h || out->y.w != pb->x.w) {
+        *reason = "the rotated problem does not give the input's shape";
+        return false;
+    }
+    return true;
+}
+
+clcnn_conv_algo clcnn__conv_bwd_data_rotated_auto(const clcnn__conv_problem *pb,
+                                                  const clcnn_device *dev)
+{
+    clcnn__conv_problem q;
+    const char *why;
+    clcnn_conv_algo algo = CLCNN_CONV_ALGO_AUTO;
+    /* The forward's AUTO reads the tuning database under the device's lock: logically const. */
+    if (rotated_problem(pb, &q, &why) &&
+        clcnn_conv2d_auto_algo((clcnn_device *)dev, q.x, q.w, &q.p, &algo) != CLCNN_OK) {
+        clcnn_clear_error();
+        algo = CLCNN_CONV_ALGO_AUTO;
+    }
+    return algo;
+}
+
+static bool rotated_applicable(const clcnn__conv_solver *fwd, const clcnn__conv_problem *pb,
+                               const clcnn_device *dev, const char **reason)
+{
+    clcnn__conv_problem q;
+    return rotated_problem(pb, &q, reason) && fwd->applicable(&q, dev, reason);
+}
+
+static size_t rotated_workspace(const clcnn__conv_solver *fwd, const clcnn__conv_problem *pb,
+                                const clcnn_device *dev)
+{
+    clcnn__conv_problem q;
+    const char *why;
+    if (!rotated_problem(pb, &q, &why) || fwd->workspace_size == NULL)
+        return 0;
+    return fwd->workspace_size(&q, dev);
+}
+
+static clcnn_status rotated_run(const clcnn__conv_solver *fwd, const char *what, clcnn_device *dev,
+                                const clcnn__conv_problem *pb, const clcnn__conv_args *args,
+                                cl_mem workspace)
+{
+    clcnn__conv_problem q;
+    const char *why = "";
+    CLCNN_FAIL_IF(!rotated_problem(pb, &q, &why), CLCNN_STATUS_UNSUPPORTED, "%s: %s", what, why);
+    const size_t count = pb->w.n * pb->w.c * pb->w.h * pb->w.w;
+    cl_int err;
+    cl_mem swapped =
+        clCreateBuffer(dev->context, CL_MEM_READ_WRITE, count * sizeof(float), NULL, &err);
+    if (err != CL_SUCCESS)
+        return CLCNN_CL_ERR(err, "%s: clCreateBuffer (%zu bytes of swapped weights)", what,
+                            count * sizeof(float));
+    const cl_int k = (cl_int)pb->w.n, c = (cl_int)pb->w.c, rs = (cl_int)(pb->w.h * pb->w.w);
+    const clcnn__kernel_arg swap_args[] = {{sizeof(cl_mem), &args->w},
+                                           {sizeof(cl_mem), &swapped},
+                                           {sizeof k, &k},
+                                           {sizeof c, &c},
+                                           {sizeof rs, &rs}};
+    const size_t global[3] = {pb->w.h * pb->w.w, pb->w.c, pb->w.n};
+    clcnn_status st = launch(dev, what, "clcnn_conv2d_swap_kc", swap_args, 5, global);
+    if (st == CLCNN_OK) {
+        /* The forward solver reads dy as its input and writes dx as its output. */
+        const clcnn__conv_args fargs = {args->y, swapped, NULL, args->x, NULL};
+        st = fwd->run(dev, &q, &fargs, workspace);
+        if (st != CLCNN_OK)
+            clcnn__error_prefix("%s", what);
+    }
+    clReleaseMemObject(swapped);
+    return st;
+}
+
+/* tol: the forward solver's NMSE bound (conv2d_winograd.c), which the rotated problem keeps. */
+#define ROTATED_ROW(solver, token, ALGO, tol)                                                      \
+    static bool solver##_bwd_applicable(const clcnn__conv_problem *pb, const clcnn_device *dev,    \
+                                        const char **reason)                                       \
+    {                                                                                              \
+        return rotated_applicable(&clcnn__conv_solver_##solver, pb, dev, reason);                  \
+    }                                                                                              \
+    static size_t solver##_bwd_workspace(const clcnn__conv_problem *pb, const clcnn_device *dev)   \
+    {                                                                                              \
+        return rotated_workspace(&clcnn__conv_solver_##solver, pb, dev);                           \
+    }                                                                                              \
+    static clcnn_status solver##_bwd_run(clcnn_device *dev, const clcnn__conv_problem *pb,         \
+                                         const clcnn__conv_args *args, cl_mem workspace)           \
+    {                                                                                              \
+        return rotated_run(&clcnn__conv_solver_##solver,                                           \
+                           "conv2d_backward_data: solver " token " (rotated forward)", dev, pb,    \
+                           args, workspace);                                                       \
+    }                                                                                              \
+    const clcnn__conv_solver clcnn__conv_bwd_data_##solver = {                                     \
+        .name = (token),                                                                           \
+        .algo = CLCNN_CONV_ALGO_##ALGO,                                                            \
+        .applicable = solver##_bwd_applicable,                                                     \
+        .workspace_size = solver##_bwd_workspace,                                                  \
+        .run = solver##_bwd_run,                                                                   \
+        .tolerance = (tol),                                                                        \
+    };
+
+ROTATED_ROW(winograd2, "winograd2", WINOGRAD2, 1e-10)
+ROTATED_ROW(winograd4, "winograd4", WINOGRAD4, 1e-9)
+ROTATED_ROW(winograd4_split, "winograd4_split", WINOGRAD4_SPLIT, 1e-9)
