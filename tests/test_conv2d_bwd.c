@@ -431,6 +431,8 @@ static const bwd_case sweep_cases[] = {
     /* Past 16 output channels: implicit_gemm's vector blocks and a partial one. */
     {"3x3 K37 stride2 flip", 2, 5, 11, 12, 37, 3, 3, 1, 1, 2, 2, 1, 1, 1, F_FLIP},
     {"3x3 K20 dilation(1,2) pad(1,2)", 1, 3, 9, 14, 20, 3, 3, 1, 2, 1, 1, 1, 2, 1, 0},
+    {"3x3 K70 stride(2,1) flip", 1, 4, 7, 9, 70, 3, 3, 1, 1, 2, 1, 1, 1, 1, F_FLIP},
+    {"2x2 K130 N2", 2, 3, 5, 6, 130, 2, 2, 0, 1, 1, 1, 1, 1, 1, 0},
     /* Stride 1: the rotated Winograd rows of backward data, with the mode toggled. */
     {"3x3 pad1 flip K20", 2, 4, 10, 9, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, F_FLIP},
     {"5x5 pad2 flip K32", 2, 6, 9, 10, 32, 5, 5, 2, 2, 1, 1, 1, 1, 1, F_FLIP},
@@ -453,7 +455,7 @@ static void test_sweep(void **state)
 static void test_igemm_chunks(void **state)
 {
     (void)state;
-    static const bwd_case cc = {"chunks", 3, 5, 9, 8, 24, 3, 3, 1, 1, 1, 2, 1, 1, 1, 0};
+    static const bwd_case cc = {"chunks", 3, 5, 9, 8, 80, 3, 3, 1, 1, 1, 2, 1, 1, 1, 0};
     problem pb;
     problem_init(&pb, &cc, 91);
     float *a = malloc(pb.nw * sizeof *a);

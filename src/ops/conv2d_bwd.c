@@ -82,16 +82,16 @@ double clcnn_conv_pass_tolerance(clcnn_conv_pass pass, clcnn_conv_algo algo)
 /* AUTO's choice where it is not simply the first applicable row, or NULL.
  * Backward data: the forward's own AUTO on the rotated problem, so a Winograd solver runs it
  * where the forward heuristic (or the tuning database) prefers one for that forward problem.
- * Backward weights: the implicit GEMM on small maps with a long enough row (C*R*S >= 64,
- * Ho*Wo <= 256), where it measured 1.5-4.7x faster than direct on POCL's CPU device (LeNet's
- * conv2 at N=64, VGG-16's conv5 at N=1 and 8; clcnn bench conv --pass bwd-weights); on larger
- * maps direct was as fast or faster. */
+ * Backward weights: the implicit GEMM where rows are long enough (C*R*S >= 64) and maps at most
+ * 56x56; on POCL's CPU device it ran 1.5-3x faster than direct there (LeNet's conv2 at N=64,
+ * VGG-16's conv4_2 at N=8 and conv5_1 at N=1; clcnn bench conv --pass bwd-weights), while direct
+ * stayed ahead on the 112x112 and 224x224 maps and on LeNet's conv1 (C*R*S = 25). */
 static const clcnn__conv_solver *heuristic(const pass_info *pi, const clcnn__conv_problem *pb,
                                            const clcnn_device *dev)
 {
     const char *why = NULL;
     if (pi->solvers == weights_solvers) {
-        const bool small = pb->y.h * pb->y.w <= 256 && pb->x.c * pb->w.h * pb->w.w >= 64;
+        const bool small = pb->y.h * pb->y.w <= 56 * 56 && pb->x.c * pb->w.h * pb->w.w >= 64;
         return small && clcnn__conv_bwd_weights_igemm.applicable(pb, dev, &why)
                    ? &clcnn__conv_bwd_weights_igemm
                    : NULL;

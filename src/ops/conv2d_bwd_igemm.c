@@ -13,8 +13,8 @@
 #include "status_impl.h"
 
 #define FILE_CL "conv2d_bwd_igemm.cl"
-#define IG_MR 8  /* rows (c, r, s) per work-item, as in the kernel */
-#define IG_KB 16 /* output channels per work-item: one float16 */
+#define IG_MR 6  /* rows (c, r, s) per work-item, as in the kernel */
+#define IG_KB 64 /* output channels per work-item: IG_KV = 4 float16s */
 
 /* Images per chunk: what fits in this many bytes of workspace (or one image). */
 #define CHUNK_BYTES ((size_t)64 << 20)
