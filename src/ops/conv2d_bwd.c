@@ -91,7 +91,8 @@ static const clcnn__conv_solver *heuristic(const pass_info *pi, const clcnn__con
 {
     const char *why = NULL;
     if (pi->solvers == weights_solvers) {
-        const bool small = pb->y.h * pb->y.w <= 56 * 56 && pb->x.c * pb->w.h * pb->w.w >= 64;
+        const bool small =
+            pb->y.h * pb->y.w <= (size_t)56 * 56 && pb->x.c * pb->w.h * pb->w.w >= 64;
         return small && clcnn__conv_bwd_weights_igemm.applicable(pb, dev, &why)
                    ? &clcnn__conv_bwd_weights_igemm
                    : NULL;
