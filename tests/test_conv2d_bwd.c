@@ -472,6 +472,57 @@ static void test_igemm_chunks(void **state)
     problem_free(&pb);
 }
 
+/* Find mode for both backward passes: every solver ranked, the fastest verified first, its result
+ * left in the output, and AUTO picking it afterwards (through the tuning database). */
+static void test_backward_find(void **state)
+{
+    (void)state;
+    /* A shape no other test uses, so the recorded winners change nothing elsewhere. */
+    static const bwd_case cc = {"find", 2, 7, 9, 11, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0};
+    problem pb;
+    problem_init(&pb, &cc, 4242);
+    clcnn_tensor *x = tensor_from(pb.xs, pb.x, pb.nx), *w = tensor_from(pb.ws, pb.w, pb.nw),
+                 *dy = tensor_from(pb.ys, pb.dy, pb.ny), *out_x = NULL, *out_w = NULL;
+    assert_ok(clcnn_tensor_create(test_dev, pb.xs, &out_x));
+    assert_ok(clcnn_tensor_create(test_dev, pb.ws, &out_w));
+    static const clcnn_conv_pass passes[] = {CLCNN_CONV_PASS_BWD_DATA, CLCNN_CONV_PASS_BWD_WEIGHTS};
+    for (size_t i = 0; i < 2; i++) {
+        const bool data = passes[i] == CLCNN_CONV_PASS_BWD_DATA;
+        clcnn_conv_perf perf[8];
+        size_t count = 0;
+        assert_ok(clcnn_conv2d_backward_find(test_dev, passes[i], data ? NULL : x, data ? w : NULL,
+                                             dy, &pb.p, data ? out_x : out_w, 2, perf, 8, &count));
+        assert_int_equal(count, data ? 5 : 3);
+        assert_int_equal(perf[0].status, CLCNN_OK);
+        assert_true(perf[0].verified && isfinite(perf[0].time_ms) && perf[0].time_ms > 0);
+        for (size_t k = 1; k < count; k++)
+            if (perf[k].status == CLCNN_OK && perf[k].verified)
+                assert_true(perf[k].time_ms >= perf[0].time_ms);
+        /* The winner's output is in out, within its bounds. */
+        float *got = test_download(data ? out_x : out_w);
+        const clcnn_conv_algo best = perf[0].algo;
+        const bool winograd = best == CLCNN_CONV_ALGO_WINOGRAD2 ||
+                              best == CLCNN_CONV_ALGO_WINOGRAD4 ||
+                              best == CLCNN_CONV_ALGO_WINOGRAD4_SPLIT;
+        check_grad(pb.name, clcnn_conv_pass_name(passes[i]), clcnn_conv_algo_name(best), got,
+                   data ? pb.dx : pb.dw, data ? pb.dx_mag : pb.dw_mag,
+                   data ? pb.dx_terms : pb.dw_terms, data ? pb.nx : pb.nw,
+                   clcnn_conv_pass_tolerance(passes[i], best), winograd ? WINOGRAD_ELEM_REL : 0.0);
+        free(got);
+        clcnn_conv_algo chosen = CLCNN_CONV_ALGO_AUTO;
+        assert_ok(clcnn_conv2d_pass_auto_algo(test_dev, passes[i], pb.xs, pb.ws, &pb.p, &chosen));
+        assert_int_equal(chosen, best);
+    }
+    size_t count = 0;
+    assert_int_equal(clcnn_conv2d_backward_find(test_dev, CLCNN_CONV_PASS_FWD, x, w, dy, &pb.p,
+                                                out_x, 1, NULL, 0, &count),
+                     CLCNN_STATUS_INVALID_ARG);
+    clcnn_tensor *all[] = {x, w, dy, out_x, out_w};
+    for (size_t i = 0; i < 5; i++)
+        clcnn_tensor_release(all[i]);
+    problem_free(&pb);
+}
+
 /* params->relu changes nothing in the backward passes. */
 static void test_relu_ignored(void **state)
 {
@@ -757,9 +808,10 @@ int main(void)
     if (!test_have_device())
         return TEST_SKIP_CODE;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refusals),           cmocka_unit_test(test_sweep),
-        cmocka_unit_test(test_igemm_chunks),       cmocka_unit_test(test_relu_ignored),
-        cmocka_unit_test(test_finite_differences), cmocka_unit_test(test_caller_workspace),
+        cmocka_unit_test(test_refusals),         cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_igemm_chunks),     cmocka_unit_test(test_backward_find),
+        cmocka_unit_test(test_relu_ignored),     cmocka_unit_test(test_finite_differences),
+        cmocka_unit_test(test_caller_workspace),
     };
     return cmocka_run_group_tests_name("conv2d_bwd", tests, test_group_setup, test_group_teardown);
 }

@@ -226,6 +226,24 @@ CLCNN_API clcnn_status clcnn_conv2d_backward_weights(clcnn_device *device, const
                                                      size_t workspace_bytes, clcnn_tensor *dw);
 
 /**
+ * Find mode for a backward pass, as clcnn_conv2d_find() is for the forward: runs every
+ * applicable solver of [in] pass (BWD_DATA or BWD_WEIGHTS) on this problem (a warm-up run, then
+ * [in] repeat timed runs, 1 to 64), checks each output against the pass's direct solver, and
+ * writes the results to [out] perf (up to [in] capacity rows; [out] count gets how many),
+ * fastest verified first. The fastest verified solver is recorded in the device's tuning
+ * database (kernel "conv2d_bwd_data" or "conv2d_bwd_weights"), where AUTO finds it.
+ * BWD_DATA reads [in] dy and [in] w and writes [out] out (x's shape; x itself may be NULL);
+ * BWD_WEIGHTS reads [in] x and [in] dy and writes [out] out (w's shape; w may be NULL). out is
+ * used as scratch and holds the winner's result on return. The workspace is allocated per
+ * solver. Returns OK, INVALID_ARG, BAD_SHAPE, IO (the database could not be written), or the
+ * direct solver's error. Not thread-safe for one device.
+ */
+CLCNN_API clcnn_status clcnn_conv2d_backward_find(
+    clcnn_device *device, clcnn_conv_pass pass, const clcnn_tensor *x, const clcnn_tensor *w,
+    const clcnn_tensor *dy, const clcnn_conv_params *params, clcnn_tensor *out, int repeat,
+    clcnn_conv_perf *perf, size_t capacity, size_t *count);
+
+/**
  * Backward bias: [out] db[k] = the sum of [in] dy (N x K x Ho x Wo) over N, Ho and Wo, in a
  * fixed order; db has K elements in any shape and is overwritten. Both borrowed, on [in]
  * device. On any error db is not written. Returns OK, INVALID_ARG, BAD_SHAPE, BUILD_FAILED,
