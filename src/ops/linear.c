@@ -14,8 +14,8 @@
 #define LINEAR_SOURCE "linear.cl"
 #define LINEAR_VW 8 /* columns per work-item, as in kernels/cl/linear.cl */
 #define LINEAR_WG 64
-#define GEMM_MR 8  /* rows per work-item of clcnn_gemm_outer */
-#define GEMM_NB 16 /* columns per work-item (one float16) */
+#define GEMM_MR 6  /* rows per work-item of clcnn_gemm_outer */
+#define GEMM_NB 64 /* columns per work-item (four float16s) */
 
 /* The matrix view of a problem: x is n x in, w is out x in, y is n x out. */
 typedef struct linear_dims {
