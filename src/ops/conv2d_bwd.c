@@ -94,8 +94,10 @@ static const clcnn__conv_solver *heuristic(const pass_info *pi, const clcnn__con
 {
     const char *why = NULL;
     if (pi->solvers == weights_solvers) {
-        const bool small =
-            pb->y.h * pb->y.w <= (size_t)56 * 56 && pb->x.c * pb->w.h * pb->w.w >= 64;
+        /* Measured on CPU devices only: it launches one work-item per work-group. */
+        const bool small = dev->info.type == CLCNN_DEVICE_TYPE_CPU &&
+                           pb->y.h * pb->y.w <= (size_t)56 * 56 &&
+                           pb->x.c * pb->w.h * pb->w.w >= 64;
         return small && clcnn__conv_bwd_weights_igemm.applicable(pb, dev, &why)
                    ? &clcnn__conv_bwd_weights_igemm
                    : NULL;
