@@ -303,7 +303,7 @@ static clcnn_status copy_tensor(clcnn_net *net, const clcnn_tensor *src, clcnn_t
     err = clWaitForEvents(1, &done);
     clReleaseEvent(done);
     if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "net: copy");
+        return CLCNN_CL_ERR(err, "net: clWaitForEvents (copy)");
     clcnn_tensor_touch(dst);
     return CLCNN_OK;
 }
