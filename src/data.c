@@ -268,18 +268,21 @@ clcnn_status clcnn__cifar10_append(const void *bytes, size_t size, const char *n
                                    clcnn_dataset *d)
 {
     enum { RECORD = 1 + 3 * 32 * 32 };
-    CLCNN_FAIL_IF(size == 0 || size % RECORD != 0, CLCNN_STATUS_CORRUPT,
-                  "%s: %zu bytes is not a whole number of %d-byte records", name, size, RECORD);
     size_t n = size / RECORD;
+    CLCNN_FAIL_IF(n == 0 || size % RECORD != 0, CLCNN_STATUS_CORRUPT,
+                  "%s: %zu bytes is not a whole number of %d-byte records", name, size, RECORD);
+    size_t total = d->count + n;
+    CLCNN_FAIL_IF(total < n || total > SIZE_MAX / RECORD, CLCNN_STATUS_OUT_OF_MEMORY,
+                  "%s: %zu records in all is too many", name, total);
     for (size_t i = 0; i < n; i++) {
         const uint8_t *rec = (const uint8_t *)bytes + i * RECORD;
         CLCNN_FAIL_IF(rec[0] > 9, CLCNN_STATUS_CORRUPT,
                       "%s: record %zu has label %u (expected 0-9)", name, i, rec[0]);
     }
-    uint8_t *images = realloc(d->images, (d->count + n) * (RECORD - 1));
+    uint8_t *images = realloc(d->images, total * (RECORD - 1));
     if (images != NULL)
         d->images = images;
-    uint8_t *labels = realloc(d->labels, d->count + n);
+    uint8_t *labels = realloc(d->labels, total);
     if (labels != NULL)
         d->labels = labels;
     CLCNN_FAIL_IF(images == NULL || labels == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "%s: out of memory",
