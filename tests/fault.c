@@ -388,6 +388,33 @@ CLBlastStatusCode __wrap_CLBlastSgemm(CLBlastLayout layout, CLBlastTranspose ta,
     return code;
 }
 
+cl_context CL_API_CALL __real_clCreateContext(
+    const cl_context_properties *, cl_uint, const cl_device_id *,
+    void(CL_CALLBACK *)(const char *, const void *, size_t, void *), void *, cl_int *);
+cl_context CL_API_CALL __wrap_clCreateContext(const cl_context_properties *props,
+                                              cl_uint num_devices, const cl_device_id *devices,
+                                              void(CL_CALLBACK *notify)(const char *, const void *,
+                                                                        size_t, void *),
+                                              void *user_data, cl_int *errcode_ret)
+{
+    if (hit(FAULT_CREATE_CONTEXT, CALLER))
+        return failed(FAULT_CREATE_CONTEXT, errcode_ret);
+    return made(FAULT_OBJ_CONTEXT, __real_clCreateContext(props, num_devices, devices, notify,
+                                                          user_data, errcode_ret));
+}
+
+cl_command_queue CL_API_CALL __real_clCreateCommandQueue(cl_context, cl_device_id,
+                                                         cl_command_queue_properties, cl_int *);
+cl_command_queue CL_API_CALL __wrap_clCreateCommandQueue(cl_context context, cl_device_id device,
+                                                         cl_command_queue_properties properties,
+                                                         cl_int *errcode_ret)
+{
+    if (hit(FAULT_CREATE_QUEUE, CALLER))
+        return failed(FAULT_CREATE_QUEUE, errcode_ret);
+    return made(FAULT_OBJ_QUEUE,
+                __real_clCreateCommandQueue(context, device, properties, errcode_ret));
+}
+
 /* Releases and retains, for the live-object counts. */
 #define FAULT_REFCOUNT_(type, object, call)                                                        \
     cl_int CL_API_CALL __real_clRelease##call(type);                                               \
@@ -410,3 +437,5 @@ FAULT_REFCOUNT_(cl_mem, FAULT_OBJ_MEM, MemObject)
 FAULT_REFCOUNT_(cl_program, FAULT_OBJ_PROGRAM, Program)
 FAULT_REFCOUNT_(cl_kernel, FAULT_OBJ_KERNEL, Kernel)
 FAULT_REFCOUNT_(cl_event, FAULT_OBJ_EVENT, Event)
+FAULT_REFCOUNT_(cl_context, FAULT_OBJ_CONTEXT, Context)
+FAULT_REFCOUNT_(cl_command_queue, FAULT_OBJ_QUEUE, CommandQueue)

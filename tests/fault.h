@@ -30,7 +30,9 @@
     X(ENQUEUE_MARKER, "clEnqueueMarkerWithWaitList", CL_OUT_OF_HOST_MEMORY, OUT_OF_MEMORY)         \
     X(WAIT_FOR_EVENTS, "clWaitForEvents", CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST, CL_ERROR)  \
     X(FINISH, "clFinish", CL_OUT_OF_RESOURCES, CL_ERROR)                                           \
-    X(CLBLAST_SGEMM, "CLBlastSgemm", CL_OUT_OF_RESOURCES, CL_ERROR)
+    X(CLBLAST_SGEMM, "CLBlastSgemm", CL_OUT_OF_RESOURCES, CL_ERROR)                                \
+    X(CREATE_CONTEXT, "clCreateContext", CL_OUT_OF_HOST_MEMORY, OUT_OF_MEMORY)                     \
+    X(CREATE_QUEUE, "clCreateCommandQueue", CL_OUT_OF_RESOURCES, CL_ERROR)
 
 typedef enum fault_kind {
 #define FAULT_ENUM_(kind, name, error, status) FAULT_##kind,
@@ -79,6 +81,8 @@ typedef enum fault_object {
     FAULT_OBJ_PROGRAM,
     FAULT_OBJ_KERNEL,
     FAULT_OBJ_EVENT,
+    FAULT_OBJ_CONTEXT,
+    FAULT_OBJ_QUEUE,
     FAULT_OBJ_COUNT
 } fault_object;
 

@@ -45,7 +45,8 @@ static void snapshot(clcnn_device *dev, long out[FAULT_OBJ_COUNT])
 static void assert_same_live(const char *label, size_t k, const long want[FAULT_OBJ_COUNT],
                              const long got[FAULT_OBJ_COUNT])
 {
-    static const char *const names[FAULT_OBJ_COUNT] = {"mem", "program", "kernel", "event"};
+    static const char *const names[FAULT_OBJ_COUNT] = {"mem",   "program", "kernel",
+                                                       "event", "context", "queue"};
     for (int i = 0; i < FAULT_OBJ_COUNT; i++)
         if (want[i] != got[i]) {
             print_error("%s: after the failure of call %zu: %ld %s objects live, %ld before\n",
@@ -637,11 +638,49 @@ static void test_train_build_every_call(void **state)
     }
 }
 
+/* ---- device creation ------------------------------------------------------------------------- */
+
+static void test_device_create_every_call(void **state)
+{
+    (void)state;
+    long before[FAULT_OBJ_COUNT], after[FAULT_OBJ_COUNT];
+    snapshot(NULL, before);
+    fault_reset();
+    clcnn_device *dev = NULL;
+    assert_ok(clcnn_device_create(NULL, &dev));
+    clcnn_device_release(dev);
+    size_t n = fault_calls(FAULT_ALL & ~FAULT_BIT(FAULT_FINISH)); /* release's finish: not create */
+    assert_true(n >= 3);                                          /* a context and two queues */
+    for (size_t k = 1; k <= n; k++) {
+        fault_reset();
+        fault_arm(FAULT_ALL & ~FAULT_BIT(FAULT_FINISH), k);
+        dev = NULL;
+        clcnn_status st = clcnn_device_create(NULL, &dev);
+        int kind = fault_fired();
+        fault_arm(0, 0);
+        assert_true(kind >= 0);
+        if (st != fault_expected_status(kind) ||
+            strstr(clcnn_last_error(), fault_call_name(kind)) == NULL)
+            print_error("device_create: %s failing: got %s '%s'\n", fault_call_name(kind),
+                        clcnn_status_name(st), clcnn_last_error());
+        assert_int_equal(st, fault_expected_status(kind));
+        assert_non_null(strstr(clcnn_last_error(), fault_call_name(kind)));
+        assert_null(dev); /* out-parameters are written only on success */
+        total_injections++;
+        snapshot(NULL, after);
+        assert_same_live("device_create", k, before, after);
+        assert_ok(clcnn_device_create(NULL, &dev));
+        clcnn_device_release(dev);
+    }
+    print_message("device_create: %zu calls, each failed in turn\n", n);
+}
+
 int main(void)
 {
     if (!test_have_device())
         return TEST_SKIP_CODE;
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_device_create_every_call),
         cmocka_unit_test(test_conv_forward_every_call),
         cmocka_unit_test(test_conv_build_every_call),
         cmocka_unit_test(test_conv_backward_every_call),
