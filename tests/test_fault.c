@@ -228,8 +228,12 @@ static clcnn_status conv_run(void *p)
         st = clcnn_tensor_upload(w, c->wv, CK * CC * 9);
     if (st == CLCNN_OK)
         st = clcnn_tensor_upload(b, c->bias, CK);
+    if (st == CLCNN_OK) /* so that a forward that writes nothing cannot pass */
+        st = clcnn_tensor_fill(y, NAN);
     if (st == CLCNN_OK)
         st = clcnn_conv2d_forward(c->dev, x, w, b, &prm, c->algo, NULL, 0, y);
+    if (st == CLCNN_OK)
+        st = clcnn_device_finish(c->dev);
     if (st == CLCNN_OK)
         st = clcnn_tensor_download(y, c->y, CN * CK * CH * CW);
     clcnn_tensor_release(x);
@@ -673,6 +677,18 @@ static void test_device_create_every_call(void **state)
         clcnn_device_release(dev);
     }
     print_message("device_create: %zu calls, each failed in turn\n", n);
+    /* Release cannot report, but a failing finish in it must not stop it releasing. */
+    for (size_t k = 1; k <= 2; k++) {
+        assert_ok(clcnn_device_create(NULL, &dev));
+        fault_reset();
+        fault_arm(FAULT_BIT(FAULT_FINISH), k);
+        clcnn_device_release(dev);
+        assert_int_equal(fault_fired(), FAULT_FINISH);
+        fault_arm(0, 0);
+        total_injections++;
+        snapshot(NULL, after);
+        assert_same_live("device_release", k, before, after);
+    }
 }
 
 int main(void)
