@@ -503,6 +503,9 @@ typedef struct train_ctx {
     float *params, *first_params;             /* every parameter after the step, concatenated */
     size_t param_floats;
     bool have_first;
+    /* train_retry_run(): the first failure, before the call was retried on the same net */
+    clcnn_status noted;
+    char noted_msg[512];
 } train_ctx;
 
 /* Builds the net, runs one step, an inference forward, and reads the loss, the probabilities
@@ -529,6 +532,74 @@ static clcnn_status train_run(void *p)
         }
         if (st == CLCNN_OK)
             st = clcnn_tensor_download(w, t->params + at, n);
+        at += n;
+    }
+    clcnn_net_release(net);
+    if (st == CLCNN_OK && !t->have_first) {
+        t->first_params = malloc(t->param_floats * sizeof(float));
+        assert_non_null(t->first_params);
+        memcpy(t->first_params, t->params, t->param_floats * sizeof(float));
+        t->first_loss = t->loss;
+        memcpy(t->first_probs, t->probs, sizeof t->probs);
+        t->have_first = true;
+    }
+    return st;
+}
+
+/* Remembers the first failure of a retried call. */
+static void note(train_ctx *t, clcnn_status st)
+{
+    if (t->noted == CLCNN_OK) {
+        t->noted = st;
+        snprintf(t->noted_msg, sizeof t->noted_msg, "%s", clcnn_last_error());
+    }
+}
+
+/* As train_run() with two steps, but each call that fails is made again on the same net, as a
+ * caller that retries after an error does: the net must be as usable as the device. */
+static clcnn_status train_retry_run(void *p)
+{
+    train_ctx *t = p;
+    t->noted = CLCNN_OK;
+    t->noted_msg[0] = '\0';
+    clcnn_net *net = NULL;
+    clcnn_status st = clcnn_net_create(t->dev, &t->model, 5, &net);
+    if (st != CLCNN_OK) {
+        note(t, st);
+        st = clcnn_net_create(t->dev, &t->model, 5, &net);
+    }
+    for (int step = 0; step < 2 && st == CLCNN_OK; step++) {
+        st = clcnn_net_train_step(net, t->images, t->labels, TB, &t->optim, &t->loss);
+        if (st != CLCNN_OK) {
+            note(t, st);
+            st = clcnn_net_train_step(net, t->images, t->labels, TB, &t->optim, &t->loss);
+        }
+    }
+    if (st == CLCNN_OK) {
+        st = clcnn_net_forward(net, t->images, TB, t->probs);
+        if (st != CLCNN_OK) {
+            note(t, st);
+            st = clcnn_net_forward(net, t->images, TB, t->probs);
+        }
+    }
+    size_t at = 0;
+    for (size_t i = 0; st == CLCNN_OK && i < clcnn_net_param_count(net); i++) {
+        clcnn_tensor *w = NULL;
+        st = clcnn_net_param(net, i, NULL, &w, NULL);
+        size_t n = st == CLCNN_OK ? clcnn_tensor_count(w) : 0;
+        if (st == CLCNN_OK && at + n > t->param_floats) {
+            float *grown = realloc(t->params, (at + n) * sizeof *grown);
+            assert_non_null(grown);
+            t->params = grown;
+            t->param_floats = at + n;
+        }
+        if (st == CLCNN_OK) {
+            st = clcnn_tensor_download(w, t->params + at, n);
+            if (st != CLCNN_OK) {
+                note(t, st);
+                st = clcnn_tensor_download(w, t->params + at, n);
+            }
+        }
         at += n;
     }
     clcnn_net_release(net);
@@ -633,6 +704,67 @@ static void test_train_step_every_call(void **state)
     }
 }
 
+/* Every call of two training steps on one net fails in turn, and the failed call is retried on
+ * the same net: the retry succeeds, and unless the failure came after the optimizer had written
+ * a parameter, the net ends exactly where a net that never failed ends. */
+static void test_train_retry_every_call(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof train_specs / sizeof train_specs[0]; i++) {
+        train_ctx *t = train_make(test_dev, &train_specs[i]);
+        assert_ok(train_retry_run(t));
+        train_check_first(t);
+        long steady[FAULT_OBJ_COUNT], now[FAULT_OBJ_COUNT];
+        snapshot(test_dev, steady);
+        fault_reset();
+        assert_ok(train_retry_run(t));
+        assert_true(train_same(t));
+        size_t n = fault_calls(FAULT_ALL), differ = 0;
+        for (size_t k = 1; k <= n; k++) {
+            fault_reset();
+            fault_arm(FAULT_ALL, k);
+            clcnn_status st = train_retry_run(t);
+            int kind = fault_fired();
+            fault_arm(0, 0);
+            assert_true(kind >= 0);
+            total_injections++;
+            if (st != CLCNN_OK)
+                print_error("%s, retried: call %zu (%s): the retry failed: %s\n", train_labels[i],
+                            k, fault_call_name(kind), clcnn_last_error());
+            assert_int_equal(st, CLCNN_OK);
+            if (t->noted != fault_expected_status(kind) ||
+                strstr(t->noted_msg, fault_call_name(kind)) == NULL)
+                print_error("%s, retried: call %zu: %s failing gave %s '%s'\n", train_labels[i], k,
+                            fault_call_name(kind), clcnn_status_name(t->noted), t->noted_msg);
+            assert_int_equal(t->noted, fault_expected_status(kind));
+            assert_non_null(strstr(t->noted_msg, fault_call_name(kind)));
+            /* Exact unless the failure came after the update wrote a parameter: the optimizer
+             * steps each parameter in place, and undoing that would need a copy of them all
+             * (PyTorch's optimizers leave the same partial step on an exception). */
+            bool in_update = strstr(t->noted_msg, "net: update of ") != NULL;
+            bool nothing_written =
+                !in_update || (strstr(t->noted_msg, "net: update of conv1.weight:") != NULL &&
+                               (kind == FAULT_CREATE_KERNEL || kind == FAULT_SET_KERNEL_ARG ||
+                                kind == FAULT_ENQUEUE_KERNEL));
+            if (!train_same(t)) {
+                if (nothing_written)
+                    print_error("%s, retried: call %zu: after '%s' the net ended elsewhere\n",
+                                train_labels[i], k, t->noted_msg);
+                assert_false(nothing_written);
+                for (size_t j = 0; j < t->param_floats; j++)
+                    assert_true(isfinite(t->params[j]));
+                differ++;
+            }
+            snapshot(test_dev, now);
+            assert_same_live(train_labels[i], k, steady, now);
+        }
+        print_message("%s, each failed call retried on the same net: %zu calls; %zu ended "
+                      "elsewhere, each after a partial optimizer update\n",
+                      train_labels[i], n, differ);
+        train_destroy(t);
+    }
+}
+
 static void test_train_build_every_call(void **state)
 {
     (void)state;
@@ -701,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_conv_build_every_call),
         cmocka_unit_test(test_conv_backward_every_call),
         cmocka_unit_test(test_train_step_every_call),
+        cmocka_unit_test(test_train_retry_every_call),
         cmocka_unit_test(test_train_build_every_call),
     };
     int failed = cmocka_run_group_tests_name("fault", tests, test_group_setup, test_group_teardown);
