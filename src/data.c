@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "clcnn/data.h"
+#include "data_impl.h"
 #include "fileio_impl.h"
 #include "status_impl.h"
 
@@ -263,10 +264,41 @@ clcnn_status clcnn_dataset_load_mnist(const char *dir, const char *split, clcnn_
     return CLCNN_OK;
 }
 
+clcnn_status clcnn__cifar10_append(const void *bytes, size_t size, const char *name,
+                                   clcnn_dataset *d)
+{
+    enum { RECORD = 1 + 3 * 32 * 32 };
+    size_t n = size / RECORD;
+    CLCNN_FAIL_IF(n == 0 || size % RECORD != 0, CLCNN_STATUS_CORRUPT,
+                  "%s: %zu bytes is not a whole number of %d-byte records", name, size, RECORD);
+    size_t total = d->count + n;
+    CLCNN_FAIL_IF(total < n || total > SIZE_MAX / RECORD, CLCNN_STATUS_OUT_OF_MEMORY,
+                  "%s: %zu records in all is too many", name, total);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *rec = (const uint8_t *)bytes + i * RECORD;
+        CLCNN_FAIL_IF(rec[0] > 9, CLCNN_STATUS_CORRUPT,
+                      "%s: record %zu has label %u (expected 0-9)", name, i, rec[0]);
+    }
+    uint8_t *images = realloc(d->images, total * (RECORD - 1));
+    if (images != NULL)
+        d->images = images;
+    uint8_t *labels = realloc(d->labels, total);
+    if (labels != NULL)
+        d->labels = labels;
+    CLCNN_FAIL_IF(images == NULL || labels == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "%s: out of memory",
+                  name);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *rec = (const uint8_t *)bytes + i * RECORD;
+        d->labels[d->count + i] = rec[0];
+        memcpy(d->images + (d->count + i) * (RECORD - 1), rec + 1, RECORD - 1);
+    }
+    d->count += n;
+    return CLCNN_OK;
+}
+
 clcnn_status clcnn_dataset_load_cifar10(const char *dir, bool train, clcnn_dataset *data)
 {
     CLCNN_FAIL_IF(dir == NULL || data == NULL, CLCNN_STATUS_INVALID_ARG, "dataset: NULL argument");
-    enum { RECORD = 1 + 3 * 32 * 32 };
     const int files = train ? 5 : 1;
     clcnn_dataset d = {0,
                        3,
@@ -288,34 +320,8 @@ clcnn_status clcnn_dataset_load_cifar10(const char *dir, bool train, clcnn_datas
         void *bytes = NULL;
         size_t size = 0;
         st = clcnn__file_read_all(path, MAX_FILE_BYTES, &bytes, &size);
-        if (st == CLCNN_OK && (size == 0 || size % RECORD != 0))
-            st = CLCNN_ERR(CLCNN_STATUS_CORRUPT,
-                           "%s: %zu bytes is not a whole number of %d-byte records", path, size,
-                           RECORD);
-        size_t n = size / RECORD;
-        uint8_t *images = NULL, *labels = NULL;
-        if (st == CLCNN_OK) {
-            images = realloc(d.images, (d.count + n) * (RECORD - 1));
-            if (images != NULL)
-                d.images = images;
-            labels = realloc(d.labels, d.count + n);
-            if (labels != NULL)
-                d.labels = labels;
-            if (images == NULL || labels == NULL)
-                st = CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
-        }
-        for (size_t i = 0; st == CLCNN_OK && i < n; i++) {
-            const uint8_t *rec = (const uint8_t *)bytes + i * RECORD;
-            if (rec[0] > 9) {
-                st = CLCNN_ERR(CLCNN_STATUS_CORRUPT, "%s: record %zu has label %u (expected 0-9)",
-                               path, i, rec[0]);
-                break;
-            }
-            d.labels[d.count + i] = rec[0];
-            memcpy(d.images + (d.count + i) * (RECORD - 1), rec + 1, RECORD - 1);
-        }
         if (st == CLCNN_OK)
-            d.count += n;
+            st = clcnn__cifar10_append(bytes, size, path, &d);
         free(bytes);
     }
     if (st != CLCNN_OK) {

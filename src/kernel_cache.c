@@ -54,32 +54,18 @@ void clcnn__kcache_file_name(const char *name, uint64_t key_hash, char *buf, siz
     snprintf(buf, size, "%.*s-%016llx.clbin", (int)stem, name, (unsigned long long)key_hash);
 }
 
-clcnn__kcache_result clcnn__kcache_read(const char *path, const char *key, unsigned char **binary,
-                                        size_t *size, char *why, size_t why_size)
+clcnn__kcache_result clcnn__kcache_parse(const unsigned char *p, size_t len, const char *key,
+                                         unsigned char **binary, size_t *size, char *why,
+                                         size_t why_size)
 {
-    FILE *probe = fopen(path, "rb");
-    if (probe == NULL) {
-        snprintf(why, why_size, "%s", strerror(errno));
-        return CLCNN_KCACHE_MISSING;
-    }
-    fclose(probe);
-    void *data;
-    size_t len;
-    if (clcnn__file_read_all(path, MAX_ENTRY_SIZE, &data, &len) != CLCNN_OK) {
-        snprintf(why, why_size, "%s", clcnn_last_error());
-        clcnn_clear_error();
-        return CLCNN_KCACHE_BAD;
-    }
-    const unsigned char *p = data;
     size_t key_len = strlen(key);
-    clcnn__kcache_result result = CLCNN_KCACHE_BAD;
     if (len < HEADER_SIZE || memcmp(p, magic, sizeof magic) != 0) {
         snprintf(why, why_size, "bad magic or short header (%zu bytes)", len);
     } else if (get_u32(p + 8) != FORMAT_VERSION) {
         snprintf(why, why_size, "format version %u, expected %u", get_u32(p + 8), FORMAT_VERSION);
-    } else if (get_u32(p + 12) != key_len ||
-               get_u64(p + 16) != (uint64_t)len - HEADER_SIZE - key_len ||
-               len - HEADER_SIZE < key_len) {
+    } else if (get_u32(p + 12) != key_len || key_len > MAX_KEY_SIZE ||
+               len - HEADER_SIZE < key_len ||
+               get_u64(p + 16) != (uint64_t)(len - HEADER_SIZE - key_len)) {
         snprintf(why, why_size, "lengths do not match the file (truncated or for another key)");
     } else if (memcmp(p + HEADER_SIZE, key, key_len) != 0) {
         snprintf(why, why_size, "key differs (hash collision or stale entry)");
@@ -98,21 +84,41 @@ clcnn__kcache_result clcnn__kcache_read(const char *path, const char *key, unsig
                 memcpy(out, p + HEADER_SIZE + key_len, payload);
                 *binary = out;
                 *size = payload;
-                result = CLCNN_KCACHE_HIT;
+                return CLCNN_KCACHE_HIT;
             }
         }
     }
+    return CLCNN_KCACHE_BAD;
+}
+
+clcnn__kcache_result clcnn__kcache_read(const char *path, const char *key, unsigned char **binary,
+                                        size_t *size, char *why, size_t why_size)
+{
+    FILE *probe = fopen(path, "rb");
+    if (probe == NULL) {
+        snprintf(why, why_size, "%s", strerror(errno));
+        return CLCNN_KCACHE_MISSING;
+    }
+    fclose(probe);
+    void *data;
+    size_t len;
+    if (clcnn__file_read_all(path, MAX_ENTRY_SIZE, &data, &len) != CLCNN_OK) {
+        snprintf(why, why_size, "%s", clcnn_last_error());
+        clcnn_clear_error();
+        return CLCNN_KCACHE_BAD;
+    }
+    clcnn__kcache_result result = clcnn__kcache_parse(data, len, key, binary, size, why, why_size);
     free(data);
     return result;
 }
 
-clcnn_status clcnn__kcache_write(const char *path, const char *key, const unsigned char *binary,
-                                 size_t size)
+clcnn_status clcnn__kcache_encode(const char *key, const unsigned char *binary, size_t size,
+                                  unsigned char **entry, size_t *entry_size)
 {
     size_t key_len = strlen(key);
     CLCNN_FAIL_IF(key_len > MAX_KEY_SIZE || size == 0 || size > MAX_ENTRY_SIZE,
-                  CLCNN_STATUS_INVALID_ARG,
-                  "kernel cache: %s: bad entry (key %zu, binary %zu bytes)", path, key_len, size);
+                  CLCNN_STATUS_INVALID_ARG, "kernel cache: bad entry (key %zu, binary %zu bytes)",
+                  key_len, size);
     size_t total = HEADER_SIZE + key_len + size;
     unsigned char *buf = malloc(total);
     CLCNN_FAIL_IF(buf == NULL, CLCNN_STATUS_OUT_OF_MEMORY,
@@ -124,7 +130,22 @@ clcnn_status clcnn__kcache_write(const char *path, const char *key, const unsign
     memcpy(buf + HEADER_SIZE, key, key_len);
     memcpy(buf + HEADER_SIZE + key_len, binary, size);
     put_u64(buf + 24, clcnn__fnv1a64(CLCNN_FNV1A64_INIT, buf + HEADER_SIZE, key_len + size));
-    clcnn_status st = clcnn__file_write_atomic(path, buf, total);
+    *entry = buf;
+    *entry_size = total;
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn__kcache_write(const char *path, const char *key, const unsigned char *binary,
+                                 size_t size)
+{
+    unsigned char *buf = NULL;
+    size_t total = 0;
+    clcnn_status st = clcnn__kcache_encode(key, binary, size, &buf, &total);
+    if (st != CLCNN_OK) {
+        clcnn__error_prefix("%s", path);
+        return st;
+    }
+    st = clcnn__file_write_atomic(path, buf, total);
     free(buf);
     return st;
 }

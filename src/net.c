@@ -306,7 +306,7 @@ static clcnn_status copy_tensor(clcnn_net *net, const clcnn_tensor *src, clcnn_t
     err = clWaitForEvents(1, &done);
     clReleaseEvent(done);
     if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "net: copy");
+        return CLCNN_CL_ERR(err, "net: clWaitForEvents (copy)");
     clcnn_tensor_touch(dst);
     return CLCNN_OK;
 }
@@ -467,7 +467,8 @@ static clcnn_status update(clcnn_net *net, const clcnn_optim_config *cfg)
             }
         net->optimizer_states = states;
     }
-    net->steps++;
+    /* Counters move only with the updates they count: a step that fails before writing a
+     * parameter leaves the net as it was, so calling it again gives the same bits. */
     for (size_t i = 0; i < net->count; i++) {
         layer *l = &net->layers[i];
         if (l->frozen)
@@ -475,13 +476,15 @@ static clcnn_status update(clcnn_net *net, const clcnn_optim_config *cfg)
         for (int k = 0; k < l->params; k++) {
             param *p = &l->p[k];
             clcnn_status st = clcnn_optim_step(net->dev, cfg, p->value, p->grad, p->state[0],
-                                               p->state[1], ++p->steps);
+                                               p->state[1], p->steps + 1);
             if (st != CLCNN_OK) {
                 clcnn__error_prefix("net: update of %s", p->name);
                 return st;
             }
+            p->steps++;
         }
     }
+    net->steps++;
     return CLCNN_OK;
 }
 

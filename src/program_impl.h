@@ -46,6 +46,17 @@ typedef enum clcnn__kcache_result {
 clcnn__kcache_result clcnn__kcache_read(const char *path, const char *key, unsigned char **binary,
                                         size_t *size, char *why, size_t why_size);
 
+/* clcnn__kcache_read() of an entry already in memory ([in] p, len bytes): BAD or HIT. */
+clcnn__kcache_result clcnn__kcache_parse(const unsigned char *p, size_t len, const char *key,
+                                         unsigned char **binary, size_t *size, char *why,
+                                         size_t why_size);
+
+/* The bytes of an entry for [in] key and [in] binary: [out] entry (malloc'd) of [out]
+ * entry_size bytes. Returns OK, INVALID_ARG (a key over 64 KiB, an empty or 1 GiB binary),
+ * OUT_OF_MEMORY. */
+clcnn_status clcnn__kcache_encode(const char *key, const unsigned char *binary, size_t size,
+                                  unsigned char **entry, size_t *entry_size);
+
 /* Writes an entry atomically (temporary name, fsync, rename). */
 clcnn_status clcnn__kcache_write(const char *path, const char *key, const unsigned char *binary,
                                  size_t size);

@@ -61,7 +61,7 @@ static cJSON *entries_of(cJSON *root, const char **why)
         return NULL;
     }
     const cJSON *schema = cJSON_GetObjectItemCaseSensitive(root, "schema");
-    if (!cJSON_IsNumber(schema) || schema->valueint != SCHEMA) {
+    if (!cJSON_IsNumber(schema) || schema->valuedouble != SCHEMA) {
         *why = "missing or unknown \"schema\"";
         return NULL;
     }
@@ -71,6 +71,17 @@ static cJSON *entries_of(cJSON *root, const char **why)
         return NULL;
     }
     return entries;
+}
+
+cJSON *clcnn__tune_db_parse(const char *text, size_t size, const char **why)
+{
+    cJSON *root = cJSON_ParseWithLength(text, size);
+    *why = "not valid JSON";
+    if (root == NULL || entries_of(root, why) == NULL) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
 }
 
 /* Reads the file: NULL when absent; NULL and a warning when unreadable or corrupt. */
@@ -87,14 +98,11 @@ static cJSON *read_db(const char *path)
         clcnn_clear_error();
         return NULL;
     }
-    cJSON *root = cJSON_ParseWithLength(data, size);
+    const char *why = NULL;
+    cJSON *root = clcnn__tune_db_parse(data, size, &why);
     free(data);
-    const char *why = "not valid JSON";
-    if (root == NULL || entries_of(root, &why) == NULL) {
+    if (root == NULL)
         CLCNN_WARN("tune", "ignoring tuning database %s: %s", path, why);
-        cJSON_Delete(root);
-        return NULL;
-    }
     return root;
 }
 

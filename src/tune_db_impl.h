@@ -25,6 +25,11 @@ void clcnn__tune_db_lookup(clcnn_device *device, const char *kernel, const char 
 clcnn_status clcnn__tune_db_record(clcnn_device *device, const char *kernel, const char *problem,
                                    const char *solver, double time_us, bool verified);
 
+/* Parses a database held in memory ([in] text, size bytes, not necessarily NUL-terminated):
+ * the document (owned by the caller: cJSON_Delete), or NULL with [out] why (a static string)
+ * when it is not JSON or not a database of this schema. */
+struct cJSON *clcnn__tune_db_parse(const char *text, size_t size, const char **why);
+
 /* Forgets what was read, so the next lookup reads the file again (device release, tests). */
 void clcnn__tune_db_forget(clcnn_device *device);
 

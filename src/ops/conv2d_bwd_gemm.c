@@ -169,12 +169,15 @@ static clcnn_status finish(clcnn_device *dev, const char *what, const clcnn__con
                            clcnn_status st, cl_event last, kernels *ks)
 {
     cl_int err = last != NULL ? clWaitForEvents(1, &last) : CL_SUCCESS;
+    const char *call = "clWaitForEvents";
     cl_int finish_err = clFinish(dev->compute);
-    if (err == CL_SUCCESS)
+    if (err == CL_SUCCESS) {
         err = finish_err;
+        call = "clFinish";
+    }
     if (st == CLCNN_OK && err != CL_SUCCESS)
-        st = CLCNN_CL_ERR(err, "%s: execution (input %zux%zux%zux%zu)", what, pb->x.n, pb->x.c,
-                          pb->x.h, pb->x.w);
+        st = CLCNN_CL_ERR(err, "%s: %s (execution, input %zux%zux%zux%zu)", what, call, pb->x.n,
+                          pb->x.c, pb->x.h, pb->x.w);
     if (last != NULL)
         clReleaseEvent(last);
     kernels_release(ks);

@@ -381,7 +381,7 @@ static clcnn_status run_chunks(clcnn_device *dev, const clcnn__conv_problem *pb,
         cl_int err = clWaitForEvents(1, &last);
         clReleaseEvent(last);
         if (err != CL_SUCCESS && st == CLCNN_OK)
-            st = CLCNN_CL_ERR(err, "%s: kernel execution", what);
+            st = CLCNN_CL_ERR(err, "%s: clWaitForEvents (kernel execution)", what);
     } else if (st != CLCNN_OK) {
         clFinish(dev->compute); /* let enqueued chunks finish before the caller frees buffers */
     }

@@ -233,13 +233,16 @@ static clcnn_status bias_kernel(clcnn_device *dev, const char *op, bool forward,
 static clcnn_status finish(clcnn_device *dev, const char *op, clcnn_status st, cl_event last)
 {
     cl_int err = last != NULL ? clWaitForEvents(1, &last) : CL_SUCCESS;
+    const char *call = "clWaitForEvents";
     cl_int finish_err = clFinish(dev->compute);
-    if (err == CL_SUCCESS)
+    if (err == CL_SUCCESS) {
         err = finish_err;
+        call = "clFinish";
+    }
     if (last != NULL)
         clReleaseEvent(last);
     if (st == CLCNN_OK && err != CL_SUCCESS)
-        st = CLCNN_CL_ERR(err, "%s: execution", op);
+        st = CLCNN_CL_ERR(err, "%s: %s (execution)", op, call);
     return st;
 }
 

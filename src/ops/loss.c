@@ -74,7 +74,7 @@ static clcnn_status finish(clcnn_device *dev, const char *op, clcnn_status st)
 {
     cl_int err = clFinish(dev->compute);
     if (st == CLCNN_OK && err != CL_SUCCESS)
-        st = CLCNN_CL_ERR(err, "%s: execution", op);
+        st = CLCNN_CL_ERR(err, "%s: clFinish (execution)", op);
     return st;
 }
 

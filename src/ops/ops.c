@@ -32,7 +32,7 @@ clcnn_status clcnn__launch_wait(clcnn_device *dev, cl_kernel kernel, const char 
     cl_int err = clWaitForEvents(1, &done);
     clReleaseEvent(done);
     if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "%s: kernel execution", what);
+        return CLCNN_CL_ERR(err, "%s: clWaitForEvents (kernel execution)", what);
     return CLCNN_OK;
 }
 
