@@ -363,7 +363,8 @@ static void *loader_main(void *arg)
             cl_int err = clWaitForEvents(1, &up);
             if (err != CL_SUCCESS) {
                 st = clcnn__status_of_cl(err);
-                snprintf(message, sizeof message, "the upload of batch %" PRIu64 " failed (%s)",
+                snprintf(message, sizeof message,
+                         "clWaitForEvents on the upload of batch %" PRIu64 " -> %s",
                          b - r->stagings, clcnn_cl_error_name(err));
             }
         }
@@ -473,7 +474,8 @@ static clcnn_status deliver(run *r, slot *d)
     const uint64_t b = d->out_batch;
     cl_int err = clWaitForEvents(1, &d->downloaded);
     if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "sched: batch %" PRIu64 ": its compute or download failed", b);
+        return CLCNN_CL_ERR(err, "sched: batch %" PRIu64 ": clWaitForEvents (compute and download)",
+                            b);
     if (hooks != NULL && hooks->before_result != NULL)
         hooks->before_result(hooks->user, b, d->computed, d->downloaded);
     resolve(r, b);
@@ -535,14 +537,18 @@ static clcnn_status compute(run *r, uint64_t c)
     err = clEnqueueCopyBuffer(q, clcnn_tensor_buffer(out), d->output, 0, 0, values * sizeof(float),
                               d->downloaded != NULL ? 1 : 0,
                               d->downloaded != NULL ? &d->downloaded : NULL, NULL);
-    if (err == CL_SUCCESS && training)
+    if (err != CL_SUCCESS)
+        return CLCNN_CL_ERR(err, "sched: batch %" PRIu64 ": clEnqueueCopyBuffer (outputs)", c);
+    if (training) {
         err = clEnqueueCopyBuffer(q, clcnn_tensor_buffer(r->loss), d->output, 0,
                                   values * sizeof(float), sizeof(float), 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            return CLCNN_CL_ERR(err, "sched: batch %" PRIu64 ": clEnqueueCopyBuffer (loss)", c);
+    }
     cl_event done = NULL;
-    if (err == CL_SUCCESS)
-        err = clEnqueueMarkerWithWaitList(q, 0, NULL, &done);
+    err = clEnqueueMarkerWithWaitList(q, 0, NULL, &done);
     if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "sched: batch %" PRIu64 ": copying the outputs", c);
+        return CLCNN_CL_ERR(err, "sched: batch %" PRIu64 ": clEnqueueMarkerWithWaitList", c);
     st = add_pending(r, c, LANE_COMPUTE, "output", r->last_marker, false, done);
     release_event(&r->last_marker);
 
@@ -628,25 +634,35 @@ static clcnn_status allocate(run *r)
     return CLCNN_OK;
 }
 
-static void unmap_release(run *r, cl_mem buffer, void *mapped)
+/* Folds a failed clFinish into *first (the first failure of the tear-down). */
+static void finish_queue(cl_command_queue q, const char *which, clcnn_status *first)
+{
+    cl_int err = clFinish(q);
+    if (err != CL_SUCCESS && *first == CLCNN_OK)
+        *first = CLCNN_CL_ERR(err, "sched: clFinish (%s queue)", which);
+}
+
+static void unmap_release(run *r, cl_mem buffer, void *mapped, clcnn_status *first)
 {
     if (buffer == NULL)
         return;
     if (mapped != NULL)
         clEnqueueUnmapMemObject(r->dev->transfer, buffer, mapped, 0, NULL, NULL);
-    clFinish(r->dev->transfer);
+    finish_queue(r->dev->transfer, "transfer", first);
     clReleaseMemObject(buffer);
 }
 
-static void release_run(run *r)
+/* Releases everything. Returns [in] first, the run's status, or when that is OK, a queue that
+ * failed to finish (the buffers still go; the run's own message is never replaced). */
+static clcnn_status release_run(run *r, clcnn_status first)
 {
     /* Everything enqueued completes before the buffers it uses go. */
-    clFinish(r->dev->transfer);
-    clFinish(r->dev->compute);
+    finish_queue(r->dev->transfer, "transfer", &first);
+    finish_queue(r->dev->compute, "compute", &first);
     for (size_t i = 0; r->stg != NULL && i < r->stagings; i++) {
         staging *s = &r->stg[i];
         release_event(&s->upload);
-        unmap_release(r, s->buffer, s->images);
+        unmap_release(r, s->buffer, s->images, &first);
         free(s->labels);
     }
     for (size_t i = 0; r->slot != NULL && i < r->slots; i++) {
@@ -659,7 +675,7 @@ static void release_run(run *r)
             clReleaseMemObject(d->input);
         if (d->output != NULL)
             clReleaseMemObject(d->output);
-        unmap_release(r, d->host_buffer, d->host);
+        unmap_release(r, d->host_buffer, d->host, &first);
         free(d->in_labels);
         free(d->out_labels);
     }
@@ -675,6 +691,7 @@ static void release_run(run *r)
     free(r->loads);
     free(r->compute);
     free(r->transfer);
+    return first;
 }
 
 /* host clock - device clock, from a marker's end read right after it completed. */
@@ -687,11 +704,14 @@ static clcnn_status calibrate(run *r)
     err = clWaitForEvents(1, &m);
     uint64_t host = now_ns();
     cl_ulong end = 0;
-    if (err == CL_SUCCESS)
-        err = clGetEventProfilingInfo(m, CL_PROFILING_COMMAND_END, sizeof end, &end, NULL);
+    if (err != CL_SUCCESS) {
+        clReleaseEvent(m);
+        return CLCNN_CL_ERR(err, "sched: clWaitForEvents (reading the device clock)");
+    }
+    err = clGetEventProfilingInfo(m, CL_PROFILING_COMMAND_END, sizeof end, &end, NULL);
     clReleaseEvent(m);
     if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "sched: reading the device clock");
+        return CLCNN_CL_ERR(err, "sched: clGetEventProfilingInfo (reading the device clock)");
     r->offset_ns = (int64_t)host - (int64_t)end;
     return CLCNN_OK;
 }
@@ -828,7 +848,7 @@ clcnn_status clcnn_sched_run(clcnn_net *net, const clcnn_sched_config *config,
         fill_stats(&r, started, stats);
         stats->images = r.images;
     }
-    release_run(&r);
+    st = release_run(&r, st);
     pthread_cond_destroy(&r.cond);
     pthread_mutex_destroy(&r.lock);
     return st;

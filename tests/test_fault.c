@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "device_impl.h"
 #include "fault.h"
@@ -508,6 +509,8 @@ typedef struct train_ctx {
     char noted_msg[512];
 } train_ctx;
 
+static clcnn_status read_back(train_ctx *t, clcnn_net *net, clcnn_status st);
+
 /* Builds the net, runs one step, an inference forward, and reads the loss, the probabilities
  * and every parameter back; releases the net. */
 static clcnn_status train_run(void *p)
@@ -517,6 +520,13 @@ static clcnn_status train_run(void *p)
     clcnn_status st = clcnn_net_create(t->dev, &t->model, 5, &net);
     if (st == CLCNN_OK)
         st = clcnn_net_train_step(net, t->images, t->labels, TB, &t->optim, &t->loss);
+    return read_back(t, net, st);
+}
+
+/* After a good training run: an inference forward, the probabilities and every parameter read
+ * back; releases the net and keeps the first good result. */
+static clcnn_status read_back(train_ctx *t, clcnn_net *net, clcnn_status st)
+{
     if (st == CLCNN_OK)
         st = clcnn_net_forward(net, t->images, TB, t->probs);
     size_t at = 0;
@@ -765,6 +775,72 @@ static void test_train_retry_every_call(void **state)
     }
 }
 
+/* ---- a pipelined run ------------------------------------------------------------------------ */
+
+enum { SCHED_BATCHES = 3 };
+
+static clcnn_status sched_fill(void *user, uint64_t batch, float *images, int32_t *labels,
+                               size_t *count)
+{
+    const train_ctx *t = user;
+    (void)batch;
+    memcpy(images, t->images, sizeof t->images);
+    memcpy(labels, t->labels, sizeof t->labels);
+    *count = TB;
+    return CLCNN_OK;
+}
+
+static clcnn_status sched_sum(void *user, const clcnn_sched_result *r)
+{
+    train_ctx *t = user;
+    t->loss += r->loss;
+    return CLCNN_OK;
+}
+
+/* Builds the net and trains SCHED_BATCHES batches through the scheduler (two in flight, two
+ * loader threads: their calls interleave with the running thread's), then as train_run(). */
+static clcnn_status sched_run(void *p)
+{
+    train_ctx *t = p;
+    clcnn_net *net = NULL;
+    clcnn_status st = clcnn_net_create(t->dev, &t->model, 5, &net);
+    t->loss = 0.0f;
+    if (st == CLCNN_OK) {
+        clcnn_sched_config c = clcnn_sched_config_default();
+        c.training = true;
+        c.batch = TB;
+        c.batches = SCHED_BATCHES;
+        c.inflight = 2;
+        c.loaders = 2;
+        c.optimizer = &t->optim;
+        c.fill = sched_fill;
+        c.fill_user = t;
+        c.result = sched_sum;
+        c.result_user = t;
+        st = clcnn_sched_run(net, &c, NULL);
+        t->loss /= SCHED_BATCHES; /* the mean, as one step's */
+    }
+    return read_back(t, net, st);
+}
+
+/* Every OpenCL call of a pipelined training run fails in turn (alarm() turns a hang into a
+ * failure): the run returns the call's status naming it, nothing is left behind, and the next
+ * run gives the same bits. */
+static void test_sched_every_call(void **state)
+{
+    (void)state;
+    alarm(900);
+    fault_case fc = {"pipelined training (2 in flight, 2 loaders)",
+                     &train_specs[0],
+                     train_make,
+                     sched_run,
+                     train_same,
+                     train_expect,
+                     train_destroy};
+    sweep_warm(&fc, train_check_first);
+    alarm(0);
+}
+
 static void test_train_build_every_call(void **state)
 {
     (void)state;
@@ -835,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_train_step_every_call),
         cmocka_unit_test(test_train_retry_every_call),
         cmocka_unit_test(test_train_build_every_call),
+        cmocka_unit_test(test_sched_every_call),
     };
     int failed = cmocka_run_group_tests_name("fault", tests, test_group_setup, test_group_teardown);
     print_message("fault: %zu injections (%zu recovered by the library) at %zu distinct call "
