@@ -1,7 +1,10 @@
-/* Fault injection (tests/fault.h): for a conv2d forward with each solver and for a training
- * step, every OpenCL call the path makes is made to fail in turn, with the error a driver
- * returns. Each failure must give the mapped status with a message naming the call, leave no
- * OpenCL object behind, and leave the device able to run the same operation to the same bits. */
+/* Fault injection (tests/fault.h): every OpenCL call (and CLBlastSgemm) that device creation,
+ * conv2d forward (each solver; Winograd also with a cached filter), conv2d backward and a
+ * training step make is made to fail in turn, with the error a driver returns. Each failure
+ * must give the mapped status with a message naming the call, leave no OpenCL object behind, and
+ * leave the device able to run the same operation to the same bits; a failed training call
+ * retried on the same net must succeed too. Program builds are swept on fresh devices, with the
+ * binary cache off and warm. CLCNN_FAULT_SITES=1 lists the call sites reached. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -207,6 +210,10 @@ typedef struct conv_ctx {
     float x[CN * CC * CH * CW], wv[CK * CC * 9], bias[CK];
     float y[CN * CK * CH * CW], first[CN * CK * CH * CW];
     bool have_first;
+    /* Kept across runs and uploaded once (conv_make_kept), so that the filter a Winograd run
+     * derives from it is cached and reused by the next run: a failure must not leave a
+     * half-made one there. NULL: each run makes and uploads its own. */
+    clcnn_tensor *kept_w;
 } conv_ctx;
 
 static clcnn_status conv_run(void *p)
@@ -215,8 +222,10 @@ static clcnn_status conv_run(void *p)
     clcnn_conv_params prm = clcnn_conv_params_default();
     prm.pad_h = prm.pad_w = 1;
     prm.relu = true;
-    clcnn_tensor *x = NULL, *w = NULL, *b = NULL, *y = NULL;
-    clcnn_status st = clcnn_tensor_create(c->dev, (clcnn_shape){CK, CC, 3, 3}, &w);
+    clcnn_tensor *x = NULL, *w = c->kept_w, *b = NULL, *y = NULL;
+    clcnn_status st = CLCNN_OK;
+    if (c->kept_w == NULL)
+        st = clcnn_tensor_create(c->dev, (clcnn_shape){CK, CC, 3, 3}, &w);
     if (st == CLCNN_OK)
         st = clcnn_tensor_create(c->dev, (clcnn_shape){CN, CC, CH, CW}, &x);
     if (st == CLCNN_OK)
@@ -225,7 +234,7 @@ static clcnn_status conv_run(void *p)
         st = clcnn_tensor_create(c->dev, (clcnn_shape){CN, CK, CH, CW}, &y);
     if (st == CLCNN_OK)
         st = clcnn_tensor_upload(x, c->x, CN * CC * CH * CW);
-    if (st == CLCNN_OK)
+    if (st == CLCNN_OK && c->kept_w == NULL)
         st = clcnn_tensor_upload(w, c->wv, CK * CC * 9);
     if (st == CLCNN_OK)
         st = clcnn_tensor_upload(b, c->bias, CK);
@@ -238,7 +247,8 @@ static clcnn_status conv_run(void *p)
     if (st == CLCNN_OK)
         st = clcnn_tensor_download(y, c->y, CN * CK * CH * CW);
     clcnn_tensor_release(x);
-    clcnn_tensor_release(w);
+    if (c->kept_w == NULL)
+        clcnn_tensor_release(w);
     clcnn_tensor_release(b);
     clcnn_tensor_release(y);
     if (st == CLCNN_OK && !c->have_first) {
@@ -266,6 +276,21 @@ static void *conv_make(clcnn_device *dev, const void *arg)
     test_rng_fill(&rng, c->wv, CK * CC * 9, -0.5f, 0.5f);
     test_rng_fill(&rng, c->bias, CK, -0.1f, 0.1f);
     return c;
+}
+
+static void *conv_make_kept(clcnn_device *dev, const void *arg)
+{
+    conv_ctx *c = conv_make(dev, arg);
+    assert_ok(clcnn_tensor_create(dev, (clcnn_shape){CK, CC, 3, 3}, &c->kept_w));
+    assert_ok(clcnn_tensor_upload(c->kept_w, c->wv, CK * CC * 9));
+    return c;
+}
+
+static void conv_destroy_kept(void *p)
+{
+    conv_ctx *c = p;
+    clcnn_tensor_release(c->kept_w);
+    free(c);
 }
 
 static void conv_expect(void *p, const void *good)
@@ -324,6 +349,21 @@ static void test_conv_forward_every_call(void **state)
     for (size_t a = 0; a < sizeof conv_algos / sizeof conv_algos[0]; a++) {
         char label[64];
         fault_case fc = conv_case(a, label, sizeof label);
+        sweep_warm(&fc, conv_check_first);
+    }
+}
+
+/* Winograd with weights that stay put: between runs the transformed filter is dropped (the live
+ * counts empty the cache), so each failing run makes it again and the retry may reuse it. */
+static void test_conv_cached_filter_every_call(void **state)
+{
+    (void)state;
+    for (size_t a = 2; a < sizeof conv_algos / sizeof conv_algos[0]; a++) {
+        char label[64];
+        snprintf(label, sizeof label, "conv2d forward %s, weights kept",
+                 clcnn_conv_algo_name(conv_algos[a]));
+        fault_case fc = {label,     &conv_algos[a], conv_make_kept,   conv_run,
+                         conv_same, conv_expect,    conv_destroy_kept};
         sweep_warm(&fc, conv_check_first);
     }
 }
@@ -906,6 +946,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_device_create_every_call),
         cmocka_unit_test(test_conv_forward_every_call),
+        cmocka_unit_test(test_conv_cached_filter_every_call),
         cmocka_unit_test(test_conv_build_every_call),
         cmocka_unit_test(test_conv_backward_every_call),
         cmocka_unit_test(test_train_step_every_call),
