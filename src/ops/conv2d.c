@@ -390,33 +390,35 @@ static int compare_perf(const void *a, const void *b)
     return compare_double(&x->time_ms, &y->time_ms);
 }
 
-/* Times one solver: a warm-up run checked against ref, then repeat timed runs. */
-static void measure(clcnn_device *device, const clcnn__conv_problem *pb,
-                    const clcnn__conv_solver *s, const clcnn_tensor *x, const clcnn_tensor *w,
-                    const clcnn_tensor *bias, clcnn_tensor *y, int repeat, const float *ref,
-                    float *out, size_t count, clcnn_conv_perf *perf)
+void clcnn__conv_sort_perf(clcnn_conv_perf *rows, size_t n)
+{
+    qsort(rows, n, sizeof rows[0], compare_perf);
+}
+
+void clcnn__conv_measure(const clcnn__conv_trial *t, const clcnn__conv_solver *s, int repeat,
+                         const float *ref, float *got, clcnn_conv_perf *perf)
 {
     const char *why = NULL;
     perf->algo = s->algo;
     perf->time_ms = INFINITY;
     perf->nmse = INFINITY;
-    if (!s->applicable(pb, device, &why)) {
+    if (!s->applicable(t->pb, t->device, &why)) {
         perf->status = CLCNN_STATUS_UNSUPPORTED;
         return;
     }
-    perf->workspace_bytes = s->workspace_size != NULL ? s->workspace_size(pb, device) : 0;
-    perf->status = clcnn_tensor_fill(y, NAN);
+    perf->workspace_bytes = s->workspace_size != NULL ? s->workspace_size(t->pb, t->device) : 0;
+    perf->status = clcnn_tensor_fill(t->out, NAN);
     if (perf->status == CLCNN_OK)
-        perf->status = run_solver(device, pb, s, x, w, bias, y, NULL, 0);
+        perf->status = t->run(t->ctx, s);
     if (perf->status == CLCNN_OK)
-        perf->status = clcnn_tensor_download(y, out, count);
+        perf->status = clcnn_tensor_download(t->out, got, t->count);
     if (perf->status != CLCNN_OK) {
         CLCNN_DEBUG("conv2d", "find: solver %s failed: %s", s->name, clcnn_last_error());
         return;
     }
     double err = 0, norm = 0;
-    for (size_t i = 0; i < count; i++) {
-        double d = (double)out[i] - (double)ref[i];
+    for (size_t i = 0; i < t->count; i++) {
+        double d = (double)got[i] - (double)ref[i];
         err += d * d;
         norm += (double)ref[i] * ref[i];
     }
@@ -426,13 +428,27 @@ static void measure(clcnn_device *device, const clcnn__conv_problem *pb,
     int want = repeat < 1 ? 1 : repeat > 64 ? 64 : repeat, n = 0;
     while (n < want && perf->status == CLCNN_OK) {
         double t0 = now_ms();
-        perf->status = run_solver(device, pb, s, x, w, bias, y, NULL, 0);
+        perf->status = t->run(t->ctx, s);
         times[n++] = now_ms() - t0;
     }
     if (perf->status != CLCNN_OK)
         return;
     qsort(times, (size_t)n, sizeof times[0], compare_double);
     perf->time_ms = times[n / 2];
+}
+
+/* The forward's trial: one solver on the find call's tensors. */
+typedef struct fwd_trial {
+    clcnn_device *device;
+    const clcnn__conv_problem *pb;
+    const clcnn_tensor *x, *w, *bias;
+    clcnn_tensor *y;
+} fwd_trial;
+
+static clcnn_status fwd_trial_run(void *ctx, const clcnn__conv_solver *s)
+{
+    const fwd_trial *f = ctx;
+    return run_solver(f->device, f->pb, s, f->x, f->w, f->bias, f->y, NULL, 0);
 }
 
 clcnn_status clcnn_conv2d_find(clcnn_device *device, const clcnn_tensor *x, const clcnn_tensor *w,
@@ -457,14 +473,16 @@ clcnn_status clcnn_conv2d_find(clcnn_device *device, const clcnn_tensor *x, cons
         st = clcnn_tensor_download(y, ref, n);
     clcnn_conv_perf rows[SOLVER_COUNT];
     memset(rows, 0, sizeof rows);
+    fwd_trial f = {device, &pb, x, w, bias, y};
+    const clcnn__conv_trial trial = {device, &pb, fwd_trial_run, &f, y, n};
     for (size_t i = 0; i < SOLVER_COUNT && st == CLCNN_OK; i++)
-        measure(device, &pb, solvers[i], x, w, bias, y, repeat, ref, out, n, &rows[i]);
+        clcnn__conv_measure(&trial, solvers[i], repeat, ref, out, &rows[i]);
     free(ref);
     free(out);
     if (st != CLCNN_OK)
         return st;
     clcnn_clear_error();
-    qsort(rows, SOLVER_COUNT, sizeof rows[0], compare_perf);
+    clcnn__conv_sort_perf(rows, SOLVER_COUNT);
     if (rows[0].status == CLCNN_OK && rows[0].verified) {
         const clcnn__conv_solver *best = find_solver(rows[0].algo);
         char key[256];

@@ -1,11 +1,9 @@
 /* 2-D convolution backward: the backward-data and backward-weights registries, validation of the
  * gradients' shapes, the choice behind AUTO, the entry points and the bias gradient. Each
  * algorithm lives in its own conv2d_bwd_<solver>.c. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "conv2d_bwd_impl.h"
 #include "log_impl.h"
@@ -362,34 +360,6 @@ clcnn_status clcnn_conv2d_backward_bias(clcnn_device *device, const clcnn_tensor
 /* ---- find mode --------------------------------------------------------------------------------
  */
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Fastest verified first, then unverified, then those that could not run. */
-static int perf_rank(const clcnn_conv_perf *p)
-{
-    return p->status != CLCNN_OK ? 2 : p->verified ? 0 : 1;
-}
-
-static int compare_perf(const void *a, const void *b)
-{
-    const clcnn_conv_perf *x = a, *y = b;
-    int rx = perf_rank(x), ry = perf_rank(y);
-    if (rx != ry)
-        return rx - ry;
-    return (x->time_ms > y->time_ms) - (x->time_ms < y->time_ms);
-}
-
 /* One backward problem under find: its pass, buffers and output. */
 typedef struct find_ctx {
     clcnn_device *dev;
@@ -397,50 +367,12 @@ typedef struct find_ctx {
     const clcnn__conv_problem *pb;
     clcnn__conv_args args;
     clcnn_tensor *out;
-    size_t count; /* out's elements */
 } find_ctx;
 
-static void find_measure(const find_ctx *f, const clcnn__conv_solver *s, int repeat,
-                         const float *ref, float *got, clcnn_conv_perf *perf)
+static clcnn_status find_trial_run(void *ctx, const clcnn__conv_solver *s)
 {
-    const char *why = NULL;
-    perf->algo = s->algo;
-    perf->time_ms = INFINITY;
-    perf->nmse = INFINITY;
-    if (!s->applicable(f->pb, f->dev, &why)) {
-        perf->status = CLCNN_STATUS_UNSUPPORTED;
-        return;
-    }
-    perf->workspace_bytes = s->workspace_size != NULL ? s->workspace_size(f->pb, f->dev) : 0;
-    perf->status = clcnn_tensor_fill(f->out, NAN);
-    if (perf->status == CLCNN_OK)
-        perf->status = run_solver(f->dev, f->pi, f->pb, s, &f->args, f->out, NULL, 0);
-    if (perf->status == CLCNN_OK)
-        perf->status = clcnn_tensor_download(f->out, got, f->count);
-    if (perf->status != CLCNN_OK) {
-        CLCNN_DEBUG("conv2d", "%s find: solver %s failed: %s", f->pi->fn, s->name,
-                    clcnn_last_error());
-        return;
-    }
-    double err = 0, norm = 0;
-    for (size_t i = 0; i < f->count; i++) {
-        double d = (double)got[i] - (double)ref[i];
-        err += d * d;
-        norm += (double)ref[i] * ref[i];
-    }
-    perf->nmse = norm > 0 ? err / norm : err;
-    perf->verified = perf->nmse <= s->tolerance || (norm == 0 && err == 0);
-    double times[64];
-    int want = repeat < 1 ? 1 : repeat > 64 ? 64 : repeat, n = 0;
-    while (n < want && perf->status == CLCNN_OK) {
-        double t0 = now_ms();
-        perf->status = run_solver(f->dev, f->pi, f->pb, s, &f->args, f->out, NULL, 0);
-        times[n++] = now_ms() - t0;
-    }
-    if (perf->status != CLCNN_OK)
-        return;
-    qsort(times, (size_t)n, sizeof times[0], compare_double);
-    perf->time_ms = times[n / 2];
+    const find_ctx *f = ctx;
+    return run_solver(f->dev, f->pi, f->pb, s, &f->args, f->out, NULL, 0);
 }
 
 /* Checks the tensors of a backward find and builds its problem. */
@@ -475,35 +407,37 @@ clcnn_status clcnn_conv2d_backward_find(clcnn_device *device, clcnn_conv_pass pa
     CLCNN_TRY(find_prepare(device, pass, x, w, dy, params, out, &pb));
     const pass_info *pi = &passes[pass];
     const bool data = pass == CLCNN_CONV_PASS_BWD_DATA;
-    find_ctx f = {device, pi, &pb, {0}, out, clcnn_tensor_count(out)};
+    find_ctx f = {device, pi, &pb, {0}, out};
+    const size_t floats = clcnn_tensor_count(out);
     if (data)
         f.args = (clcnn__conv_args){clcnn_tensor_buffer(out), clcnn_tensor_buffer(w), NULL,
                                     clcnn_tensor_buffer(dy), w};
     else
         f.args = (clcnn__conv_args){clcnn_tensor_buffer(x), clcnn_tensor_buffer(out), NULL,
                                     clcnn_tensor_buffer(dy), NULL};
-    float *ref = malloc(f.count * sizeof *ref), *got = malloc(f.count * sizeof *got);
+    float *ref = malloc(floats * sizeof *ref), *got = malloc(floats * sizeof *got);
     clcnn_status st = ref != NULL && got != NULL
                           ? CLCNN_OK
                           : CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY,
-                                      "%s find: cannot allocate %zu floats", pi->fn, 2 * f.count);
+                                      "%s find: cannot allocate %zu floats", pi->fn, 2 * floats);
     /* The direct solver is the reference the others are checked against. */
     const clcnn__conv_solver *direct = find_solver(pi, CLCNN_CONV_ALGO_DIRECT);
     if (st == CLCNN_OK)
         st = run_solver(device, pi, &pb, direct, &f.args, out, NULL, 0);
     if (st == CLCNN_OK)
-        st = clcnn_tensor_download(out, ref, f.count);
+        st = clcnn_tensor_download(out, ref, floats);
     clcnn_conv_perf rows[8];
     memset(rows, 0, sizeof rows);
     const size_t n = pi->count < 8 ? pi->count : 8;
+    const clcnn__conv_trial trial = {device, &pb, find_trial_run, &f, out, floats};
     for (size_t i = 0; i < n && st == CLCNN_OK; i++)
-        find_measure(&f, pi->solvers[i], repeat, ref, got, &rows[i]);
+        clcnn__conv_measure(&trial, pi->solvers[i], repeat, ref, got, &rows[i]);
     free(ref);
     free(got);
     if (st != CLCNN_OK)
         return st;
     clcnn_clear_error();
-    qsort(rows, n, sizeof rows[0], compare_perf);
+    clcnn__conv_sort_perf(rows, n);
     if (rows[0].status == CLCNN_OK && rows[0].verified) {
         const clcnn__conv_solver *best = find_solver(pi, rows[0].algo);
         char key[256];

@@ -64,4 +64,24 @@ void clcnn__conv_winograd_limit_workspace(size_t bytes);
 size_t clcnn__conv_images_per_chunk(const clcnn__conv_problem *pb, const clcnn_device *dev,
                                     size_t per_image, size_t bound_bytes, const char **reason);
 
+/* One solver's trial in find mode: run(ctx, solver) runs it once into out (count floats). */
+typedef struct clcnn__conv_trial {
+    clcnn_device *device;
+    const clcnn__conv_problem *pb;
+    clcnn_status (*run)(void *ctx, const clcnn__conv_solver *solver);
+    void *ctx;
+    clcnn_tensor *out;
+    size_t count;
+} clcnn__conv_trial;
+
+/* Find mode's measurement of one solver, for every pass: UNSUPPORTED when it does not apply;
+ * else a run into out (poisoned first) checked against ref (NMSE within the solver's
+ * tolerance: verified), then repeat timed runs (1 to 64) whose median is perf->time_ms. got is
+ * count floats of scratch. */
+void clcnn__conv_measure(const clcnn__conv_trial *trial, const clcnn__conv_solver *solver,
+                         int repeat, const float *ref, float *got, clcnn_conv_perf *perf);
+
+/* Sorts find mode's rows: fastest verified first, then unverified, then those that failed. */
+void clcnn__conv_sort_perf(clcnn_conv_perf *rows, size_t n);
+
 #endif
