@@ -137,6 +137,44 @@ __kernel void clcnn_gemm_outer(const int M, const int N, const int K, __global c
         }
 }
 
+/* y[n, o] = sum_i x[n, i] * w[o, i] for small batches (the outer-product kernel wants 16 or more
+ * columns): each work-item takes LINEAR_DOT outputs o of one row n and runs their dot products
+ * over i 16 lanes at a time, then adds the lanes in a fixed order and the scalar tail, so the
+ * result does not depend on the launch. Global size (ceil(out / LINEAR_DOT), n). */
+#define LINEAR_DOT 4
+
+__kernel void clcnn_linear_fwd_dot(const int n, const int in, const int out,
+                                   __global const float *x, __global const float *w,
+                                   __global float *y)
+{
+    const int o0 = (int)get_global_id(0) * LINEAR_DOT, r = (int)get_global_id(1);
+    if (o0 >= out || r >= n)
+        return;
+    __global const float *xr = x + (size_t)r * in;
+    __global const float *wr[LINEAR_DOT];
+    for (int j = 0; j < LINEAR_DOT; j++)
+        wr[j] = w + (size_t)min(o0 + j, out - 1) * in;
+    float16 acc[LINEAR_DOT];
+    for (int j = 0; j < LINEAR_DOT; j++)
+        acc[j] = 0.0f;
+    int i = 0;
+    for (; in - i >= 16; i += 16) {
+        const float16 xv = vload16(0, xr + i);
+        for (int j = 0; j < LINEAR_DOT; j++)
+            acc[j] = fma(xv, vload16(0, wr[j] + i), acc[j]);
+    }
+    for (int j = 0; j < LINEAR_DOT && o0 + j < out; j++) {
+        float lanes[16];
+        vstore16(acc[j], 0, lanes);
+        float sum = 0.0f;
+        for (int l = 0; l < 16; l++)
+            sum += lanes[l];
+        for (int t = i; t < in; t++)
+            sum = fma(xr[t], wr[j][t], sum);
+        y[(size_t)r * out + o0 + j] = sum;
+    }
+}
+
 /* out (cols x rows) = in (rows x cols) transposed. Global size (cols, rows) rounded up to the
  * work-group; each work-item moves one element. */
 __kernel void clcnn_transpose(const uint rows, const uint cols, __global const float *in,

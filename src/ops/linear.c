@@ -16,6 +16,10 @@
 #define LINEAR_WG 64
 #define GEMM_MR 6  /* rows per work-item of clcnn_gemm_outer */
 #define GEMM_NB 64 /* columns per work-item (four float16s) */
+/* Below this batch the forward runs dot products (clcnn_linear_fwd_dot): the GEMM kernel's
+ * columns are the batch there, and fewer than 16 leave it on its scalar path. */
+#define GEMM_SMALL_BATCH 16
+#define LINEAR_DOT 4 /* outputs per work-item of clcnn_linear_fwd_dot */
 
 /* The matrix view of a problem: x is n x in, w is out x in, y is n x out. */
 typedef struct linear_dims {
@@ -179,6 +183,25 @@ static clcnn_status scratch(clcnn_device *dev, const char *op, size_t floats, cl
     return CLCNN_OK;
 }
 
+/* y = x W^T by dot products, for batches too small to fill the GEMM kernel's columns. */
+static clcnn_status forward_dot(clcnn_device *dev, const char *op, linear_dims d, cl_mem x,
+                                cl_mem w, cl_mem y)
+{
+    cl_kernel k;
+    CLCNN_TRY(clcnn__kernel_create(dev, LINEAR_SOURCE, NULL, "clcnn_linear_fwd_dot", &k));
+    const cl_int n = (cl_int)d.n, in = (cl_int)d.in, out = (cl_int)d.out;
+    const clcnn__kernel_arg args[] = {{sizeof n, &n},       {sizeof in, &in},
+                                      {sizeof out, &out},   {sizeof(cl_mem), &x},
+                                      {sizeof(cl_mem), &w}, {sizeof(cl_mem), &y}};
+    clcnn_status st = clcnn__set_args(k, op, args, 6);
+    const size_t global[2] = {(d.out + LINEAR_DOT - 1) / LINEAR_DOT, d.n};
+    const size_t local[2] = {1, 1};
+    if (st == CLCNN_OK)
+        st = clcnn__enqueue(dev, k, op, 2, global, local, NULL);
+    clReleaseKernel(k);
+    return st;
+}
+
 /* y (n x out) = x (n x in) W^T. The own kernel wants B contiguous along its columns: it computes
  * y^T (out x n) = W (out x in) x^T, with x^T and y^T in scratch buffers. */
 static clcnn_status forward_gemm(clcnn_device *dev, const char *op, linear_dims d, cl_mem x,
@@ -187,6 +210,8 @@ static clcnn_status forward_gemm(clcnn_device *dev, const char *op, linear_dims 
     if (!own_gemm(dev))
         return clblast_sgemm(dev, op, false, true, d.n, d.out, d.in, x, d.in, w, d.in, 0.0f, y,
                              d.out, last);
+    if (d.n < GEMM_SMALL_BATCH)
+        return forward_dot(dev, op, d, x, w, y);
     cl_mem xt = NULL, yt = NULL;
     clcnn_status st = scratch(dev, op, d.n * d.in, &xt);
     if (st == CLCNN_OK)
