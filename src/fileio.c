@@ -1,13 +1,17 @@
 /* File helpers shared by the npy reader, the binary cache and (later) weights and the tuning
  * database: bounded reads, atomic replace-by-rename writes, mkdir -p, FNV-1a. */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fileio_impl.h"
@@ -81,6 +85,53 @@ static void fsync_parent(const char *path)
     }
 }
 
+/* Splits path into its directory (".", "/" or the part before the last slash) and base name. */
+static bool split_path(const char *path, char *dir, size_t size, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    *base = slash != NULL ? slash + 1 : path;
+    size_t n = slash == NULL ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    if (n >= size)
+        return false;
+    memcpy(dir, slash == NULL ? "." : path, n);
+    dir[n] = '\0';
+    return true;
+}
+
+/* Removes "<base>.tmp.<pid>.<n>" files next to path that a writer killed mid-save left behind:
+ * only when that pid is not a live process here and the file is over a minute old (a save takes
+ * one write and an fsync), so a live writer's file is never touched. Best effort. */
+static void remove_stale_temporaries(const char *path)
+{
+    char dir[4096];
+    const char *base;
+    if (!split_path(path, dir, sizeof dir, &base))
+        return;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    const size_t blen = strlen(base);
+    const time_t now = time(NULL);
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+        const char *name = e->d_name;
+        if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".tmp.", 5) != 0)
+            continue;
+        char *end = NULL;
+        long pid = strtol(name + blen + 5, &end, 10);
+        if (end == name + blen + 5 || *end != '.' || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char full[4200];
+        struct stat st;
+        int n = snprintf(full, sizeof full, "%s/%s", dir, name);
+        if (n < 0 || (size_t)n >= sizeof full || stat(full, &st) != 0 || now - st.st_mtime < 60)
+            continue;
+        (void)unlink(full);
+    }
+    closedir(d);
+}
+
 clcnn_status clcnn__file_write_atomic(const char *path, const void *data, size_t size)
 {
     static atomic_uint counter;
@@ -125,6 +176,7 @@ clcnn_status clcnn__file_write_atomic(const char *path, const void *data, size_t
         return CLCNN_ERR(CLCNN_STATUS_IO, "%s: rename from %s failed: %s", path, tmp, strerror(e));
     }
     fsync_parent(path);
+    remove_stale_temporaries(path);
     return CLCNN_OK;
 }
 

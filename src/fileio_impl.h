@@ -13,7 +13,9 @@
 clcnn_status clcnn__file_read_all(const char *path, size_t max_size, void **data, size_t *size);
 
 /* Writes data to "<path>.tmp.<pid>.<n>", fsyncs it, renames it over path and fsyncs the
- * directory. On any failure the temporary file is removed and path is untouched. */
+ * directory. On any failure the temporary file is removed and path is untouched. After a
+ * success, temporary files of path that killed writers left (their pid gone, over a minute
+ * old) are removed. */
 clcnn_status clcnn__file_write_atomic(const char *path, const void *data, size_t size);
 
 /* Creates dir and its missing parents (mode 0755). Existing directories are fine. */

@@ -1,10 +1,15 @@
 /* Status names and messages, the OpenCL error-name table, the thread-local last error, the
  * log sink, and the file helpers (atomic write, bounded read, FNV-1a). */
 #define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "fileio_impl.h"
@@ -184,6 +189,30 @@ static void test_atomic_write_and_bounded_read(void **state)
     /* A write into a directory that does not exist fails and leaves nothing behind. */
     char *bad = test_path(dir, "nope/f.bin");
     assert_int_equal(clcnn__file_write_atomic(bad, "x", 1), CLCNN_STATUS_IO);
+    /* A killed writer's temporary file (its pid gone, over a minute old) goes with the next
+     * save; a fresh one, or one of a live process, stays. */
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    char stale[4200], fresh[4200], live[4200];
+    snprintf(stale, sizeof stale, "%s.tmp.%ld.7", file, (long)child);
+    snprintf(fresh, sizeof fresh, "%s.tmp.%ld.8", file, (long)child);
+    snprintf(live, sizeof live, "%s.tmp.%ld.9", file, (long)getppid());
+    const struct timespec old_times[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+    for (int i = 0; i < 3; i++) {
+        const char *t = i == 0 ? stale : i == 1 ? fresh : live;
+        test_write_file(t, "half", 4);
+        if (i != 1)
+            assert_int_equal(utimensat(AT_FDCWD, t, old_times, 0), 0);
+    }
+    assert_ok(clcnn__file_write_atomic(file, "replaced!", 9));
+    assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(access(fresh, F_OK), 0);
+    assert_int_equal(access(live, F_OK), 0);
+    unlink(fresh);
+    unlink(live);
     /* No temporary files are left next to the target. */
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "ls -A '%s' | grep -q tmp", sub);
