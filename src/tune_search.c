@@ -70,6 +70,23 @@ clcnn_status clcnn__tune_space_check(const clcnn__tune_space *space)
     return CLCNN_OK;
 }
 
+size_t clcnn__tune_space_count_valid(const clcnn__tune_space *space)
+{
+    size_t total = 1, n = 0;
+    for (size_t d = 0; d < space->nparams; d++)
+        total *= space->params[d].count;
+    int values[CLCNN__TUNE_MAX_PARAMS] = {0};
+    for (size_t code = 0; code < total; code++) {
+        size_t rest = code;
+        for (size_t d = space->nparams; d-- > 0;) {
+            values[d] = space->params[d].values[rest % space->params[d].count];
+            rest /= space->params[d].count;
+        }
+        n += space->valid == NULL || space->valid(values, space->user);
+    }
+    return n;
+}
+
 /* ---- state of one search ---------------------------------------------------------------- */
 
 enum { UNSEEN = 0, MEASURED = 1, REJECTED = 2 };

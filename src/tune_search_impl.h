@@ -90,6 +90,9 @@ int clcnn__tune_param_index(const clcnn__tune_space *space, const char *name);
  * points, defaults among the candidates. INVALID_ARG otherwise. */
 clcnn_status clcnn__tune_space_check(const clcnn__tune_space *space);
 
+/* Points of a checked space that satisfy its constraint. */
+size_t clcnn__tune_space_count_valid(const clcnn__tune_space *space);
+
 /* Searches the space: cost is called once per distinct valid point at most (never for a point
  * the constraint refuses), until a bound is reached, every valid point is measured, or cost
  * says STOP. The same seed and costs give the same sequence of points. [out] result is always
