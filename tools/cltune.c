@@ -25,6 +25,8 @@
 #define MAX_REL_ERR 1e-5
 #define MAX_SHAPES 64
 #define TOP_ROWS 5
+/* A warm-up run this many times slower than the defaults ends a candidate's timing. */
+#define SLOW_FACTOR 3.0
 
 static const char usage_text[] =
     "usage: cltune --solver direct (--shape N,C,H,W,K,R,S,stride,pad | --model FILE [--batch N])\n"
@@ -37,8 +39,9 @@ static const char usage_text[] =
     "distinct conv layer of the model at --batch images, default 1). Every candidate is built,\n"
     "run, checked against the default configuration's output (max relative error 1e-5; a wrong\n"
     "candidate is counted and never chosen) and timed with OpenCL profiling events: the median\n"
-    "of --repeat runs (default 5) after one warm-up. The best candidate, or the defaults when\n"
-    "nothing beat them, is written to the device's tuning database as soon as it is found, and\n"
+    "of --repeat runs (default 5) after one warm-up (a warm-up 3x slower than the defaults\n"
+    "ends the candidate's timing). The best candidate, or the defaults when nothing beat them,\n"
+    "is written to the device's tuning database as soon as it is found, and\n"
     "again when the shape is done; the library then builds the solver with it.\n"
     "  --budget   wall-clock bound of the whole run (shared evenly by the shapes still to do);\n"
     "             no candidate starts or keeps timing past it\n"
@@ -370,6 +373,12 @@ static outcome measure(tuner *t, const int *v, double *median_ms, double *rel_er
         *rel_err = worst / (t->ref_max > 0 ? t->ref_max : 1);
         if (!(*rel_err <= MAX_REL_ERR))
             return OUT_WRONG;
+    }
+    /* A candidate whose warm-up run already took three times the defaults' median cannot win:
+     * its warm-up time stands for it, and the budget goes to the next one. */
+    if (t->default_ms > 0 && ms > SLOW_FACTOR * t->default_ms) {
+        *median_ms = ms;
+        return OUT_OK;
     }
     double times[64] = {0};
     unsigned n = 0;
