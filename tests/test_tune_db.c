@@ -325,6 +325,96 @@ static void test_records_merge_with_other_writers(void **state)
     problem_free(&pb);
 }
 
+/* Parameters round-trip through the file: a second handle reads what the first wrote, with
+ * its complete flag; entries of other kernels and problems are kept; a missing name, a
+ * fractional value or an unverified entry finds nothing; a corrupt file is a warning. */
+static void test_params_round_trip_and_merge(void **state)
+{
+    (void)state;
+    clcnn_device *dev;
+    assert_ok(clcnn_device_create(NULL, &dev));
+    const char *names[3] = {"TILE_M", "TILE_N", "VW"};
+    const int values[3] = {8, 4, 2};
+    clcnn__tune_db_entry e = {.kernel = "k1",
+                              .problem = "p1",
+                              .solver = "s",
+                              .nparams = 3,
+                              .names = names,
+                              .values = values,
+                              .time_us = 3,
+                              .default_us = 6,
+                              .verified = true,
+                              .complete = false};
+    assert_ok(clcnn__tune_db_write(dev, &e));
+    e.kernel = "k2";
+    e.complete = true;
+    assert_ok(clcnn__tune_db_write(dev, &e));
+    char *path = db_path(dev);
+    clcnn_device_release(dev);
+
+    /* Another handle, as another process would. */
+    assert_ok(clcnn_device_create(NULL, &dev));
+    int got[3] = {0};
+    bool found = false, complete = true;
+    clcnn__tune_db_lookup_params(dev, "k1", "p1", names, got, 3, &complete, &found);
+    assert_true(found);
+    assert_false(complete);
+    assert_memory_equal(got, values, sizeof values);
+    clcnn__tune_db_lookup_params(dev, "k2", "p1", names, got, 3, &complete, &found);
+    assert_true(found && complete);
+    const char *missing[2] = {"TILE_M", "TILE_K"};
+    clcnn__tune_db_lookup_params(dev, "k1", "p1", missing, got, 2, NULL, &found);
+    assert_false(found);
+    clcnn__tune_db_lookup_params(dev, "k1", "p2", names, got, 3, NULL, &found);
+    assert_false(found);
+    /* Replacing k1's entry keeps k2's. */
+    const int again[3] = {16, 1, 4};
+    e.kernel = "k1";
+    e.values = again;
+    assert_ok(clcnn__tune_db_write(dev, &e));
+    clcnn_device_release(dev);
+    cJSON *root = read_json(path);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "entries")), 2);
+    cJSON_Delete(root);
+    assert_ok(clcnn_device_create(NULL, &dev));
+    clcnn__tune_db_lookup_params(dev, "k1", "p1", names, got, 3, &complete, &found);
+    assert_true(found && complete);
+    assert_memory_equal(got, again, sizeof again);
+    clcnn_device_release(dev);
+
+    /* A fractional value and an unverified entry are not usable. */
+    const char *text = "{\"schema\": 1, \"entries\": ["
+                       "{\"kernel\": \"k1\", \"dtype\": \"f32\", \"problem\": \"p1\", "
+                       "\"solver\": \"s\", \"params\": {\"TILE_M\": 2.5, \"TILE_N\": 1, "
+                       "\"VW\": 1}, \"time_us\": 1, \"verified\": true},"
+                       "{\"kernel\": \"k2\", \"dtype\": \"f32\", \"problem\": \"p1\", "
+                       "\"solver\": \"s\", \"params\": {\"TILE_M\": 2, \"TILE_N\": 1, "
+                       "\"VW\": 1}, \"time_us\": 1, \"verified\": false}]}";
+    test_write_file(path, text, strlen(text));
+    assert_ok(clcnn_device_create(NULL, &dev));
+    clcnn__tune_db_lookup_params(dev, "k1", "p1", names, got, 3, NULL, &found);
+    assert_false(found);
+    clcnn__tune_db_lookup_params(dev, "k2", "p1", names, got, 3, NULL, &found);
+    assert_false(found);
+    clcnn_device_release(dev);
+
+    /* A corrupt file: a warning, nothing found, and the next write replaces it whole. */
+    test_write_file(path, "{\"schema\": 1, \"entr", 20);
+    warn_capture c = {0};
+    clcnn_log_set(capture, &c, CLCNN_LOG_WARN);
+    assert_ok(clcnn_device_create(NULL, &dev));
+    clcnn__tune_db_lookup_params(dev, "k1", "p1", names, got, 3, NULL, &found);
+    assert_false(found);
+    assert_int_equal(c.warnings, 1);
+    assert_ok(clcnn__tune_db_write(dev, &e));
+    clcnn_log_set(NULL, NULL, CLCNN_LOG_WARN);
+    clcnn_device_release(dev);
+    root = read_json(path);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "entries")), 1);
+    cJSON_Delete(root);
+    free(path);
+}
+
 static void test_cache_off_writes_nothing(void **state)
 {
     (void)state;
@@ -506,6 +596,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_records_merge_with_other_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_off_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_params_round_trip_and_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_build_uses_stored_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_space_respects_device_limits, setup, teardown),
     };
