@@ -44,7 +44,8 @@ static const char usage_text[] =
     "is written to the device's tuning database as soon as it is found; at the end the defaults\n"
     "and the best 5 are re-timed in turn (--repeat rounds) against load that came and went, and\n"
     "the winner of that is stored. The library then builds the solver with it.\n"
-    "  --budget   wall-clock bound of the whole run (shared evenly by the shapes still to do);\n"
+    "  --budget   wall-clock bound of the whole run (of what is left, each shape gets half an\n"
+    "             even share plus half in proportion to its FLOPs);\n"
     "             no candidate starts or keeps timing past it\n"
     "  --evals    candidates measured per shape at most (default: the whole space unless\n"
     "             --budget is given)\n"
@@ -277,6 +278,17 @@ static clcnn_status model_shapes(const char *path, size_t batch, shape *out, siz
     clcnn_free(rows);
     clcnn_model_desc_free(&model);
     return st;
+}
+
+/* Forward FLOPs of a shape (a multiply-add counts 2); 0 for an invalid one. */
+static double shape_flops(const shape *s)
+{
+    clcnn__conv_problem pb;
+    if (clcnn__conv_make_problem(s->x, s->w, &s->p, &pb) != CLCNN_OK) {
+        clcnn_clear_error();
+        return 0;
+    }
+    return 2.0 * (double)(pb.y.n * pb.y.c * pb.y.h * pb.y.w) * (double)(pb.cg * pb.w.h * pb.w.w);
 }
 
 /* ---- one shape ---------------------------------------------------------------------------- */
@@ -848,7 +860,14 @@ int main(int argc, char **argv)
             double left = end - now_s();
             if (left <= 0)
                 break;
-            deadline = now_s() + left / (double)(count - i);
+            /* Half of what is left is shared evenly by the shapes still to do, half by their
+             * FLOPs: a candidate's build costs about the same everywhere, its runs do not. */
+            double rest = 0;
+            for (size_t j = i; j < count; j++)
+                rest += shape_flops(&shapes[j]);
+            double share = 0.5 / (double)(count - i);
+            share += rest > 0 ? 0.5 * shape_flops(&shapes[i]) / rest : 0.5 / (double)(count - i);
+            deadline = now_s() + left * share;
         }
         st = tune_shape(dev, &o, &shapes[i], i, count, deadline, &stopped);
     }
