@@ -397,6 +397,17 @@ clcnn_status clcnn__program_get_source(clcnn_device *d, const char *name, const 
     return st;
 }
 
+bool clcnn__program_built_with(clcnn_device *d, const char *source_name, const char *options)
+{
+    bool found = false;
+    pthread_mutex_lock(&d->program_lock);
+    for (size_t i = 0; i < d->program_count && !found; i++)
+        found = strcmp(d->programs[i].name, source_name) == 0 &&
+                strcmp(d->programs[i].options, options) == 0;
+    pthread_mutex_unlock(&d->program_lock);
+    return found;
+}
+
 static const clcnn__kernel_source *find_source(const char *name)
 {
     for (size_t i = 0; i < clcnn__kernel_source_count; i++)

@@ -3,6 +3,7 @@
 #ifndef CLCNN_PROGRAM_IMPL_H
 #define CLCNN_PROGRAM_IMPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,11 @@ clcnn_status clcnn__program_get_source(clcnn_device *device, const char *name, c
  * program clcnn__program_get() returns. */
 clcnn_status clcnn__kernel_create(clcnn_device *device, const char *source_name,
                                   const char *options, const char *kernel_name, cl_kernel *kernel);
+
+/* Whether this device has built (or loaded) the program of [in] source_name with exactly the
+ * extra options [in] options ("" for none): how tests see which -D options a launch used.
+ * Thread-safe. */
+bool clcnn__program_built_with(clcnn_device *device, const char *source_name, const char *options);
 
 /* Rounds a 1-D global size up to a multiple of the local size (OpenCL 1.2 needs uniform
  * work-groups). */

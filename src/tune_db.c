@@ -131,11 +131,10 @@ void clcnn__tune_db_forget(clcnn_device *d)
     d->tune_db_loaded = false;
 }
 
-void clcnn__tune_db_lookup(clcnn_device *d, const char *kernel, const char *problem, char *solver,
-                           size_t size, bool *found)
+/* The verified entry for (kernel, problem) in the database as read (loaded on first use), or
+ * NULL. Call with program_lock held. */
+static const cJSON *lookup_locked(clcnn_device *d, const char *kernel, const char *problem)
 {
-    *found = false;
-    pthread_mutex_lock(&d->program_lock);
     if (!d->tune_db_loaded) {
         char *path = NULL;
         if (clcnn__tune_db_path(d, &path) == CLCNN_OK && path != NULL)
@@ -147,13 +146,48 @@ void clcnn__tune_db_lookup(clcnn_device *d, const char *kernel, const char *prob
     const char *why;
     cJSON *entries = d->tune_db != NULL ? entries_of(d->tune_db, &why) : NULL;
     const cJSON *e = entries != NULL ? find_entry(entries, kernel, problem) : NULL;
+    if (e == NULL || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "verified")))
+        return NULL;
+    return e;
+}
+
+void clcnn__tune_db_lookup(clcnn_device *d, const char *kernel, const char *problem, char *solver,
+                           size_t size, bool *found)
+{
+    *found = false;
+    pthread_mutex_lock(&d->program_lock);
+    const cJSON *e = lookup_locked(d, kernel, problem);
     if (e != NULL) {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "solver");
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "verified");
-        if (cJSON_IsString(s) && cJSON_IsTrue(v) && strlen(s->valuestring) < size) {
+        if (cJSON_IsString(s) && strlen(s->valuestring) < size) {
             snprintf(solver, size, "%s", s->valuestring);
             *found = true;
         }
+    }
+    pthread_mutex_unlock(&d->program_lock);
+}
+
+void clcnn__tune_db_lookup_params(clcnn_device *d, const char *kernel, const char *problem,
+                                  const char *const *names, int *values, size_t count,
+                                  bool *complete, bool *found)
+{
+    *found = false;
+    pthread_mutex_lock(&d->program_lock);
+    const cJSON *e = lookup_locked(d, kernel, problem);
+    const cJSON *params = e != NULL ? cJSON_GetObjectItemCaseSensitive(e, "params") : NULL;
+    bool ok = cJSON_IsObject(params);
+    int got[64];
+    for (size_t i = 0; ok && i < count && i < 64; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, names[i]);
+        ok = cJSON_IsNumber(v) && v->valuedouble == (double)v->valueint;
+        if (ok)
+            got[i] = v->valueint;
+    }
+    if (ok && count <= 64) {
+        memcpy(values, got, count * sizeof *values);
+        if (complete != NULL)
+            *complete = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(e, "complete"));
+        *found = true;
     }
     pthread_mutex_unlock(&d->program_lock);
 }
@@ -186,8 +220,7 @@ static char *directory_of(const char *path)
     return dir;
 }
 
-clcnn_status clcnn__tune_db_record(clcnn_device *d, const char *kernel, const char *problem,
-                                   const char *solver, double time_us, bool verified)
+clcnn_status clcnn__tune_db_write(clcnn_device *d, const clcnn__tune_db_entry *entry)
 {
     char *path = NULL;
     CLCNN_TRY(clcnn__tune_db_path(d, &path));
@@ -199,18 +232,23 @@ clcnn_status clcnn__tune_db_record(clcnn_device *d, const char *kernel, const ch
         root = new_db(d);
     const char *why;
     cJSON *entries = entries_of(root, &why);
-    cJSON *old = find_entry(entries, kernel, problem);
+    cJSON *old = find_entry(entries, entry->kernel, entry->problem);
     if (old != NULL)
         cJSON_DetachItemViaPointer(entries, old);
     cJSON_Delete(old);
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "kernel", kernel);
+    cJSON_AddStringToObject(e, "kernel", entry->kernel);
     cJSON_AddStringToObject(e, "dtype", "f32");
-    cJSON_AddStringToObject(e, "problem", problem);
-    cJSON_AddStringToObject(e, "solver", solver);
-    cJSON_AddObjectToObject(e, "params");
-    cJSON_AddNumberToObject(e, "time_us", time_us);
-    cJSON_AddBoolToObject(e, "verified", verified);
+    cJSON_AddStringToObject(e, "problem", entry->problem);
+    cJSON_AddStringToObject(e, "solver", entry->solver);
+    cJSON *params = cJSON_AddObjectToObject(e, "params");
+    for (size_t i = 0; params != NULL && i < entry->nparams; i++)
+        cJSON_AddNumberToObject(params, entry->names[i], entry->values[i]);
+    cJSON_AddNumberToObject(e, "time_us", entry->time_us);
+    if (entry->default_us > 0)
+        cJSON_AddNumberToObject(e, "default_us", entry->default_us);
+    cJSON_AddBoolToObject(e, "verified", entry->verified);
+    cJSON_AddBoolToObject(e, "complete", entry->complete);
     cJSON_AddItemToArray(entries, e);
     char *text = cJSON_Print(root);
     char *dir = directory_of(path);
@@ -227,9 +265,22 @@ clcnn_status clcnn__tune_db_record(clcnn_device *d, const char *kernel, const ch
     d->tune_db_loaded = true;
     pthread_mutex_unlock(&d->program_lock);
     if (st == CLCNN_OK)
-        CLCNN_DEBUG("tune", "%s %s -> %s (%.1f us) in %s", kernel, problem, solver, time_us, path);
+        CLCNN_DEBUG("tune", "%s %s -> %s (%.1f us) in %s", entry->kernel, entry->problem,
+                    entry->solver, entry->time_us, path);
     free(text);
     free(dir);
     free(path);
     return st;
+}
+
+clcnn_status clcnn__tune_db_record(clcnn_device *d, const char *kernel, const char *problem,
+                                   const char *solver, double time_us, bool verified)
+{
+    const clcnn__tune_db_entry e = {.kernel = kernel,
+                                    .problem = problem,
+                                    .solver = solver,
+                                    .time_us = time_us,
+                                    .verified = verified,
+                                    .complete = true};
+    return clcnn__tune_db_write(d, &e);
 }

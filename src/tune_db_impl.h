@@ -30,6 +30,31 @@ clcnn_status clcnn__tune_db_record(clcnn_device *device, const char *kernel, con
  * when it is not JSON or not a database of this schema. */
 struct cJSON *clcnn__tune_db_parse(const char *text, size_t size, const char **why);
 
+/* One entry with the kernel parameters a tuner found ("params": {"CONV_VW": 8, ...}). */
+typedef struct clcnn__tune_db_entry {
+    const char *kernel, *problem, *solver;
+    size_t nparams;
+    const char *const *names; /* nparams names (borrowed) */
+    const int *values;        /* nparams values (borrowed) */
+    double time_us;           /* the entry's time */
+    double default_us;        /* the defaults' time on the same problem; 0: not measured */
+    bool verified;
+    bool complete; /* false while a search is still running (cltune --resume goes on) */
+} clcnn__tune_db_entry;
+
+/* As clcnn__tune_db_record() for an entry with parameters: merged into the file on disk (same
+ * (kernel, problem) replaced, everything else kept) and written atomically. */
+clcnn_status clcnn__tune_db_write(clcnn_device *device, const clcnn__tune_db_entry *entry);
+
+/* The parameters stored for (kernel, problem) by a verified entry: [out] values[i] gets the
+ * integer named names[i]. *found is false when there is no such entry, when one of the names is
+ * missing or not an integer, when the cache is off, or when the file is unreadable or corrupt
+ * (a warning, never an error). [out] complete (may be NULL) says whether the search that wrote
+ * it ran to its end (entries without the field count as complete). Thread-safe. */
+void clcnn__tune_db_lookup_params(clcnn_device *device, const char *kernel, const char *problem,
+                                  const char *const *names, int *values, size_t count,
+                                  bool *complete, bool *found);
+
 /* Forgets what was read, so the next lookup reads the file again (device release, tests). */
 void clcnn__tune_db_forget(clcnn_device *device);
 

@@ -9,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "conv2d_impl.h"
+#include "program_impl.h"
 #include "testutil.h"
 #include "tune_db_impl.h"
 
@@ -323,6 +325,96 @@ static void test_records_merge_with_other_writers(void **state)
     problem_free(&pb);
 }
 
+/* Parameters round-trip through the file: a second handle reads what the first wrote, with
+ * its complete flag; entries of other kernels and problems are kept; a missing name, a
+ * fractional value or an unverified entry finds nothing; a corrupt file is a warning. */
+static void test_params_round_trip_and_merge(void **state)
+{
+    (void)state;
+    clcnn_device *dev;
+    assert_ok(clcnn_device_create(NULL, &dev));
+    const char *names[3] = {"TILE_M", "TILE_N", "VW"};
+    const int values[3] = {8, 4, 2};
+    clcnn__tune_db_entry e = {.kernel = "k1",
+                              .problem = "p1",
+                              .solver = "s",
+                              .nparams = 3,
+                              .names = names,
+                              .values = values,
+                              .time_us = 3,
+                              .default_us = 6,
+                              .verified = true,
+                              .complete = false};
+    assert_ok(clcnn__tune_db_write(dev, &e));
+    e.kernel = "k2";
+    e.complete = true;
+    assert_ok(clcnn__tune_db_write(dev, &e));
+    char *path = db_path(dev);
+    clcnn_device_release(dev);
+
+    /* Another handle, as another process would. */
+    assert_ok(clcnn_device_create(NULL, &dev));
+    int got[3] = {0};
+    bool found = false, complete = true;
+    clcnn__tune_db_lookup_params(dev, "k1", "p1", names, got, 3, &complete, &found);
+    assert_true(found);
+    assert_false(complete);
+    assert_memory_equal(got, values, sizeof values);
+    clcnn__tune_db_lookup_params(dev, "k2", "p1", names, got, 3, &complete, &found);
+    assert_true(found && complete);
+    const char *missing[2] = {"TILE_M", "TILE_K"};
+    clcnn__tune_db_lookup_params(dev, "k1", "p1", missing, got, 2, NULL, &found);
+    assert_false(found);
+    clcnn__tune_db_lookup_params(dev, "k1", "p2", names, got, 3, NULL, &found);
+    assert_false(found);
+    /* Replacing k1's entry keeps k2's. */
+    const int again[3] = {16, 1, 4};
+    e.kernel = "k1";
+    e.values = again;
+    assert_ok(clcnn__tune_db_write(dev, &e));
+    clcnn_device_release(dev);
+    cJSON *root = read_json(path);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "entries")), 2);
+    cJSON_Delete(root);
+    assert_ok(clcnn_device_create(NULL, &dev));
+    clcnn__tune_db_lookup_params(dev, "k1", "p1", names, got, 3, &complete, &found);
+    assert_true(found && complete);
+    assert_memory_equal(got, again, sizeof again);
+    clcnn_device_release(dev);
+
+    /* A fractional value and an unverified entry are not usable. */
+    const char *text = "{\"schema\": 1, \"entries\": ["
+                       "{\"kernel\": \"k1\", \"dtype\": \"f32\", \"problem\": \"p1\", "
+                       "\"solver\": \"s\", \"params\": {\"TILE_M\": 2.5, \"TILE_N\": 1, "
+                       "\"VW\": 1}, \"time_us\": 1, \"verified\": true},"
+                       "{\"kernel\": \"k2\", \"dtype\": \"f32\", \"problem\": \"p1\", "
+                       "\"solver\": \"s\", \"params\": {\"TILE_M\": 2, \"TILE_N\": 1, "
+                       "\"VW\": 1}, \"time_us\": 1, \"verified\": false}]}";
+    test_write_file(path, text, strlen(text));
+    assert_ok(clcnn_device_create(NULL, &dev));
+    clcnn__tune_db_lookup_params(dev, "k1", "p1", names, got, 3, NULL, &found);
+    assert_false(found);
+    clcnn__tune_db_lookup_params(dev, "k2", "p1", names, got, 3, NULL, &found);
+    assert_false(found);
+    clcnn_device_release(dev);
+
+    /* A corrupt file: a warning, nothing found, and the next write replaces it whole. */
+    test_write_file(path, "{\"schema\": 1, \"entr", 20);
+    warn_capture c = {0};
+    clcnn_log_set(capture, &c, CLCNN_LOG_WARN);
+    assert_ok(clcnn_device_create(NULL, &dev));
+    clcnn__tune_db_lookup_params(dev, "k1", "p1", names, got, 3, NULL, &found);
+    assert_false(found);
+    assert_int_equal(c.warnings, 1);
+    assert_ok(clcnn__tune_db_write(dev, &e));
+    clcnn_log_set(NULL, NULL, CLCNN_LOG_WARN);
+    clcnn_device_release(dev);
+    root = read_json(path);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "entries")), 1);
+    cJSON_Delete(root);
+    free(path);
+}
+
 static void test_cache_off_writes_nothing(void **state)
 {
     (void)state;
@@ -343,6 +435,156 @@ static void test_cache_off_writes_nothing(void **state)
                       CLCNN_STATUS_INVALID_ARG, "NULL");
 }
 
+static const char *const direct_names[5] = {"CONV_VW", "CONV_OYB", "CONV_KB", "CONV_PADDED", "LWS"};
+
+/* Stores direct-solver parameters for the problem of problem_make(pb, h); count < 5 leaves
+ * names out. */
+static void store_direct(problem *pb, const int *values, size_t count)
+{
+    clcnn__conv_problem cp;
+    assert_ok(clcnn__conv_make_problem(clcnn_tensor_shape(pb->x), clcnn_tensor_shape(pb->w), &pb->p,
+                                       &cp));
+    char key[256];
+    clcnn__conv_problem_key(&cp, key, sizeof key);
+    const clcnn__tune_db_entry e = {.kernel = CLCNN__CONV_DIRECT_DB_KERNEL,
+                                    .problem = key,
+                                    .solver = "direct",
+                                    .nparams = count,
+                                    .names = direct_names,
+                                    .values = values,
+                                    .time_us = 10,
+                                    .default_us = 20,
+                                    .verified = true,
+                                    .complete = true};
+    assert_ok(clcnn__tune_db_write(pb->dev, &e));
+}
+
+/* Whether the point satisfies the direct solver's constraint for problem_make(pb, h). */
+static bool direct_point_valid(problem *pb, const int *values)
+{
+    clcnn__conv_problem cp;
+    assert_ok(clcnn__conv_make_problem(clcnn_tensor_shape(pb->x), clcnn_tensor_shape(pb->w), &pb->p,
+                                       &cp));
+    clcnn__conv_direct_tuning tuning;
+    clcnn__tune_space space;
+    clcnn__conv_direct_space(&cp, pb->dev, &tuning, &space);
+    assert_ok(clcnn__tune_space_check(&space));
+    assert_true(space.valid(space.defaults, space.user));
+    return space.valid(values, space.user);
+}
+
+/* Runs the direct solver in a fresh handle (which reads the database anew) and returns the
+ * output; [out] pb keeps the handle for inspecting its programs. */
+static float *direct_fresh(problem *pb)
+{
+    problem_make(pb, 12);
+    assert_ok(clcnn_conv2d_forward(pb->dev, pb->x, pb->w, pb->b, &pb->p, CLCNN_CONV_ALGO_DIRECT,
+                                   NULL, 0, pb->y));
+    return test_download(pb->y);
+}
+
+static void assert_close(const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_true(fabsf(a[i] - b[i]) <= 1e-5f * (1 + fabsf(b[i])));
+}
+
+static void test_direct_build_uses_stored_parameters(void **state)
+{
+    (void)state;
+    const char *tuned = "-DCONV_VW=4 -DCONV_OYB=1 -DCONV_KB=2 -DCONV_PADDED";
+    const int point[5] = {4, 1, 2, 1, 4};
+    problem pb;
+    float *ref = direct_fresh(&pb);
+    size_t n = clcnn_tensor_count(pb.y);
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned));
+    assert_true(direct_point_valid(&pb, point));
+    store_direct(&pb, point, 5);
+    problem_free(&pb);
+
+    float *out = direct_fresh(&pb);
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned));
+    assert_close(out, ref, n);
+    /* The padded copy is sized for the stored blocking. */
+    size_t ws = 0;
+    assert_ok(clcnn_conv2d_workspace_size(pb.dev, clcnn_tensor_shape(pb.x),
+                                          clcnn_tensor_shape(pb.w), &pb.p, CLCNN_CONV_ALGO_DIRECT,
+                                          &ws));
+    /* rows 12 (OYB 1) + 2, columns 12 (VW 4) + 2, over N*C = 6 planes */
+    assert_int_equal(ws, 6 * 14 * 14 * sizeof(float));
+    free(out);
+
+    /* 16 x 8 x 8 = 1024 accumulators breaks the register constraint: ignored. */
+    const int greedy[5] = {16, 8, 8, 1, 0};
+    assert_false(direct_point_valid(&pb, greedy));
+    store_direct(&pb, greedy, 5);
+    problem_free(&pb);
+    out = direct_fresh(&pb);
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl",
+                                           "-DCONV_VW=16 -DCONV_OYB=8 -DCONV_KB=8 -DCONV_PADDED"));
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned));
+    assert_close(out, ref, n);
+    free(out);
+
+    /* An entry without LWS is not a complete point: ignored. */
+    store_direct(&pb, point, 4);
+    problem_free(&pb);
+    out = direct_fresh(&pb);
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned));
+    assert_close(out, ref, n);
+    free(out);
+    problem_free(&pb);
+    free(ref);
+}
+
+/* The space's constraint against the device's limits: every valid point keeps its
+ * accumulators in registers and its work-group within the device's maximum. */
+static void test_direct_space_respects_device_limits(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 12);
+    clcnn__conv_problem cp;
+    assert_ok(
+        clcnn__conv_make_problem(clcnn_tensor_shape(pb.x), clcnn_tensor_shape(pb.w), &pb.p, &cp));
+    clcnn__conv_direct_tuning tuning;
+    clcnn__tune_space space;
+    clcnn__conv_direct_space(&cp, pb.dev, &tuning, &space);
+    assert_int_equal(space.nparams, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(space.params[i].name, direct_names[i]);
+    size_t valid = 0;
+    int v[5];
+    for (size_t a = 0; a < space.params[0].count; a++)
+        for (size_t b = 0; b < space.params[1].count; b++)
+            for (size_t c = 0; c < space.params[2].count; c++)
+                for (size_t d = 0; d < space.params[3].count; d++)
+                    for (size_t e = 0; e < space.params[4].count; e++) {
+                        v[0] = space.params[0].values[a];
+                        v[1] = space.params[1].values[b];
+                        v[2] = space.params[2].values[c];
+                        v[3] = space.params[3].values[d];
+                        v[4] = space.params[4].values[e];
+                        if (!space.valid(v, space.user) || memcmp(v, space.defaults, sizeof v) == 0)
+                            continue;
+                        valid++;
+                        assert_true(v[0] * v[1] * v[2] <= 256);
+                        assert_true((size_t)v[4] <=
+                                    clcnn_device_get_info(pb.dev)->max_work_group_size);
+                        /* 12 output rows, 4 output channels */
+                        assert_true(v[1] <= 12 && v[2] <= 4);
+                    }
+    assert_true(valid > 10);
+    /* A device that cannot compile keeps only the defaults. */
+    bool had = pb.dev->info.compiler_available;
+    pb.dev->info.compiler_available = false;
+    const int point[5] = {4, 1, 2, 1, 4};
+    assert_false(space.valid(point, space.user));
+    pb.dev->info.compiler_available = had;
+    assert_true(space.valid(point, space.user));
+    problem_free(&pb);
+}
+
 int main(void)
 {
     if (!test_have_device())
@@ -354,6 +596,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_records_merge_with_other_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_off_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_params_round_trip_and_merge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_build_uses_stored_parameters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_space_respects_device_limits, setup, teardown),
     };
     return cmocka_run_group_tests_name("tune_db", tests, NULL, NULL);
 }

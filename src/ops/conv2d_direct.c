@@ -1,25 +1,35 @@
-/* The direct convolution solver: any stride, padding, dilation, groups and flip mode, one
- * kernel launch, no workspace. Vector width and channel blocking are build options. */
+/* The direct convolution solver: any stride, padding, dilation, groups and flip mode. Vector
+ * width, blocking and padding are build options; its parameter space (cltune) lives here too,
+ * and a launch takes the tuning database's parameters for its problem when there are some. */
 #include <stdio.h>
+#include <string.h>
 
 #include "conv2d_impl.h"
+#include "log_impl.h"
 #include "program_impl.h"
 #include "status_impl.h"
+#include "tune_db_impl.h"
 
 /* The register blocking of one launch: CONV_VW output columns (one vector) by CONV_OYB rows by
  * CONV_KB channels per work-item; padded: the input is first copied into the workspace with
- * its zero border (CONV_PADDED), which takes every bounds check out of the inner loop. */
+ * its zero border (CONV_PADDED), which takes every bounds check out of the inner loop; lws: the
+ * work-group's first extent (0: the driver chooses). */
 typedef struct direct_config {
     int vw, oyb, kb;
     bool padded;
+    int lws;
 } direct_config;
 
 /* The kernel file's defaults. A launch that wants others passes -D options; keeping the
  * defaults option-free lets exported offline binaries match. */
-static const direct_config kernel_defaults = {8, 2, 8, false};
+static const direct_config kernel_defaults = {8, 2, 8, false, 0};
 
 /* Largest padded copy of the input the solver makes before it falls back to bounds checks. */
 #define MAX_PADDED_BYTES ((size_t)512 << 20)
+
+/* Accumulators (floats) a work-item may hold: past this, registers spill on every device
+ * measured (the 16-wide default for short reductions sits at the limit). */
+#define MAX_ACCUMULATORS 256
 
 /* Extents of the padded input: every row and column any work-item's block reads, blocks at
  * the edges included (they compute unused lanes from zeros). */
@@ -39,10 +49,16 @@ static size_t padded_bytes(const clcnn__conv_problem *pb, direct_config c)
     return pb->x.n * pb->x.c * hp * wp * sizeof(float);
 }
 
-/* Blocking for this problem: taller blocks feed more FMAs per weight load, which paid on POCL's
- * CPU device for the VGG-16 shapes; small outputs keep the defaults so rows are not wasted.
- * The tuning database will take over this choice (issue: cltune). A device without a compiler
- * only has the exported default binary. */
+static bool padded_fits(const clcnn__conv_problem *pb, const clcnn_device *dev, direct_config c)
+{
+    size_t bytes = padded_bytes(pb, c);
+    return bytes <= MAX_PADDED_BYTES && bytes <= dev->info.max_alloc_bytes &&
+           bytes / sizeof(float) < ((size_t)1 << 31);
+}
+
+/* Blocking for this problem without tuning: taller blocks feed more FMAs per weight load,
+ * which paid on POCL's CPU device for the VGG-16 shapes; small outputs keep the defaults so rows
+ * are not wasted. A device without a compiler only has the exported default binary. */
 static direct_config choose_config(const clcnn__conv_problem *pb, const clcnn_device *dev)
 {
     if (!dev->info.compiler_available)
@@ -54,11 +70,116 @@ static direct_config choose_config(const clcnn__conv_problem *pb, const clcnn_de
      * (clcnn bench conv, same run). Long reductions keep 8 lanes for register room. */
     if (pb->cg * pb->w.h * pb->w.w <= 64 && pb->y.w >= 16)
         c.vw = 16;
-    size_t bytes = padded_bytes(pb, c);
-    if (bytes > MAX_PADDED_BYTES || bytes > dev->info.max_alloc_bytes ||
-        bytes / sizeof(float) >= ((size_t)1 << 31))
+    if (!padded_fits(pb, dev, c))
         c.padded = false;
     return c;
+}
+
+/* ---- the parameter space (cltune) ---------------------------------------------------------- */
+
+enum { P_VW, P_OYB, P_KB, P_PADDED, P_LWS, P_COUNT };
+
+static const char *const param_names[P_COUNT] = {"CONV_VW", "CONV_OYB", "CONV_KB", "CONV_PADDED",
+                                                 "LWS"};
+
+static direct_config config_of(const int *v)
+{
+    direct_config c = {v[P_VW], v[P_OYB], v[P_KB], v[P_PADDED] != 0, v[P_LWS]};
+    return c;
+}
+
+static void values_of(direct_config c, int *v)
+{
+    v[P_VW] = c.vw;
+    v[P_OYB] = c.oyb;
+    v[P_KB] = c.kb;
+    v[P_PADDED] = c.padded ? 1 : 0;
+    v[P_LWS] = c.lws;
+}
+
+static bool same_config(direct_config a, direct_config b)
+{
+    return a.vw == b.vw && a.oyb == b.oyb && a.kb == b.kb && a.padded == b.padded && a.lws == b.lws;
+}
+
+/* The constraint: the defaults always; otherwise a compiler, accumulators that fit in
+ * registers, blocks and work-groups that are not mostly outside the output, a padded copy within
+ * the allocation limits, and a work-group within the device's limits. */
+static bool direct_valid(const int *v, const void *user)
+{
+    const clcnn__conv_direct_tuning *t = user;
+    const clcnn__conv_problem *pb = &t->problem;
+    const clcnn_device *dev = t->device;
+    direct_config c = config_of(v);
+    if (same_config(c, choose_config(pb, dev)))
+        return true;
+    if (!dev->info.compiler_available)
+        return false;
+    if (c.vw * c.oyb * c.kb > MAX_ACCUMULATORS)
+        return false;
+    if (c.oyb > 1 && (size_t)c.oyb > pb->y.h)
+        return false;
+    if (c.vw > 2 && (size_t)c.vw / 2 >= pb->y.w)
+        return false;
+    if (c.kb > 1 && (size_t)c.kb / 2 >= pb->kg)
+        return false;
+    if (c.padded && !padded_fits(pb, dev, c))
+        return false;
+    if (c.lws > 0) {
+        size_t columns = (pb->y.w + (size_t)c.vw - 1) / (size_t)c.vw;
+        if ((size_t)c.lws > dev->info.max_work_group_size ||
+            (size_t)c.lws > dev->info.max_work_item_sizes[0] || (size_t)c.lws > 2 * columns)
+            return false;
+    }
+    return true;
+}
+
+void clcnn__conv_direct_space(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                              clcnn__conv_direct_tuning *tuning, clcnn__tune_space *space)
+{
+    tuning->problem = *pb;
+    tuning->device = dev;
+    memset(space, 0, sizeof *space);
+    space->nparams = P_COUNT;
+    const clcnn__tune_param params[P_COUNT] = {
+        /* kernels/cl/conv2d_direct.cl: 2, 4, 8 or 16 lanes */
+        {param_names[P_VW], {2, 4, 8, 16}, 4},
+        /* 1 to 16 rows; 7 divides every VGG-16 output height */
+        {param_names[P_OYB], {1, 2, 4, 7, 8}, 5},
+        /* 1 to 8 channels */
+        {param_names[P_KB], {1, 2, 4, 8}, 4},
+        {param_names[P_PADDED], {0, 1}, 2},
+        {param_names[P_LWS], {0, 4, 16, 64}, 4},
+    };
+    memcpy(space->params, params, sizeof params);
+    values_of(choose_config(pb, dev), space->defaults);
+    space->valid = direct_valid;
+    space->user = tuning;
+}
+
+/* The tuned configuration for this problem when the database holds a valid one, else the
+ * heuristic's. */
+static direct_config config_for(const clcnn__conv_problem *pb, const clcnn_device *dev)
+{
+    direct_config c = choose_config(pb, dev);
+    if (!dev->info.compiler_available)
+        return c;
+    char key[256];
+    int v[P_COUNT];
+    bool found = false;
+    clcnn__conv_problem_key(pb, key, sizeof key);
+    /* The database is read lazily under the device's lock: logically const. */
+    clcnn__tune_db_lookup_params((clcnn_device *)dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
+                                 param_names, v, P_COUNT, NULL, &found);
+    if (!found)
+        return c;
+    const clcnn__conv_direct_tuning t = {*pb, dev};
+    if (!direct_valid(v, &t)) {
+        CLCNN_DEBUG("conv2d", "direct: tuning database entry for %s breaks a constraint; ignored",
+                    key);
+        return c;
+    }
+    return config_of(v);
 }
 
 static void config_options(direct_config c, char *buf, size_t size)
@@ -71,15 +192,49 @@ static void config_options(direct_config c, char *buf, size_t size)
              c.padded ? " -DCONV_PADDED" : "");
 }
 
+void clcnn__conv_direct_options(const int *values, char *buf, size_t size)
+{
+    config_options(config_of(values), buf, size);
+}
+
+static size_t workspace_of(const clcnn__conv_problem *pb, direct_config c)
+{
+    return c.padded ? padded_bytes(pb, c) : 0;
+}
+
 static size_t direct_workspace(const clcnn__conv_problem *pb, const clcnn_device *dev)
 {
-    direct_config c = choose_config(pb, dev);
-    return c.padded ? padded_bytes(pb, c) : 0;
+    return workspace_of(pb, config_for(pb, dev));
+}
+
+size_t clcnn__conv_direct_workspace_with(const clcnn__conv_problem *pb, const int *values)
+{
+    return workspace_of(pb, config_of(values));
+}
+
+/* Enqueues, waits, and adds the kernel's device time (profiling events) to *ms when not NULL. */
+static clcnn_status launch_timed(clcnn_device *dev, cl_kernel k, const char *what,
+                                 const size_t global[3], const size_t *local, double *ms)
+{
+    cl_event done;
+    CLCNN_TRY(clcnn__enqueue(dev, k, what, 3, global, local, &done));
+    cl_int err = clWaitForEvents(1, &done);
+    cl_ulong t0 = 0, t1 = 0;
+    if (err == CL_SUCCESS && ms != NULL)
+        err = clGetEventProfilingInfo(done, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
+    if (err == CL_SUCCESS && ms != NULL)
+        err = clGetEventProfilingInfo(done, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
+    clReleaseEvent(done);
+    if (err != CL_SUCCESS)
+        return CLCNN_CL_ERR(err, "%s: kernel execution", what);
+    if (ms != NULL)
+        *ms += (double)(t1 - t0) * 1e-6;
+    return CLCNN_OK;
 }
 
 /* Copies the input into the workspace with its zero border. */
 static clcnn_status pad_input(clcnn_device *dev, const clcnn__conv_problem *pb, const char *options,
-                              cl_mem x, cl_mem xp, size_t hp, size_t wp)
+                              cl_mem x, cl_mem xp, size_t hp, size_t wp, double *ms)
 {
     cl_kernel k;
     CLCNN_TRY(clcnn__kernel_create(dev, "conv2d_direct.cl", options, "clcnn_conv2d_pad_input", &k));
@@ -89,9 +244,10 @@ static clcnn_status pad_input(clcnn_device *dev, const clcnn__conv_problem *pb, 
     const clcnn__kernel_arg kargs[] = {
         {sizeof(cl_mem), &x}, {sizeof(cl_mem), &xp}, {sizeof src, &src}, {sizeof dst, &dst}};
     clcnn_status st = clcnn__set_args(k, "conv2d: solver direct: pad", kargs, 4);
-    size_t global[3] = {wp, hp, planes};
-    if (st == CLCNN_OK)
-        st = clcnn__launch_wait(dev, k, "conv2d: solver direct: pad", global, NULL);
+    if (st == CLCNN_OK) {
+        const size_t global[3] = {wp, hp, planes};
+        st = launch_timed(dev, k, "conv2d: solver direct: pad", global, NULL, ms);
+    }
     clReleaseKernel(k);
     return st;
 }
@@ -111,10 +267,10 @@ static bool direct_applicable(const clcnn__conv_problem *pb, const clcnn_device 
     return true;
 }
 
-static clcnn_status direct_run(clcnn_device *dev, const clcnn__conv_problem *pb,
-                               const clcnn__conv_args *args, cl_mem workspace)
+static clcnn_status run_config(clcnn_device *dev, const clcnn__conv_problem *pb,
+                               const clcnn__conv_args *args, cl_mem workspace, direct_config cfg,
+                               double *ms)
 {
-    const direct_config cfg = choose_config(pb, dev);
     char options[96];
     config_options(cfg, options, sizeof options);
     const clcnn_conv_params *p = &pb->p;
@@ -125,7 +281,7 @@ static clcnn_status direct_run(clcnn_device *dev, const clcnn__conv_problem *pb,
     if (cfg.padded) {
         size_t hp, wp;
         padded_extent(pb, cfg, &hp, &wp);
-        CLCNN_TRY(pad_input(dev, pb, options, args->x, workspace, hp, wp));
+        CLCNN_TRY(pad_input(dev, pb, options, args->x, workspace, hp, wp, ms));
         input = workspace;
         dims0.s[1] = (cl_int)hp;
         dims0.s[2] = (cl_int)wp;
@@ -157,9 +313,28 @@ static clcnn_status direct_run(clcnn_device *dev, const clcnn__conv_problem *pb,
     size_t global[3] = {(pb->y.w + (size_t)cfg.vw - 1) / (size_t)cfg.vw,
                         (pb->y.h + (size_t)cfg.oyb - 1) / (size_t)cfg.oyb,
                         pb->y.n * pb->p.groups * kblocks};
-    st = clcnn__launch_wait(dev, k, "conv2d: solver direct", global, NULL);
+    /* Work-items past the output return at once, so the global size may be rounded up. */
+    size_t local[3] = {(size_t)cfg.lws, 1, 1};
+    if (cfg.lws > 0)
+        global[0] = clcnn__round_up(global[0], local[0]);
+    st = launch_timed(dev, k, "conv2d: solver direct", global, cfg.lws > 0 ? local : NULL, ms);
     clReleaseKernel(k);
     return st;
+}
+
+static clcnn_status direct_run(clcnn_device *dev, const clcnn__conv_problem *pb,
+                               const clcnn__conv_args *args, cl_mem workspace)
+{
+    return run_config(dev, pb, args, workspace, config_for(pb, dev), NULL);
+}
+
+clcnn_status clcnn__conv_direct_run_with(clcnn_device *dev, const clcnn__conv_problem *pb,
+                                         const clcnn__conv_args *args, cl_mem workspace,
+                                         const int *values, double *device_ms)
+{
+    if (device_ms != NULL)
+        *device_ms = 0;
+    return run_config(dev, pb, args, workspace, config_of(values), device_ms);
 }
 
 const clcnn__conv_solver clcnn__conv_solver_direct = {

@@ -5,6 +5,7 @@
 #include "clcnn/conv.h"
 #include "device_impl.h"
 #include "ops_impl.h"
+#include "tune_search_impl.h"
 
 /* A validated problem: shapes, parameters and the derived per-group sizes. */
 typedef struct clcnn__conv_problem {
@@ -49,6 +50,38 @@ clcnn_status clcnn__conv_make_problem(clcnn_shape x, clcnn_shape w, const clcnn_
 
 /* The tuning database's key of a problem ("n1c64h56w56k64r3s3u1p1d1g1"). */
 void clcnn__conv_problem_key(const clcnn__conv_problem *pb, char *buf, size_t size);
+
+/* ---- the direct solver's parameter space (src/ops/conv2d_direct.c) ---- */
+
+/* The tuning database's kernel name for the direct solver's parameters; the entry's problem is
+ * clcnn__conv_problem_key() and its params are the space's names (CONV_VW, CONV_OYB, CONV_KB,
+ * CONV_PADDED, LWS). */
+#define CLCNN__CONV_DIRECT_DB_KERNEL "conv2d_direct"
+
+/* What the direct space's constraint reads: a copy of the problem and the device (borrowed). */
+typedef struct clcnn__conv_direct_tuning {
+    clcnn__conv_problem problem;
+    const clcnn_device *device;
+} clcnn__conv_direct_tuning;
+
+/* Fills [out] space with the direct solver's parameters for this problem on this device; its
+ * defaults are what a launch uses without tuning, and its constraint reads [out] tuning, which
+ * must outlive the space. */
+void clcnn__conv_direct_space(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                              clcnn__conv_direct_tuning *tuning, clcnn__tune_space *space);
+
+/* The -D options of a point of the space ("" for the kernel file's defaults). */
+void clcnn__conv_direct_options(const int *values, char *buf, size_t size);
+
+/* Workspace bytes a point of the space needs. */
+size_t clcnn__conv_direct_workspace_with(const clcnn__conv_problem *pb, const int *values);
+
+/* Runs the direct solver with an explicit point of the space (which the caller has checked with
+ * the space's constraint) instead of the database's or the heuristic's; [out] device_ms (may be
+ * NULL) gets the kernels' time from profiling events. */
+clcnn_status clcnn__conv_direct_run_with(clcnn_device *dev, const clcnn__conv_problem *pb,
+                                         const clcnn__conv_args *args, cl_mem workspace,
+                                         const int *values, double *device_ms);
 
 /* Filter transforms the Winograd solvers have run in this process (tests use it to see
  * that transformed filters are cached). Thread-safe. */
