@@ -155,7 +155,7 @@ static clcnn_status igemm_run(clcnn_device *dev, const clcnn__conv_problem *pb,
     }
     cl_int err = clFinish(dev->compute);
     if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "%s: execution", what);
+        return CLCNN_CL_ERR(err, "%s: clFinish (execution)", what);
     return CLCNN_OK;
 }
 

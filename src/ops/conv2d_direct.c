@@ -219,14 +219,18 @@ static clcnn_status launch_timed(clcnn_device *dev, cl_kernel k, const char *wha
     cl_event done;
     CLCNN_TRY(clcnn__enqueue(dev, k, what, 3, global, local, &done));
     cl_int err = clWaitForEvents(1, &done);
+    if (err != CL_SUCCESS) {
+        clReleaseEvent(done);
+        return CLCNN_CL_ERR(err, "%s: clWaitForEvents (kernel execution)", what);
+    }
     cl_ulong t0 = 0, t1 = 0;
-    if (err == CL_SUCCESS && ms != NULL)
+    if (ms != NULL)
         err = clGetEventProfilingInfo(done, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
     if (err == CL_SUCCESS && ms != NULL)
         err = clGetEventProfilingInfo(done, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
     clReleaseEvent(done);
     if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "%s: kernel execution", what);
+        return CLCNN_CL_ERR(err, "%s: clGetEventProfilingInfo", what);
     if (ms != NULL)
         *ms += (double)(t1 - t0) * 1e-6;
     return CLCNN_OK;
