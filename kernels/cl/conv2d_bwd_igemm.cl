@@ -11,50 +11,57 @@
 #include "common.clh"
 
 #ifndef IG_MR
-#define IG_MR 6
+#define IG_MR 7
 #endif
 
 /* xp[plane][py][px] = x[plane][py - top][px - left], zero outside x; py < hp, px < wp. One
- * work-item per (px block of 16, py, plane). */
+ * work-item per (py, plane) row. */
 __kernel void clcnn_conv2d_igemm_pad(__global const float *x, const ulong x_off,
                                      __global float *xp, const int h, const int w, const int hp,
                                      const int wp, const int top, const int left)
 {
     x += x_off;
-    const int px0 = (int)get_global_id(0) * 16, py = (int)get_global_id(1);
-    const size_t plane = get_global_id(2);
+    const int py = (int)get_global_id(0);
+    const size_t plane = get_global_id(1);
     if (py >= hp)
         return;
     const int iy = py - top;
     __global float *out = xp + (plane * (size_t)hp + (size_t)py) * (size_t)wp;
-    __global const float *in = x + (plane * (size_t)h + (size_t)max(iy, 0)) * (size_t)w;
-    for (int px = px0; px < min(px0 + 16, wp); px++) {
+    if (iy < 0 || iy >= h) {
+        for (int px = 0; px < wp; px++)
+            out[px] = 0.0f;
+        return;
+    }
+    __global const float *in = x + (plane * (size_t)h + (size_t)iy) * (size_t)w;
+    for (int px = 0; px < wp; px++) {
         const int ix = px - left;
-        out[px] = iy >= 0 && iy < h && ix >= 0 && ix < w ? in[ix] : 0.0f;
+        out[px] = ix >= 0 && ix < w ? in[ix] : 0.0f;
     }
 }
 
-/* dyt[n][p][k] = dy[n][k][p] for p < hw (both from their offsets). One work-item per
- * (p, k, n). */
+/* dyt[n][p][k] = dy[n][k][p] for p < hw (both from their offsets). One work-item per (p, n):
+ * it writes one row of k channels. */
 __kernel void clcnn_conv2d_igemm_dyt(__global const float *dy, const ulong dy_off,
                                      __global float *dyt, const ulong dyt_off, const int k,
                                      const int hw)
 {
     dy += dy_off;
     dyt += dyt_off;
-    const int p = (int)get_global_id(0), kk = (int)get_global_id(1);
-    const size_t n = get_global_id(2);
-    if (p >= hw || kk >= k)
+    const int p = (int)get_global_id(0);
+    const size_t n = get_global_id(1);
+    if (p >= hw)
         return;
     const size_t img = n * (size_t)k * (size_t)hw;
-    dyt[img + (size_t)p * (size_t)k + (size_t)kk] = dy[img + (size_t)kk * (size_t)hw + (size_t)p];
+    __global float *out = dyt + img + (size_t)p * (size_t)k;
+    for (int kk = 0; kk < k; kk++)
+        out[kk] = dy[img + (size_t)kk * (size_t)hw + (size_t)p];
 }
 
 /* dims: {C, hp, wp, K}, {R, S, Ho, Wo}, {sh, sw, dh, dw}, {images, flip, accumulate, 0}.
  * Each work-item owns IG_MR rows (c, r, s) by IG_KV * 16 channels: per output pixel IG_KV
  * vector loads of dyt and IG_MR scalar loads of xp feed IG_MR * IG_KV fused multiply-adds, all
- * in registers (6 x 4 measured about twice as fast as 8 x 1 on LeNet's conv2, where the loads
- * of dyt were the limit). Global size (ceil(C*R*S / IG_MR), ceil(K / (16 * IG_KV))):
+ * in registers (on LeNet's conv2 at N=64, kernel alone, quiet machine: 7 x 4 171 GFLOP/s,
+ * 6 x 4 166, 8 x 2 140, 4 x 4 125; 8 x 1 was about half of 6 x 4: the loads of dyt limit). Global size (ceil(C*R*S / IG_MR), ceil(K / (16 * IG_KV))):
  * neighbouring work-items share their channels, so the slice of dyt they stream stays in cache
  * while they walk the input. A block of fewer channels takes one vector at a time, and the
  * last few channels one at a time; every sum runs over n, oy, ox in that order. */

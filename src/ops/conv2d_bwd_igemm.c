@@ -13,7 +13,7 @@
 #include "status_impl.h"
 
 #define FILE_CL "conv2d_bwd_igemm.cl"
-#define IG_MR 6  /* rows (c, r, s) per work-item, as in the kernel */
+#define IG_MR 7  /* rows (c, r, s) per work-item, as in the kernel */
 #define IG_KB 64 /* output channels per work-item: IG_KV = 4 float16s */
 
 /* Images per chunk: what fits in this many bytes of workspace (or one image). */
@@ -115,7 +115,7 @@ static clcnn_status igemm_chunk(clcnn_device *dev, const clcnn__conv_problem *pb
                                           {sizeof wp, &wp},
                                           {sizeof top, &top},
                                           {sizeof left, &left}};
-    const size_t pad_global[3] = {ceil_div(pl->wp, 16), pl->hp, count * pb->x.c};
+    const size_t pad_global[3] = {pl->hp, count * pb->x.c, 1};
     CLCNN_TRY(launch(dev, what, "clcnn_conv2d_igemm_pad", pad_args, 9, pad_global));
 
     const cl_ulong dy_off = first * pl->dyt_floats, dyt_off = pl->dyt_offset;
@@ -123,7 +123,7 @@ static clcnn_status igemm_chunk(clcnn_device *dev, const clcnn__conv_problem *pb
     const clcnn__kernel_arg dyt_args[] = {
         {sizeof(cl_mem), &args->y}, {sizeof dy_off, &dy_off}, {sizeof(cl_mem), &ws},
         {sizeof dyt_off, &dyt_off}, {sizeof k, &k},           {sizeof hw, &hw}};
-    const size_t dyt_global[3] = {pb->y.h * pb->y.w, pb->y.c, count};
+    const size_t dyt_global[3] = {pb->y.h * pb->y.w, count, 1};
     CLCNN_TRY(launch(dev, what, "clcnn_conv2d_igemm_dyt", dyt_args, 6, dyt_global));
 
     cl_int4 g0 = {{(cl_int)pb->x.c, hp, wp, k}};
