@@ -70,7 +70,8 @@
 #define BENCH_PIPELINE_HELP                                                                        \
     "clcnn bench pipeline: training steps (or inference) of a model (default\n"                    \
     "tools/models/lenet.model) on random batches through the scheduler, once per --inflight\n"     \
-    "setting (default 1,2,3; 1 is serial), each on a fresh net after 2 warm-up batches.\n"         \
+    "setting (default 1,2,3; 1 is serial), each on a fresh net after 2 warm-up batches, all\n"     \
+    "after one untimed run.\n"                                                                     \
     "Reports images/s, the speed relative to the first setting, the transfer time (uploads\n"      \
     "and downloads, from OpenCL profiling), the part of it during which the compute queue ran,\n"  \
     "and that overlap as a fraction of the transfer time.\n"                                       \
@@ -80,8 +81,8 @@
 
 #define BENCH_USAGE                                                                                \
     BENCH_CONV_USAGE                                                                               \
-        "\n       clcnn bench " BENCH_STARTUP_USAGE "\n       clcnn bench " BENCH_POOL_USAGE       \
-        "\n       clcnn bench " BENCH_TRAIN_USAGE "\n       clcnn bench " BENCH_PIPELINE_USAGE
+    "\n       clcnn bench " BENCH_STARTUP_USAGE "\n       clcnn bench " BENCH_POOL_USAGE           \
+    "\n       clcnn bench " BENCH_TRAIN_USAGE "\n       clcnn bench " BENCH_PIPELINE_USAGE
 
 #define BENCH_SUMMARY                                                                              \
     "Times convolution solvers against each other and oneDNN, or the cost of a first run.\n"       \
