@@ -82,7 +82,8 @@ double clcnn_conv_pass_tolerance(clcnn_conv_pass pass, clcnn_conv_algo algo)
 
 /* AUTO's choice where it is not simply the first applicable row, or NULL.
  * Backward data: the forward's own AUTO on the rotated problem, so a Winograd solver runs it
- * where the forward heuristic (or the tuning database) prefers one for that forward problem.
+ * where the forward heuristic (or the tuning database) prefers one for that forward problem and
+ * the maps are large enough (N*H*W >= 2048) to pay for the filter transform.
  * Backward weights: the implicit GEMM where rows are long enough (C*R*S >= 64) and maps at most
  * 56x56; on POCL's CPU device it ran 1.5-3x faster than direct there (LeNet's conv2 at N=64,
  * VGG-16's conv4_2 at N=8 and conv5_1 at N=1; clcnn bench conv --pass bwd-weights), while direct
@@ -100,6 +101,12 @@ static const clcnn__conv_solver *heuristic(const pass_info *pi, const clcnn__con
                    ? &clcnn__conv_bwd_weights_igemm
                    : NULL;
     }
+    /* The rotated Winograd rows transform the swapped filters on every call (the weights change
+     * every training step, so there is nothing to cache): on small maps that transform costs
+     * more than it saves. VGG-16 conv5_1 (14x14, N=1): winograd4 46 ms against direct's 13;
+     * conv3_2 (56x56): 14 against 57. */
+    if (pb->x.n * pb->x.h * pb->x.w < 2048)
+        return NULL;
     const clcnn__conv_solver *rotated = NULL;
     switch (clcnn__conv_bwd_data_rotated_auto(pb, dev)) {
     case CLCNN_CONV_ALGO_WINOGRAD2:
