@@ -194,6 +194,38 @@ static clcnn_status build(clcnn_net *net, const clcnn_model_desc *model)
     return CLCNN_OK;
 }
 
+/* Refuses, before anything is allocated, a model whose parameters or largest activation per
+ * image are past what the net can hold (the kernels index tensors with 32-bit integers). */
+static clcnn_status check_limits(const clcnn_model_desc *model)
+{
+    clcnn_layer_summary *rows = NULL;
+    clcnn_model_totals totals;
+    if (clcnn_model_summary(model, 1, &rows, &totals) != CLCNN_OK) {
+        /* A layer that does not fit its input: building says which, in the net's words. */
+        clcnn_clear_error();
+        return CLCNN_OK;
+    }
+    double largest = 0.0; /* as a double: the product of three sizes may overflow */
+    size_t at = 0;
+    for (size_t i = 0; i < model->count; i++) {
+        double v = (double)rows[i].channels * (double)rows[i].height * (double)rows[i].width;
+        if (v > largest) {
+            largest = v;
+            at = i;
+        }
+    }
+    clcnn_free(rows);
+    CLCNN_FAIL_IF(totals.params > CLCNN_NET_MAX_PARAMS, CLCNN_STATUS_BAD_SHAPE,
+                  "net_create: the model declares %zu parameters, over the limit of %zu",
+                  totals.params, (size_t)CLCNN_NET_MAX_PARAMS);
+    CLCNN_FAIL_IF(largest >= (double)CLCNN_NET_MAX_ELEMENTS, CLCNN_STATUS_BAD_SHAPE,
+                  "net_create: layer %s (line %u) puts out %.0f values per image, over the limit "
+                  "of %zu",
+                  model->layers[at].name, model->layers[at].line, largest,
+                  (size_t)CLCNN_NET_MAX_ELEMENTS - 1);
+    return CLCNN_OK;
+}
+
 clcnn_status clcnn_net_create(clcnn_device *device, const clcnn_model_desc *model, uint64_t seed,
                               clcnn_net **net)
 {
@@ -201,6 +233,7 @@ clcnn_status clcnn_net_create(clcnn_device *device, const clcnn_model_desc *mode
                   CLCNN_STATUS_INVALID_ARG, "net_create: NULL argument or empty model");
     CLCNN_FAIL_IF(model->layers[0].kind != CLCNN_LAYER_INPUT, CLCNN_STATUS_INVALID_ARG,
                   "net_create: the model does not start with an input layer");
+    CLCNN_TRY(check_limits(model));
     clcnn_net *n = calloc(1, sizeof *n);
     layer *layers = calloc(model->count, sizeof *layers);
     if (n == NULL || layers == NULL) {

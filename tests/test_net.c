@@ -492,6 +492,25 @@ static void test_refusals(void **state)
                       "net: layer big (line 2)");
     assert_ptr_equal(net, (clcnn_net *)0x1);
     clcnn_model_desc_free(&m);
+    /* Models past the limits are refused before anything is allocated (a net of 3.8 billion
+     * parameters or a 2.1-billion-value activation would otherwise be tried on the device). */
+    static const struct {
+        const char *text, *message;
+    } huge[] = {
+        {"input 1x28x28\nfc 1000000\nfc 3000\nfc 10\nsoftmax\n",
+         "declares 3785033010 parameters, over the limit of 2147483648"},
+        {"input 1x46341x46341\nrelu\n",
+         "layer input (line 1) puts out 2147488281 values per image, over the limit of "
+         "2147483647"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        assert_ok(clcnn_model_parse(huge[i].text, strlen(huge[i].text), "huge.model", &m));
+        net = (clcnn_net *)0x1;
+        assert_status_msg(clcnn_net_create(test_dev, &m, 1, &net), CLCNN_STATUS_BAD_SHAPE,
+                          huge[i].message);
+        assert_ptr_equal(net, (clcnn_net *)0x1);
+        clcnn_model_desc_free(&m);
+    }
 }
 
 int main(void)

@@ -491,6 +491,7 @@ int cli_cmd_train(int argc, char **argv)
     clcnn_device *dev = NULL;
     clcnn_net *net = NULL;
     FILE *log = NULL;
+    bool reported = false; /* a message is already out */
     st = clcnn_dataset_load_mnist(o.data, "train", &train);
     if (st == CLCNN_OK)
         st = clcnn_dataset_load_mnist(o.data, "t10k", &test);
@@ -532,6 +533,7 @@ int cli_cmd_train(int argc, char **argv)
                     c, h, w, outputs, o.data, train.channels, train.height, train.width,
                     train.classes);
             st = CLCNN_STATUS_BAD_SHAPE;
+            reported = true;
         }
     }
     if (st == CLCNN_OK) {
@@ -565,7 +567,7 @@ int cli_cmd_train(int argc, char **argv)
     clcnn_model_desc_free(&model);
     if (interrupted)
         return 130;
-    if (st == CLCNN_STATUS_BAD_SHAPE || (st == CLCNN_STATUS_IO && log == NULL && o.log))
+    if (reported || (st == CLCNN_STATUS_IO && log == NULL && o.log))
         return 1;
     return st == CLCNN_OK ? 0 : cli_fail("train", st);
 }

@@ -15,6 +15,13 @@
 extern "C" {
 #endif
 
+/** Most parameters a net holds (8 GiB of float32); a model declaring more is refused. */
+#define CLCNN_NET_MAX_PARAMS ((size_t)1 << 31)
+
+/** Values per image a layer's output may hold: the kernels index tensors with 32-bit
+ *  integers. */
+#define CLCNN_NET_MAX_ELEMENTS ((size_t)1 << 31)
+
 /** A network on a device. Opaque; not thread-safe. */
 typedef struct clcnn_net clcnn_net;
 
@@ -26,7 +33,9 @@ typedef struct clcnn_net clcnn_net;
  * model to end in softmax (the loss is softmax cross-entropy on the layer before it).
  * [out] net: owned by the caller, released with clcnn_net_release(); written only on success.
  * Returns OK, INVALID_ARG, BAD_SHAPE (a layer that does not fit its input: the message names
- * the layer and its line), UNSUPPORTED (a layer kind or setting the net cannot run yet),
+ * the layer and its line; more than CLCNN_NET_MAX_PARAMS parameters, or a layer putting out
+ * CLCNN_NET_MAX_ELEMENTS values or more per image: refused before anything is allocated, the
+ * message names the limit), UNSUPPORTED (a layer kind or setting the net cannot run yet),
  * OUT_OF_MEMORY, CL_ERROR.
  */
 CLCNN_API clcnn_status clcnn_net_create(clcnn_device *device, const clcnn_model_desc *model,
