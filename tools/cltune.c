@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "clcnn/clcnn.h"
+#include "cli.h"
 #include "conv2d_impl.h"
 #include "fileio_impl.h"
 #include "status_impl.h"
@@ -137,23 +138,6 @@ static bool parse_shape(const char *spec, shape *out)
 }
 
 /* Takes "--opt VALUE" or "--opt=VALUE": 1 matched, 0 another argument, -1 missing value. */
-static int option_value(int argc, char **argv, int *i, const char *opt, const char **value)
-{
-    size_t n = strlen(opt);
-    if (strncmp(argv[*i], opt, n) != 0)
-        return 0;
-    if (argv[*i][n] == '=') {
-        *value = argv[*i] + n + 1;
-        return 1;
-    }
-    if (argv[*i][n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *value = argv[++*i];
-    return 1;
-}
-
 static int parse_value(opts *o, const char *name, const char *v)
 {
     if (strcmp(name, "--solver") == 0) {
@@ -216,7 +200,7 @@ static int parse_args(int argc, char **argv, opts *o)
         bool matched = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0] && !matched; k++) {
             const char *v = NULL;
-            int m = option_value(argc, argv, &i, valued[k], &v);
+            int m = cli_option_value(argc, argv, &i, valued[k], &v);
             if (m < 0)
                 return usage_error("%s needs a value", valued[k]);
             if (m > 0) {
