@@ -84,17 +84,11 @@ static size_t igemm_workspace(const clcnn__conv_problem *pb, const clcnn_device 
     return (pl.dyt_offset + pl.chunk * pl.dyt_floats) * sizeof(float);
 }
 
-/* Enqueues kernel name over global with args; messages name what. */
+/* Enqueues kernel name of this file over global with args, one work-item per work-group. */
 static clcnn_status launch(clcnn_device *dev, const char *what, const char *name,
                            const clcnn__kernel_arg *args, size_t nargs, const size_t global[3])
 {
-    cl_kernel k;
-    CLCNN_TRY(clcnn__kernel_create(dev, FILE_CL, NULL, name, &k));
-    clcnn_status st = clcnn__set_args(k, what, args, nargs);
-    if (st == CLCNN_OK)
-        st = clcnn__enqueue(dev, k, what, 3, global, local_one, NULL);
-    clReleaseKernel(k);
-    return st;
+    return clcnn__launch(dev, FILE_CL, name, what, args, nargs, 3, global, local_one);
 }
 
 /* One chunk of images [first, first + count): pad, transpose dy, reduce into dw. */

@@ -136,41 +136,30 @@ static clcnn_status own_sgemm(clcnn_device *dev, const char *op, size_t m, size_
                               cl_mem a, size_t sam, size_t sak, cl_mem b, size_t ldb,
                               bool accumulate, cl_mem c, size_t ldc)
 {
-    cl_kernel kern;
-    CLCNN_TRY(clcnn__kernel_create(dev, LINEAR_SOURCE, NULL, "clcnn_gemm_outer", &kern));
     const cl_int M = (cl_int)m, N = (cl_int)n, K = (cl_int)k, SAM = (cl_int)sam, SAK = (cl_int)sak,
                  LDB = (cl_int)ldb, LDC = (cl_int)ldc, acc = accumulate ? 1 : 0;
     const clcnn__kernel_arg args[] = {
         {sizeof M, &M},       {sizeof N, &N},     {sizeof K, &K},       {sizeof(cl_mem), &a},
         {sizeof SAM, &SAM},   {sizeof SAK, &SAK}, {sizeof(cl_mem), &b}, {sizeof LDB, &LDB},
         {sizeof(cl_mem), &c}, {sizeof LDC, &LDC}, {sizeof acc, &acc}};
-    clcnn_status st = clcnn__set_args(kern, op, args, sizeof args / sizeof args[0]);
     /* One work-item per work-group: the blocking is explicit, nothing for the device to
      * vectorize across work-items. */
     const size_t global[2] = {(n + GEMM_NB - 1) / GEMM_NB, (m + GEMM_MR - 1) / GEMM_MR};
     const size_t local[2] = {1, 1};
-    if (st == CLCNN_OK)
-        st = clcnn__enqueue(dev, kern, op, 2, global, local, NULL);
-    clReleaseKernel(kern);
-    return st;
+    return clcnn__launch(dev, LINEAR_SOURCE, "clcnn_gemm_outer", op, args,
+                         sizeof args / sizeof args[0], 2, global, local);
 }
 
 /* out (cols x rows) = in (rows x cols)^T. */
 static clcnn_status transpose(clcnn_device *dev, const char *op, size_t rows, size_t cols,
                               cl_mem in, cl_mem out)
 {
-    cl_kernel k;
-    CLCNN_TRY(clcnn__kernel_create(dev, LINEAR_SOURCE, NULL, "clcnn_transpose", &k));
     const cl_uint r = (cl_uint)rows, c = (cl_uint)cols;
     const clcnn__kernel_arg args[] = {
         {sizeof r, &r}, {sizeof c, &c}, {sizeof(cl_mem), &in}, {sizeof(cl_mem), &out}};
-    clcnn_status st = clcnn__set_args(k, op, args, 4);
     const size_t global[2] = {clcnn__round_up(cols, 16), clcnn__round_up(rows, 4)};
     const size_t local[2] = {16, 4};
-    if (st == CLCNN_OK)
-        st = clcnn__enqueue(dev, k, op, 2, global, local, NULL);
-    clReleaseKernel(k);
-    return st;
+    return clcnn__launch(dev, LINEAR_SOURCE, "clcnn_transpose", op, args, 4, 2, global, local);
 }
 
 static clcnn_status scratch(clcnn_device *dev, const char *op, size_t floats, cl_mem *buf)
@@ -187,19 +176,13 @@ static clcnn_status scratch(clcnn_device *dev, const char *op, size_t floats, cl
 static clcnn_status forward_dot(clcnn_device *dev, const char *op, linear_dims d, cl_mem x,
                                 cl_mem w, cl_mem y)
 {
-    cl_kernel k;
-    CLCNN_TRY(clcnn__kernel_create(dev, LINEAR_SOURCE, NULL, "clcnn_linear_fwd_dot", &k));
     const cl_int n = (cl_int)d.n, in = (cl_int)d.in, out = (cl_int)d.out;
     const clcnn__kernel_arg args[] = {{sizeof n, &n},       {sizeof in, &in},
                                       {sizeof out, &out},   {sizeof(cl_mem), &x},
                                       {sizeof(cl_mem), &w}, {sizeof(cl_mem), &y}};
-    clcnn_status st = clcnn__set_args(k, op, args, 6);
     const size_t global[2] = {(d.out + LINEAR_DOT - 1) / LINEAR_DOT, d.n};
     const size_t local[2] = {1, 1};
-    if (st == CLCNN_OK)
-        st = clcnn__enqueue(dev, k, op, 2, global, local, NULL);
-    clReleaseKernel(k);
-    return st;
+    return clcnn__launch(dev, LINEAR_SOURCE, "clcnn_linear_fwd_dot", op, args, 6, 2, global, local);
 }
 
 /* y (n x out) = x (n x in) W^T. The own kernel wants B contiguous along its columns: it computes
@@ -234,23 +217,18 @@ static clcnn_status forward_gemm(clcnn_device *dev, const char *op, linear_dims 
 static clcnn_status bias_kernel(clcnn_device *dev, const char *op, bool forward, size_t rows,
                                 size_t cols, cl_mem mat, cl_mem bias, bool accumulate)
 {
-    cl_kernel k;
-    CLCNN_TRY(clcnn__kernel_create(
-        dev, LINEAR_SOURCE, NULL, forward ? "clcnn_linear_bias_fwd" : "clcnn_linear_bias_bwd", &k));
     const cl_uint r = (cl_uint)rows, c = (cl_uint)cols, acc = accumulate ? 1u : 0u;
     const clcnn__kernel_arg args[] = {{sizeof r, &r},
                                       {sizeof c, &c},
                                       {sizeof(cl_mem), &mat},
                                       {sizeof(cl_mem), &bias},
                                       {sizeof acc, &acc}};
-    clcnn_status st = clcnn__set_args(k, op, args, forward ? 4 : 5);
     const size_t global[2] = {clcnn__round_up((cols + LINEAR_VW - 1) / LINEAR_VW, LINEAR_WG),
                               forward ? rows : 1};
     const size_t local[2] = {LINEAR_WG, 1};
-    if (st == CLCNN_OK)
-        st = clcnn__enqueue(dev, k, op, 2, global, local, NULL);
-    clReleaseKernel(k);
-    return st;
+    return clcnn__launch(dev, LINEAR_SOURCE,
+                         forward ? "clcnn_linear_bias_fwd" : "clcnn_linear_bias_bwd", op, args,
+                         forward ? 4 : 5, 2, global, local);
 }
 
 /* Waits for the last GEMM and finishes the in-order queue (covering the kernels after it), so

@@ -1,5 +1,6 @@
 /* Helpers every op family shares: kernel arguments and launches on the compute queue. */
 #include "ops_impl.h"
+#include "program_impl.h"
 #include "status_impl.h"
 
 clcnn_status clcnn__set_args(cl_kernel kernel, const char *what, const clcnn__kernel_arg *args,
@@ -22,6 +23,19 @@ clcnn_status clcnn__enqueue(clcnn_device *dev, cl_kernel kernel, const char *wha
         return CLCNN_CL_ERR(err, "%s: clEnqueueNDRangeKernel (global %zux%zux%zu)", what, global[0],
                             dims > 1 ? global[1] : 1, dims > 2 ? global[2] : 1);
     return CLCNN_OK;
+}
+
+clcnn_status clcnn__launch(clcnn_device *dev, const char *source, const char *name,
+                           const char *what, const clcnn__kernel_arg *args, size_t nargs,
+                           cl_uint dims, const size_t *global, const size_t *local)
+{
+    cl_kernel k;
+    CLCNN_TRY(clcnn__kernel_create(dev, source, NULL, name, &k));
+    clcnn_status st = clcnn__set_args(k, what, args, nargs);
+    if (st == CLCNN_OK)
+        st = clcnn__enqueue(dev, k, what, dims, global, local, NULL);
+    clReleaseKernel(k);
+    return st;
 }
 
 clcnn_status clcnn__launch_wait(clcnn_device *dev, cl_kernel kernel, const char *what,

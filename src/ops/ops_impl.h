@@ -31,6 +31,12 @@ clcnn_status clcnn__set_args(cl_kernel kernel, const char *what, const clcnn__ke
 clcnn_status clcnn__enqueue(clcnn_device *dev, cl_kernel kernel, const char *what, cl_uint dims,
                             const size_t *global, const size_t *local, cl_event *done);
 
+/* Creates kernel [name] of program [source] (default build options), sets [args] and enqueues it
+ * over dims-D global/local on the compute queue without waiting; messages name [what]. */
+clcnn_status clcnn__launch(clcnn_device *dev, const char *source, const char *name,
+                           const char *what, const clcnn__kernel_arg *args, size_t nargs,
+                           cl_uint dims, const size_t *global, const size_t *local);
+
 /* Enqueues a 3-D kernel on the compute queue and waits for it. */
 clcnn_status clcnn__launch_wait(clcnn_device *dev, cl_kernel kernel, const char *what,
                                 const size_t global[3], const size_t *local);
