@@ -52,6 +52,7 @@ struct clcnn_net {
     int optimizer_states;        /* -1 until the first step allocates them */
     clcnn__net_observer observe; /* called after each stage of a batch (tracing); may be NULL */
     void *observe_user;
+    clcnn_tensor *loss; /* clcnn_net_train_step's mean loss, read after the step; lazily made */
 };
 
 /* ---- building ------------------------------------------------------------------------------ */
@@ -147,6 +148,7 @@ void clcnn_net_release(clcnn_net *net)
     if (net == NULL)
         return;
     release_activations(net);
+    clcnn_tensor_release(net->loss);
     for (size_t i = 0; i < net->count; i++) {
         for (int k = 0; k < 2; k++) {
             param *p = &net->layers[i].p[k];
@@ -330,16 +332,11 @@ static clcnn_tensor *bias_of(const layer *l)
 
 static clcnn_status copy_tensor(clcnn_net *net, const clcnn_tensor *src, clcnn_tensor *dst)
 {
-    cl_event done;
     cl_int err =
         clEnqueueCopyBuffer(net->dev->compute, clcnn_tensor_buffer(src), clcnn_tensor_buffer(dst),
-                            0, 0, clcnn_tensor_count(src) * sizeof(float), 0, NULL, &done);
+                            0, 0, clcnn_tensor_count(src) * sizeof(float), 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return CLCNN_CL_ERR(err, "net: clEnqueueCopyBuffer");
-    err = clWaitForEvents(1, &done);
-    clReleaseEvent(done);
-    if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "net: clWaitForEvents (copy)");
     clcnn_tensor_touch(dst);
     return CLCNN_OK;
 }
@@ -538,7 +535,7 @@ clcnn_status clcnn_net_forward(clcnn_net *net, const float *images, size_t n, fl
     CLCNN_TRY(clcnn_tensor_upload(input, images, clcnn_tensor_count(input)));
     CLCNN_TRY(clcnn__net_infer(net, &output));
     if (outputs == NULL)
-        return CLCNN_OK;
+        return clcnn_device_finish(net->dev); /* the ops only enqueued */
     return clcnn_tensor_download(output, outputs, clcnn_tensor_count(output));
 }
 
@@ -599,8 +596,17 @@ clcnn_status clcnn_net_train_step(clcnn_net *net, const float *images, const int
     clcnn_tensor *input;
     CLCNN_TRY(clcnn__net_prepare(net, n, true, &input));
     CLCNN_TRY(clcnn_tensor_upload(input, images, clcnn_tensor_count(input)));
-    float mean = 0.0f;
-    CLCNN_TRY(clcnn__net_train(net, labels, n, optimizer, NULL, &mean, NULL));
+    if (net->loss == NULL)
+        CLCNN_TRY(clcnn_tensor_create(net->dev, (clcnn_shape){1, 1, 1, 1}, &net->loss));
+    /* The loss goes to the device and is read once the whole step is enqueued: the ops do not
+     * wait, so the read is the step's one wait. */
+    CLCNN_TRY(clcnn__net_train(net, labels, n, optimizer, net->loss, NULL, NULL));
+    float mean;
+    clcnn_status st = clcnn_tensor_download(net->loss, &mean, 1);
+    if (st != CLCNN_OK) {
+        clcnn__error_prefix("net: the step was applied, reading its loss");
+        return st;
+    }
     if (loss != NULL)
         *loss = mean;
     return CLCNN_OK;

@@ -213,15 +213,10 @@ clcnn_status clcnn_tensor_fill(clcnn_tensor *tensor, float value)
 {
     CLCNN_FAIL_IF(tensor == NULL, CLCNN_STATUS_INVALID_ARG, "tensor_fill: NULL tensor");
     clcnn__tensor_touch(tensor);
-    cl_event done;
     cl_int err = clEnqueueFillBuffer(tensor->device->compute, tensor->buffer, &value, sizeof value,
-                                     0, tensor->count * sizeof(float), 0, NULL, &done);
+                                     0, tensor->count * sizeof(float), 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return CLCNN_CL_ERR(err, "tensor_fill: clEnqueueFillBuffer");
-    err = clWaitForEvents(1, &done);
-    clReleaseEvent(done);
-    if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "tensor_fill: clWaitForEvents");
     return CLCNN_OK;
 }
 

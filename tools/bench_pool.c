@@ -163,6 +163,8 @@ static bool clcnn_run(void *arg)
     j->st = j->backward ? clcnn_pool_backward(j->dev, ind != NULL ? NULL : j->x, NULL, j->dy, ind,
                                               &j->p, j->dx)
                         : clcnn_pool_forward(j->dev, j->x, &j->p, j->y, ind);
+    if (j->st == CLCNN_OK)
+        j->st = clcnn_device_finish(j->dev); /* the op returns before it runs */
     return j->st == CLCNN_OK;
 }
 
@@ -459,8 +461,9 @@ int cli_bench_pool(int argc, char **argv)
     const clcnn_device_info *d = clcnn_device_get_info(dev);
     printf("# clcnn bench pool on [%u] %s (%s, driver %s): max 2x2 stride 2\n", d->index, d->name,
            d->platform_name, d->driver_version);
-    printf("# %u warm-up run(s), then %u timed; wall clock around each call (it waits)\n", o.warmup,
-           o.repeat);
+    printf("# %u warm-up run(s), then %u timed; wall clock around each call and a "
+           "clcnn_device_finish\n",
+           o.warmup, o.repeat);
     printf("# GB/s = (bytes read + bytes written) / median time\n# command: %s\n", o.cmdline);
 #ifndef CLCNN_HAVE_ONEDNN
     printf("# oneDNN: not built in (meson -Donednn=enabled)\n");

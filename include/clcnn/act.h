@@ -64,9 +64,9 @@ CLCNN_API clcnn_status clcnn_act_forward(clcnn_device *device, const clcnn_act_p
  * shape, so the forward may run in place: RELU dy * (y > 0); LEAKY_RELU y > 0 ? dy : alpha * dy;
  * ELU y > 0 ? dy : dy * (y + alpha); SIGMOID dy * y * (1 - y); TANH dy * (1 - y * y). At x = 0
  * the gradient is that of the negative side, as in PyTorch. dx may be dy or y (in place).
- * Runs on the compute queue and returns when dx is written; on any error dx is not
- * written. Returns OK, INVALID_ARG, BAD_SHAPE, BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR.
- * Not thread-safe for one device.
+ * Asynchronous: it enqueues on the compute queue and returns (see clcnn_device_finish); on any
+ * error dx is not written. Returns OK, INVALID_ARG, BAD_SHAPE, BUILD_FAILED, OUT_OF_MEMORY,
+ * CL_ERROR. Not thread-safe for one device.
  */
 CLCNN_API clcnn_status clcnn_act_backward(clcnn_device *device, const clcnn_act_params *params,
                                           const clcnn_tensor *y, const clcnn_tensor *dy,

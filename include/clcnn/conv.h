@@ -93,7 +93,7 @@ CLCNN_API clcnn_status clcnn_conv2d_workspace_size(const clcnn_device *device, c
  * [in] x, [in] w, [in] bias (NULL for none; K elements in any shape), [out] y of the shape
  * clcnn_conv2d_output_shape() gives; all on [in] device. [in] workspace: a buffer of at least
  * clcnn_conv2d_workspace_size() bytes, or NULL to let the call allocate one for itself.
- * Runs on the device's compute queue and returns when the result is in y.
+ * Asynchronous: it enqueues on the compute queue and returns (see clcnn_device_finish).
  * On any error y is not written. Returns OK, INVALID_ARG, BAD_SHAPE, UNSUPPORTED,
  * BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
  */
@@ -203,9 +203,9 @@ CLCNN_API clcnn_status clcnn_conv2d_pass_auto_algo(clcnn_device *device, clcnn_c
  * [in] algo (AUTO chooses), [in] workspace of clcnn_conv2d_pass_workspace_size(BWD_DATA) bytes
  * or NULL to let the call allocate one. dx is overwritten (not accumulated into). Every solver
  * sums in a fixed order without atomics: the same inputs give the same bits on every run.
- * All tensors are borrowed and on [in] device. Returns when dx is written; on any error dx is
- * not written. Returns OK, INVALID_ARG, BAD_SHAPE (the message names the shapes), UNSUPPORTED,
- * BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
+ * All tensors are borrowed and on [in] device. Asynchronous (see clcnn_device_finish); on any error
+ * dx is not written. Returns OK, INVALID_ARG, BAD_SHAPE (the message names the shapes),
+ * UNSUPPORTED, BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
  */
 CLCNN_API clcnn_status clcnn_conv2d_backward_data(clcnn_device *device, const clcnn_tensor *dy,
                                                   const clcnn_tensor *w,

@@ -163,7 +163,18 @@ CLCNN_API cl_command_queue clcnn_device_compute_queue(const clcnn_device *device
 /** The in-order queue for host<->device copies, so they can overlap compute (borrowed). */
 CLCNN_API cl_command_queue clcnn_device_transfer_queue(const clcnn_device *device);
 
-/** Waits until both queues are empty. Returns OK or CL_ERROR. */
+/**
+ * Waits until both queues are empty. Returns OK or CL_ERROR.
+ *
+ * The ops (convolution, pooling, activations, linear, loss, optimizers) are asynchronous, as
+ * cuDNN's and PyTorch's: each checks its arguments, enqueues its kernels on the in-order compute
+ * queue and returns without waiting for them, so a sequence of ops keeps the device busy while
+ * the host goes on. Later ops see earlier results through the queue's order, and
+ * clcnn_tensor_download() and clcnn_tensor_upload() wait for everything enqueued before them.
+ * Workspaces and tensors may be released right after a call: OpenCL keeps a buffer until the
+ * commands using it have run. An error in a kernel's execution (rare: a device fault) is
+ * reported by the next call that waits: a blocking copy or this one.
+ */
 CLCNN_API clcnn_status clcnn_device_finish(clcnn_device *device);
 
 /** Name of a vendor ("nvidia"), "unknown" outside the list. Static string. Thread-safe. */

@@ -27,10 +27,10 @@ typedef struct clcnn_dropout_params {
  * Dropout forward: [out] y = x * keep / (1 - p) element-wise, with [in] x and the keep mask
  * defined above (a dropped element is 0 even where x is not finite). y has x's shape and may be
  * x (in place). [out] mask (NULL to skip): 1.0 where kept, 0.0 where dropped, shaped as x.
- * [in] params is borrowed for the call. Runs on the compute queue and returns when y (and mask)
- * are written; on any error neither is written. Returns OK, INVALID_ARG (NULL, another device,
- * p outside [0, 1), mask aliasing x or y), BAD_SHAPE (shapes differ; the message names them),
- * BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
+ * [in] params is borrowed for the call. Asynchronous: it enqueues on the compute queue and returns
+ * (see clcnn_device_finish); on any error neither is written. Returns OK, INVALID_ARG (NULL,
+ * another device, p outside [0, 1), mask aliasing x or y), BAD_SHAPE (shapes differ; the message
+ * names them), BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
  */
 CLCNN_API clcnn_status clcnn_dropout_forward(clcnn_device *device,
                                              const clcnn_dropout_params *params,
@@ -41,9 +41,9 @@ CLCNN_API clcnn_status clcnn_dropout_forward(clcnn_device *device,
  * Dropout backward: [out] dx = dy / (1 - p) where kept, 0 where dropped, from [in] dy,
  * with [in] mask from the forward (kept where non-zero), or, when mask is NULL, the mask
  * regenerated from [in] params' seed (the same bits as the forward's, no storage needed). dx has
- * dy's shape and may be dy (in place). Runs on the compute queue and returns when dx is written; on
- * any error dx is not written. Returns OK, INVALID_ARG, BAD_SHAPE, BUILD_FAILED, OUT_OF_MEMORY,
- * CL_ERROR. Not thread-safe for one device.
+ * dy's shape and may be dy (in place). Asynchronous: it enqueues on the compute queue and returns
+ * (see clcnn_device_finish); on any error dx is not written. Returns OK, INVALID_ARG, BAD_SHAPE,
+ * BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
  */
 CLCNN_API clcnn_status clcnn_dropout_backward(clcnn_device *device,
                                               const clcnn_dropout_params *params,

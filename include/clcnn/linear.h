@@ -27,10 +27,10 @@ CLCNN_API clcnn_status clcnn_linear_output_shape(clcnn_shape input, clcnn_shape 
  * clcnn_linear_output_shape()) and [in] b (out elements, any shape; NULL for no bias). y must
  * have the shape clcnn_linear_output_shape() gives and must not alias x, w or b. One CLBlast
  * SGEMM (a fixed reduction order, so repeated runs give the same bits) then a kernel adding the
- * bias. All tensors are borrowed and on [in] device. Runs on the compute queue and returns when
- * y is written; on any error y is not written. Returns OK, INVALID_ARG (NULL, another device,
- * aliasing), BAD_SHAPE (the message names the shapes), BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR.
- * Not thread-safe for one device.
+ * bias. All tensors are borrowed and on [in] device. Asynchronous: it enqueues on the compute queue
+ * and returns (see clcnn_device_finish); on any error y is not written. Returns OK, INVALID_ARG
+ * (NULL, another device, aliasing), BAD_SHAPE (the message names the shapes), BUILD_FAILED,
+ * OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
  */
 CLCNN_API clcnn_status clcnn_linear_forward(clcnn_device *device, const clcnn_tensor *x,
                                             const clcnn_tensor *w, const clcnn_tensor *b,
@@ -46,10 +46,11 @@ CLCNN_API clcnn_status clcnn_linear_forward(clcnn_device *device, const clcnn_te
  * added to what they hold (GEMM beta = 1), for gradient accumulation over several batches.
  * dx, dw and db must not alias each other or an input. dx and dw are CLBlast SGEMMs; db is
  * summed by one work-item per output feature in batch order; no atomics, so repeated runs give
- * the same bits. Runs on the compute queue and returns when all are written; on an argument or
- * shape error none is written (an OpenCL failure part way may leave them partly written).
- * Returns OK, INVALID_ARG (NULL dy, x or w, another device, aliasing), BAD_SHAPE (the message
- * names the shapes), BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
+ * the same bits. Asynchronous: it enqueues on the compute queue and returns (see
+ * clcnn_device_finish); on an argument or shape error none is written (an OpenCL failure part way
+ * may leave them partly written). Returns OK, INVALID_ARG (NULL dy, x or w, another device,
+ * aliasing), BAD_SHAPE (the message names the shapes), BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR. Not
+ * thread-safe for one device.
  */
 CLCNN_API clcnn_status clcnn_linear_backward(clcnn_device *device, const clcnn_tensor *x,
                                              const clcnn_tensor *w, const clcnn_tensor *dy,

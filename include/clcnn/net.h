@@ -63,8 +63,11 @@ CLCNN_API clcnn_status clcnn_net_forward(clcnn_net *net, const float *images, si
  * cross-entropy, backward through every layer that has a trainable parameter at or below it, and
  * one update of every trainable parameter with [in] optimizer. [out] loss (may be NULL) gets the
  * batch's mean loss. Frozen parameters are not changed, bit for bit. The same seed, data and
- * settings give the same bits. Returns OK, INVALID_ARG (no softmax at the end, a bad label: the
- * message names it), OUT_OF_MEMORY, CL_ERROR and the ops' statuses.
+ * settings give the same bits. The ops are enqueued without waits and the call waits once, for
+ * the loss, at the end: an error there ("net: the step was applied, ...") comes after the
+ * update, as an error part way through the update may leave some parameters stepped. Returns OK,
+ * INVALID_ARG (no softmax at the end, a bad label: the message names it), OUT_OF_MEMORY, CL_ERROR
+ * and the ops' statuses.
  */
 CLCNN_API clcnn_status clcnn_net_train_step(clcnn_net *net, const float *images,
                                             const int32_t *labels, size_t n,

@@ -77,11 +77,11 @@ CLCNN_API int clcnn_optim_state_count(const clcnn_optim_config *cfg);
  * At step 1 the states' contents are ignored (as PyTorch's lazily created zero state), so they
  * need no initialization. One kernel, float8-vectorized with a scalar tail; each element is
  * updated by one work-item, so repeated runs give the same bits. param, grad and the states must
- * be distinct tensors. Runs on the compute queue and returns when the update is done; on any
- * error nothing is written. Returns OK, INVALID_ARG (NULL, another device, aliasing, a state
- * given or missing, step 0, a hyper-parameter out of range: the message names it), BAD_SHAPE
- * (shapes differ; the message names them), BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR. Not
- * thread-safe for one device.
+ * be distinct tensors. Asynchronous: it enqueues on the compute queue and returns (see
+ * clcnn_device_finish); on any error nothing is written. Returns OK, INVALID_ARG (NULL, another
+ * device, aliasing, a state given or missing, step 0, a hyper-parameter out of range: the message
+ * names it), BAD_SHAPE (shapes differ; the message names them), BUILD_FAILED, OUT_OF_MEMORY,
+ * CL_ERROR. Not thread-safe for one device.
  */
 CLCNN_API clcnn_status clcnn_optim_step(clcnn_device *device, const clcnn_optim_config *cfg,
                                         clcnn_tensor *param, const clcnn_tensor *grad,

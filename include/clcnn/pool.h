@@ -77,9 +77,9 @@ CLCNN_API clcnn_status clcnn_pool_output_shape(clcnn_shape input, const clcnn_po
  * buffer of at least N*C*Ho*Wo int32 (cl_int) receiving, for each output, the position of the
  * chosen input inside its plane, ih * W + iw (PyTorch's return_indices convention). Ties go to
  * the first maximum in row-major window order; a NaN in the window is chosen (the last one).
- * All on [in] device. Runs on the compute queue and returns when y (and indices) are written.
- * On any error neither y nor indices is written. Returns OK, INVALID_ARG (NULL, another
- * device, indices with a kind other than MAX or too small), BAD_SHAPE, BUILD_FAILED,
+ * All on [in] device. Asynchronous: it enqueues on the compute queue and returns (see
+ * clcnn_device_finish). On any error neither y nor indices is written. Returns OK, INVALID_ARG
+ * (NULL, another device, indices with a kind other than MAX or too small), BAD_SHAPE, BUILD_FAILED,
  * OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
  */
 CLCNN_API clcnn_status clcnn_pool_forward(clcnn_device *device, const clcnn_tensor *x,
@@ -97,10 +97,10 @@ CLCNN_API clcnn_status clcnn_pool_forward(clcnn_device *device, const clcnn_tens
  * A tensor the kind does not read may be NULL; one that is given must have the right shape.
  * Each dx element is computed by one work-item summing the windows that cover it in a fixed
  * order (no atomics), so repeated runs give the same bits. dx must not alias x, y or dy.
- * Runs on the compute queue and returns when dx is written; on any error dx is not written.
- * Returns OK, INVALID_ARG (NULL where needed, another device, indices with another kind),
- * BAD_SHAPE (shapes that do not match each other; the message names them), BUILD_FAILED,
- * OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
+ * Asynchronous: it enqueues on the compute queue and returns (see clcnn_device_finish); on any
+ * error dx is not written. Returns OK, INVALID_ARG (NULL where needed, another device, indices with
+ * another kind), BAD_SHAPE (shapes that do not match each other; the message names them),
+ * BUILD_FAILED, OUT_OF_MEMORY, CL_ERROR. Not thread-safe for one device.
  */
 CLCNN_API clcnn_status clcnn_pool_backward(clcnn_device *device, const clcnn_tensor *x,
                                            const clcnn_tensor *y, const clcnn_tensor *dy,

@@ -96,8 +96,8 @@ CLCNN_API clcnn_status clcnn_tensor_download_async(const clcnn_tensor *tensor, f
                                                    const cl_event *wait, cl_event *done);
 
 /**
- * Sets every element to [in] value on the compute queue and waits (tests poison outputs with
- * NaN this way). Returns OK, INVALID_ARG, CL_ERROR.
+ * Sets every element to [in] value on the compute queue, asynchronously as the ops (tests poison
+ * outputs with NaN this way). Returns OK, INVALID_ARG, CL_ERROR.
  */
 CLCNN_API clcnn_status clcnn_tensor_fill(clcnn_tensor *tensor, float value);
 

@@ -105,7 +105,7 @@ static clcnn_status launch(clcnn_device *dev, const clcnn_act_params *p, const c
     const size_t global[3] = {clcnn__round_up((count + ACT_VW - 1) / ACT_VW, ACT_WG), 1, 1};
     const size_t local[3] = {ACT_WG, 1, 1};
     if (st == CLCNN_OK)
-        st = clcnn__launch_wait(dev, k, op, global, local);
+        st = clcnn__enqueue(dev, k, op, 3, global, local, NULL);
     clReleaseKernel(k);
     return st;
 }

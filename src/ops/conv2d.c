@@ -429,6 +429,8 @@ void clcnn__conv_measure(const clcnn__conv_trial *t, const clcnn__conv_solver *s
     while (n < want && perf->status == CLCNN_OK) {
         double t0 = now_ms();
         perf->status = t->run(t->ctx, s);
+        if (perf->status == CLCNN_OK)
+            perf->status = clcnn_device_finish(t->device); /* the ops return before they run */
         times[n++] = now_ms() - t0;
     }
     if (perf->status != CLCNN_OK)

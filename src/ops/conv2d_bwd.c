@@ -357,7 +357,7 @@ clcnn_status clcnn_conv2d_backward_bias(clcnn_device *device, const clcnn_tensor
     /* One work-item per group, as the direct solvers (a fixed local size compiles once). */
     const size_t global[3] = {s.c, 1, 1}, local[3] = {1, 1, 1};
     if (st == CLCNN_OK)
-        st = clcnn__launch_wait(device, k, fn, global, local);
+        st = clcnn__enqueue(device, k, fn, 3, global, local, NULL);
     clReleaseKernel(k);
     if (st == CLCNN_OK)
         clcnn__tensor_touch(db);

@@ -162,7 +162,7 @@ static clcnn_status data_run(clcnn_device *dev, const clcnn__conv_problem *pb,
     const size_t global[3] = {p->stride_w * pl.nvb, p->stride_h * pl.nyb,
                               pb->x.n * p->groups * pl.cblocks};
     if (st == CLCNN_OK)
-        st = clcnn__launch_wait(dev, k, what, global, local_one);
+        st = clcnn__enqueue(dev, k, what, 3, global, local_one, NULL);
     clReleaseKernel(k);
     return st;
 }
@@ -272,7 +272,7 @@ static clcnn_status weights_run(clcnn_device *dev, const clcnn__conv_problem *pb
     const size_t global[3] = {ceil_div(pb->cg * pb->w.h * pb->w.w, WTB), ceil_div(pb->kg, WKB),
                               p->groups};
     if (st == CLCNN_OK)
-        st = clcnn__launch_wait(dev, k, what, global, local_one);
+        st = clcnn__enqueue(dev, k, what, 3, global, local_one, NULL);
     clReleaseKernel(k);
     if (dy_copy != NULL)
         clReleaseMemObject(dy_copy);

@@ -163,21 +163,9 @@ static clcnn_status im2col(clcnn_device *dev, const char *what, const clcnn__con
     return clcnn__enqueue(dev, ks->im2col, what, 3, global, local_row, NULL);
 }
 
-/* Waits for the last GEMM and the in-order queue, so that on an error the workspace is not busy
- * after the call; then releases what the run made. */
-static clcnn_status finish(clcnn_device *dev, const char *what, const clcnn__conv_problem *pb,
-                           clcnn_status st, cl_event last, kernels *ks)
+/* Releases what the run made; the enqueued work goes on without the host (clcnn__enqueue). */
+static clcnn_status finish(clcnn_status st, cl_event last, kernels *ks)
 {
-    cl_int err = last != NULL ? clWaitForEvents(1, &last) : CL_SUCCESS;
-    const char *call = "clWaitForEvents";
-    cl_int finish_err = clFinish(dev->compute);
-    if (err == CL_SUCCESS) {
-        err = finish_err;
-        call = "clFinish";
-    }
-    if (st == CLCNN_OK && err != CL_SUCCESS)
-        st = CLCNN_CL_ERR(err, "%s: %s (execution, input %zux%zux%zux%zu)", what, call, pb->x.n,
-                          pb->x.c, pb->x.h, pb->x.w);
     if (last != NULL)
         clReleaseEvent(last);
     kernels_release(ks);
@@ -223,7 +211,7 @@ static clcnn_status weights_run(clcnn_device *dev, const clcnn__conv_problem *pb
                                   &ks.to_wide);
     if (st == CLCNN_OK)
         st = weights_chunks(dev, what, pb, &pl, args, workspace, &ks, &last);
-    return finish(dev, what, pb, st, last, &ks);
+    return finish(st, last, &ks);
 }
 
 static clcnn_status data_chunks(clcnn_device *dev, const char *what, const clcnn__conv_problem *pb,
@@ -274,7 +262,7 @@ static clcnn_status data_run(clcnn_device *dev, const clcnn__conv_problem *pb,
                                   &ks.col2im);
     if (st == CLCNN_OK)
         st = data_chunks(dev, what, pb, &pl, args, workspace, &ks, &last);
-    return finish(dev, what, pb, st, last, &ks);
+    return finish(st, last, &ks);
 }
 
 const clcnn__conv_solver clcnn__conv_bwd_data_gemm = {

@@ -147,9 +147,6 @@ static clcnn_status igemm_run(clcnn_device *dev, const clcnn__conv_problem *pb,
         size_t count = pb->x.n - first < pl.chunk ? pb->x.n - first : pl.chunk;
         CLCNN_TRY(igemm_chunk(dev, pb, args, workspace, &pl, first, count, what));
     }
-    cl_int err = clFinish(dev->compute);
-    if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "%s: clFinish (execution)", what);
     return CLCNN_OK;
 }
 

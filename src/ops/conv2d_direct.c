@@ -212,10 +212,13 @@ size_t clcnn__conv_direct_workspace_with(const clcnn__conv_problem *pb, const in
     return workspace_of(pb, config_of(values));
 }
 
-/* Enqueues, waits, and adds the kernel's device time (profiling events) to *ms when not NULL. */
+/* Enqueues; when ms is not NULL (the tuner), also waits and adds the kernel's device time
+ * (profiling events) to *ms. */
 static clcnn_status launch_timed(clcnn_device *dev, cl_kernel k, const char *what,
                                  const size_t global[3], const size_t *local, double *ms)
 {
+    if (ms == NULL)
+        return clcnn__enqueue(dev, k, what, 3, global, local, NULL);
     cl_event done;
     CLCNN_TRY(clcnn__enqueue(dev, k, what, 3, global, local, &done));
     cl_int err = clWaitForEvents(1, &done);
@@ -224,15 +227,13 @@ static clcnn_status launch_timed(clcnn_device *dev, cl_kernel k, const char *wha
         return CLCNN_CL_ERR(err, "%s: clWaitForEvents (kernel execution)", what);
     }
     cl_ulong t0 = 0, t1 = 0;
-    if (ms != NULL)
-        err = clGetEventProfilingInfo(done, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
-    if (err == CL_SUCCESS && ms != NULL)
+    err = clGetEventProfilingInfo(done, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
+    if (err == CL_SUCCESS)
         err = clGetEventProfilingInfo(done, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
     clReleaseEvent(done);
     if (err != CL_SUCCESS)
         return CLCNN_CL_ERR(err, "%s: clGetEventProfilingInfo", what);
-    if (ms != NULL)
-        *ms += (double)(t1 - t0) * 1e-6;
+    *ms += (double)(t1 - t0) * 1e-6;
     return CLCNN_OK;
 }
 

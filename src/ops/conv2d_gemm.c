@@ -202,18 +202,6 @@ static clcnn_status gemm_run(clcnn_device *dev, const clcnn__conv_problem *pb,
     cl_event last = NULL;
     if (st == CLCNN_OK)
         st = run_all(dev, pb, &pl, args, workspace, im2col, epilogue, &last);
-    /* Wait on the last GEMM's event, then finish the in-order queue: that covers the epilogue
-     * enqueued after it and, on an error, keeps the workspace busy no longer than this call. */
-    cl_int err = last != NULL ? clWaitForEvents(1, &last) : CL_SUCCESS;
-    const char *call = "clWaitForEvents";
-    cl_int finish_err = clFinish(dev->compute);
-    if (err == CL_SUCCESS) {
-        err = finish_err;
-        call = "clFinish";
-    }
-    if (st == CLCNN_OK && err != CL_SUCCESS)
-        st = CLCNN_CL_ERR(err, WHAT ": %s (execution, input %zux%zux%zux%zu)", call, pb->x.n,
-                          pb->x.c, pb->x.h, pb->x.w);
     if (last != NULL)
         clReleaseEvent(last);
     clReleaseKernel(im2col);

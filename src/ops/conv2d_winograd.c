@@ -292,7 +292,7 @@ static clcnn_status transform_filter(clcnn_device *dev, const clcnn__conv_proble
     clcnn_status st = clcnn__set_args(ks->filter, what, kargs,
                                       sizeof kargs / sizeof kargs[0] - (g->split ? 0 : 1));
     if (st == CLCNN_OK)
-        st = clcnn__launch_wait(dev, ks->filter, what, global, NULL);
+        st = clcnn__enqueue(dev, ks->filter, what, 3, global, NULL, NULL);
     if (st != CLCNN_OK) {
         clReleaseMemObject(buf);
         return st;
@@ -302,7 +302,7 @@ static clcnn_status transform_filter(clcnn_device *dev, const clcnn__conv_proble
     return CLCNN_OK;
 }
 
-/* Runs the chunks: input transform, batched GEMM, output transform, then waits once. */
+/* Enqueues the chunks: input transform, batched GEMM, output transform. */
 static clcnn_status run_chunks(clcnn_device *dev, const clcnn__conv_problem *pb,
                                const clcnn__conv_args *args, const wino_geom *g, cl_mem u,
                                cl_mem workspace, const char *what, wino_kernels *ks)
@@ -323,7 +323,6 @@ static clcnn_status run_chunks(clcnn_device *dev, const clcnn__conv_problem *pb,
     const cl_int4 in_tiles = {{(cl_int)p->pad_h, (cl_int)p->pad_w, (cl_int)g->th, (cl_int)g->tw}};
     const cl_int4 out_geo = {{(cl_int)pb->y.c, (cl_int)pb->y.h, (cl_int)pb->y.w, (cl_int)g->tiles}};
     const cl_int4 out_tiles = {{flags, 0, (cl_int)g->th, (cl_int)g->tw}};
-    cl_event last = NULL;
     clcnn_status st = CLCNN_OK;
     for (size_t begin = 0; begin < g->tiles && st == CLCNN_OK; begin += g->pc) {
         size_t pc = round_up(g->tiles - begin, DEFAULT_VP);
@@ -360,10 +359,6 @@ static clcnn_status run_chunks(clcnn_device *dev, const clcnn__conv_problem *pb,
         const size_t in_local[2] = {local_size(in_global[0], TRANSFORM_WG), 1};
         const size_t gemm_local[3] = {local_size(gemm_global[0], GEMM_WG), 1, 1};
         const size_t out_local[2] = {local_size(out_global[0], TRANSFORM_WG), 1};
-        if (last != NULL) {
-            clReleaseEvent(last);
-            last = NULL;
-        }
         st = clcnn__set_args(ks->input, what, in_args,
                              sizeof in_args / sizeof in_args[0] - (g->split ? 0 : 1));
         if (st == CLCNN_OK)
@@ -375,15 +370,7 @@ static clcnn_status run_chunks(clcnn_device *dev, const clcnn__conv_problem *pb,
         if (st == CLCNN_OK)
             st = clcnn__set_args(ks->output, what, out_args, sizeof out_args / sizeof out_args[0]);
         if (st == CLCNN_OK)
-            st = clcnn__enqueue(dev, ks->output, what, 2, out_global, out_local, &last);
-    }
-    if (last != NULL) {
-        cl_int err = clWaitForEvents(1, &last);
-        clReleaseEvent(last);
-        if (err != CL_SUCCESS && st == CLCNN_OK)
-            st = CLCNN_CL_ERR(err, "%s: clWaitForEvents (kernel execution)", what);
-    } else if (st != CLCNN_OK) {
-        clFinish(dev->compute); /* let enqueued chunks finish before the caller frees buffers */
+            st = clcnn__enqueue(dev, ks->output, what, 2, out_global, out_local, NULL);
     }
     return st;
 }

@@ -60,7 +60,7 @@ static clcnn_status run_forward(clcnn_device *dev, const char *op, const clcnn_d
     clcnn_status st = clcnn__set_args(k, op, args, sizeof args / sizeof args[0]);
     const size_t g[3] = {global, 1, 1}, l[3] = {local, 1, 1};
     if (st == CLCNN_OK)
-        st = clcnn__launch_wait(dev, k, op, g, l);
+        st = clcnn__enqueue(dev, k, op, 3, g, l, NULL);
     clReleaseKernel(k);
     if (st == CLCNN_OK) {
         clcnn__tensor_touch(y);
@@ -146,7 +146,7 @@ clcnn_status clcnn_dropout_backward(clcnn_device *device, const clcnn_dropout_pa
     clcnn_status st = clcnn__set_args(k, op, args, 5);
     const size_t g[3] = {global, 1, 1}, l[3] = {DROPOUT_WG, 1, 1};
     if (st == CLCNN_OK)
-        st = clcnn__launch_wait(device, k, op, g, l);
+        st = clcnn__enqueue(device, k, op, 3, g, l, NULL);
     clReleaseKernel(k);
     if (st == CLCNN_OK)
         clcnn__tensor_touch(dx);

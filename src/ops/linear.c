@@ -231,21 +231,11 @@ static clcnn_status bias_kernel(clcnn_device *dev, const char *op, bool forward,
                          forward ? 4 : 5, 2, global, local);
 }
 
-/* Waits for the last GEMM and finishes the in-order queue (covering the kernels after it), so
- * the call returns with its outputs written; folds a wait error into st. */
-static clcnn_status finish(clcnn_device *dev, const char *op, clcnn_status st, cl_event last)
+/* Releases the last GEMM's event; the enqueued work goes on without the host (clcnn__enqueue). */
+static clcnn_status finish(clcnn_status st, cl_event last)
 {
-    cl_int err = last != NULL ? clWaitForEvents(1, &last) : CL_SUCCESS;
-    const char *call = "clWaitForEvents";
-    cl_int finish_err = clFinish(dev->compute);
-    if (err == CL_SUCCESS) {
-        err = finish_err;
-        call = "clFinish";
-    }
     if (last != NULL)
         clReleaseEvent(last);
-    if (st == CLCNN_OK && err != CL_SUCCESS)
-        st = CLCNN_CL_ERR(err, "%s: %s (execution)", op, call);
     return st;
 }
 
@@ -274,7 +264,7 @@ clcnn_status clcnn_linear_forward(clcnn_device *device, const clcnn_tensor *x,
     if (st == CLCNN_OK && b != NULL)
         st = bias_kernel(device, op, true, d.n, d.out, clcnn_tensor_buffer(y),
                          clcnn_tensor_buffer(b), false);
-    st = finish(device, op, st, last);
+    st = finish(st, last);
     if (st == CLCNN_OK)
         clcnn__tensor_touch(y);
     return st;
@@ -330,7 +320,7 @@ clcnn_status clcnn_linear_backward(clcnn_device *device, const clcnn_tensor *x,
     if (st == CLCNN_OK && db != NULL)
         st = bias_kernel(device, op, false, d.n, d.out, clcnn_tensor_buffer(dy),
                          clcnn_tensor_buffer(db), accumulate);
-    st = finish(device, op, st, last);
+    st = finish(st, last);
     if (st == CLCNN_OK) {
         clcnn_tensor_touch(dx);
         clcnn_tensor_touch(dw);

@@ -54,28 +54,13 @@ static clcnn_status new_buffer(clcnn_device *dev, const char *op, size_t size, c
     return CLCNN_OK;
 }
 
-/* Creates the kernel, sets its arguments and enqueues it over global x 1 x 1 (local LOSS_WG
- * unless global is 1). */
+/* Enqueues kernel [name] over global x 1 x 1 (local LOSS_WG unless global is 1). */
 static clcnn_status launch(clcnn_device *dev, const char *op, const char *name,
                            const clcnn__kernel_arg *args, size_t nargs, size_t global)
 {
-    cl_kernel k;
-    CLCNN_TRY(clcnn__kernel_create(dev, LOSS_SOURCE, NULL, name, &k));
-    clcnn_status st = clcnn__set_args(k, op, args, nargs);
     const size_t g[1] = {global == 1 ? 1 : clcnn__round_up(global, LOSS_WG)};
     const size_t l[1] = {global == 1 ? 1 : LOSS_WG};
-    if (st == CLCNN_OK)
-        st = clcnn__enqueue(dev, k, op, 1, g, l, NULL);
-    clReleaseKernel(k);
-    return st;
-}
-
-static clcnn_status finish(clcnn_device *dev, const char *op, clcnn_status st)
-{
-    cl_int err = clFinish(dev->compute);
-    if (st == CLCNN_OK && err != CL_SUCCESS)
-        st = CLCNN_CL_ERR(err, "%s: clFinish (execution)", op);
-    return st;
+    return clcnn__launch(dev, LOSS_SOURCE, name, op, args, nargs, 1, g, l);
 }
 
 clcnn_status clcnn_softmax_xent_forward(clcnn_device *device, const clcnn_tensor *logits,
@@ -123,7 +108,6 @@ clcnn_status clcnn_softmax_xent_forward(clcnn_device *device, const clcnn_tensor
                                        {sizeof index, &index}};
         st = launch(device, op, "clcnn_softmax_xent_mean", a, 4, 1);
     }
-    st = finish(device, op, st);
     float value = 0.0f;
     if (st == CLCNN_OK && loss_host != NULL) {
         cl_int err = clEnqueueReadBuffer(device->compute, out, CL_TRUE, index * sizeof(cl_float),
@@ -164,7 +148,6 @@ clcnn_status clcnn_softmax_xent_backward(clcnn_device *device, const clcnn_tenso
                                    {sizeof(cl_mem), &x},  {sizeof(cl_mem), &lab},
                                    {sizeof(cl_mem), &dx}, {sizeof inv_n, &inv_n}};
     clcnn_status st = launch(device, op, "clcnn_softmax_xent_bwd", a, 6, rc.rows);
-    st = finish(device, op, st);
     clReleaseMemObject(lab);
     if (st == CLCNN_OK)
         clcnn__tensor_touch(dlogits);
@@ -185,7 +168,6 @@ clcnn_status clcnn_softmax_forward(clcnn_device *device, const clcnn_tensor *x, 
     const clcnn__kernel_arg a[] = {
         {sizeof rows, &rows}, {sizeof cols, &cols}, {sizeof(cl_mem), &xb}, {sizeof(cl_mem), &yb}};
     clcnn_status st = launch(device, op, "clcnn_softmax_fwd", a, 4, rc.rows);
-    st = finish(device, op, st);
     if (st == CLCNN_OK)
         clcnn__tensor_touch(y);
     return st;

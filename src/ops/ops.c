@@ -38,18 +38,6 @@ clcnn_status clcnn__launch(clcnn_device *dev, const char *source, const char *na
     return st;
 }
 
-clcnn_status clcnn__launch_wait(clcnn_device *dev, cl_kernel kernel, const char *what,
-                                const size_t global[3], const size_t *local)
-{
-    cl_event done;
-    CLCNN_TRY(clcnn__enqueue(dev, kernel, what, 3, global, local, &done));
-    cl_int err = clWaitForEvents(1, &done);
-    clReleaseEvent(done);
-    if (err != CL_SUCCESS)
-        return CLCNN_CL_ERR(err, "%s: clWaitForEvents (kernel execution)", what);
-    return CLCNN_OK;
-}
-
 clcnn_status clcnn__check_tensor(const clcnn_tensor *t, const clcnn_device *dev, const char *op,
                                  const char *what)
 {

@@ -26,8 +26,10 @@ clcnn_status clcnn__check_same_shape(const clcnn_tensor *a, const clcnn_tensor *
 clcnn_status clcnn__set_args(cl_kernel kernel, const char *what, const clcnn__kernel_arg *args,
                              size_t count);
 
-/* Enqueues a dims-D kernel on the compute queue without waiting (the queue is in order, so a
- * call waits once, at its end). local may be NULL; done may be NULL. */
+/* Enqueues a dims-D kernel on the compute queue without waiting. Ops do not wait either: the
+ * queue is in order, buffers released after an enqueue live until the commands that use them
+ * have run, and the copies of clcnn_tensor_download/upload wait for the compute queue. local
+ * may be NULL; done may be NULL. */
 clcnn_status clcnn__enqueue(clcnn_device *dev, cl_kernel kernel, const char *what, cl_uint dims,
                             const size_t *global, const size_t *local, cl_event *done);
 
@@ -36,9 +38,5 @@ clcnn_status clcnn__enqueue(clcnn_device *dev, cl_kernel kernel, const char *wha
 clcnn_status clcnn__launch(clcnn_device *dev, const char *source, const char *name,
                            const char *what, const clcnn__kernel_arg *args, size_t nargs,
                            cl_uint dims, const size_t *global, const size_t *local);
-
-/* Enqueues a 3-D kernel on the compute queue and waits for it. */
-clcnn_status clcnn__launch_wait(clcnn_device *dev, cl_kernel kernel, const char *what,
-                                const size_t global[3], const size_t *local);
 
 #endif

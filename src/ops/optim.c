@@ -196,7 +196,7 @@ clcnn_status clcnn_optim_step(clcnn_device *device, const clcnn_optim_config *cf
     const size_t global[3] = {clcnn__round_up((count + OPTIM_VW - 1) / OPTIM_VW, OPTIM_WG), 1, 1};
     const size_t local[3] = {OPTIM_WG, 1, 1};
     if (st == CLCNN_OK)
-        st = clcnn__launch_wait(device, k, op, global, local);
+        st = clcnn__enqueue(device, k, op, 3, global, local, NULL);
     clReleaseKernel(k);
     if (st == CLCNN_OK) {
         clcnn__tensor_touch(param);

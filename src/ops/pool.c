@@ -189,7 +189,7 @@ static clcnn_status launch(clcnn_device *dev, const pool_problem *pb, const char
     kargs[n++] = (clcnn__kernel_arg){sizeof misc, &misc};
     clcnn_status st = clcnn__set_args(k, what, kargs, n);
     if (st == CLCNN_OK)
-        st = clcnn__launch_wait(dev, k, what, global, NULL);
+        st = clcnn__enqueue(dev, k, what, 3, global, NULL, NULL);
     clReleaseKernel(k);
     return st;
 }
