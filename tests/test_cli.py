@@ -366,6 +366,8 @@ def main():
     check("summary missing file", code == 1 and "nope.model" in err)
     code, _, _ = run()
     check("no arguments", code == 2)
+    err = usage_error("bench pipeline bad rounds", "bench", "pipeline", "--rounds", "0")
+    check("bench pipeline bad rounds named", "'0' for --rounds" in err)
 
     code, out, err = run("devices", "--json")
     if code != 0 and "no OpenCL platform" in err:
@@ -381,6 +383,14 @@ def main():
                 "local_mem_bytes", "max_work_group_size", "fp16", "fp64", "unified_memory",
                 "quirks", "arch"):
         check("json key " + key, key in d)
+
+    code, out, _ = run("bench", "pipeline", "--batch", "4", "--batches", "2", "--inflight", "1,2",
+                       "--rounds", "3")
+    rows = re.findall(r"^(\d+) +([\d.]+) +([\d.]+)x +([\d.]+)x +([\d.]+)x$", out, re.M)
+    check("bench pipeline rounds", code == 0 and out.count("\n1 ") == 4 and
+          "# medians over 3 rounds" in out and [r[0] for r in rows] == ["1", "2"] and
+          rows[0][2:] == ("1.00", "1.00", "1.00") and
+          float(rows[1][3]) <= float(rows[1][2]) <= float(rows[1][4]), out)
 
     code, out, _ = run("devices")
     check("table", code == 0 and d["name"][:20] in out and "* " in out and "picks [%d]" % sel in out)

@@ -65,7 +65,7 @@
 
 #define BENCH_PIPELINE_USAGE                                                                       \
     "pipeline [--model FILE] [--pass train|infer] [--inflight 1,2,3] [--batch N] [--batches N]\n"  \
-    "                   [--loaders N] [--trace FILE] [--device SEL]"
+    "                   [--loaders N] [--rounds N] [--trace FILE] [--device SEL]"
 
 #define BENCH_PIPELINE_HELP                                                                        \
     "clcnn bench pipeline: training steps (or inference) of a model (default\n"                    \
@@ -74,9 +74,12 @@
     "after one untimed run.\n"                                                                     \
     "Reports images/s, the speed relative to the first setting, the transfer time (uploads\n"      \
     "and downloads, from OpenCL profiling), the part of it during which the compute queue ran,\n"  \
-    "and that overlap as a fraction of the transfer time.\n"                                       \
+    "and that overlap as a fraction of the transfer time. With --rounds N the settings run N\n"    \
+    "times, interleaved, and a last table gives each setting's median images/s and the median\n"   \
+    "over rounds of its speed relative to the first setting of the same round.\n"                  \
     "  --batch N --batches N   batch size (default 64) and timed batches (default 20)\n"           \
     "  --loaders N             loader threads (default 1)\n"                                       \
+    "  --rounds N              rounds of all settings (default 1, at most 16)\n"                   \
     "  --trace FILE            a Chrome trace of every setting's timed run"
 
 #define BENCH_USAGE                                                                                \

@@ -30,6 +30,20 @@ static clcnn_status synthetic_fill(void *user, uint64_t b, float *images, int32_
     return CLCNN_OK;
 }
 
+enum { MAX_ROUNDS = 16 };
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of n sorted values. */
+static double median(const double *v, size_t n)
+{
+    return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 /* Parses "1,2,3" into at most 8 values in 1..16. */
 static size_t parse_list(const char *text, size_t *out)
 {
@@ -86,12 +100,13 @@ int cli_bench_pipeline(int argc, char **argv)
 {
     const char *model_path = CLCNN_SOURCE_DIR "/tools/models/lenet.model", *batch_text = "64",
                *batches_text = "20", *device = NULL, *inflight_text = "1,2,3", *loaders_text = "1",
-               *pass = "train", *trace_path = NULL;
+               *pass = "train", *trace_path = NULL, *rounds_text = "1";
     for (int i = 2; i < argc; i++) {
-        const char *names[] = {"--model",    "--batch",   "--batches", "--device",
-                               "--inflight", "--loaders", "--pass",    "--trace"};
-        const char **dst[] = {&model_path,    &batch_text,   &batches_text, &device,
-                              &inflight_text, &loaders_text, &pass,         &trace_path};
+        const char *names[] = {"--model",   "--batch", "--batches", "--device", "--inflight",
+                               "--loaders", "--pass",  "--trace",   "--rounds"};
+        const char **dst[] = {&model_path, &batch_text,    &batches_text,
+                              &device,     &inflight_text, &loaders_text,
+                              &pass,       &trace_path,    &rounds_text};
         int r = 0;
         for (size_t k = 0; k < sizeof names / sizeof names[0] && r == 0; k++)
             r = cli_option_value(argc, argv, &i, names[k], dst[k]);
@@ -105,7 +120,7 @@ int cli_bench_pipeline(int argc, char **argv)
         }
         return cli_usage_error("bench pipeline", "unknown argument '%s'", argv[i]);
     }
-    size_t batch, batches, loaders, unused, inflight[8];
+    size_t batch, batches, loaders, rounds, unused, inflight[8];
     size_t settings = parse_list(inflight_text, inflight);
     if (!cli_parse_pair(batch_text, &batch, &unused) || batch == 0 || batch != unused)
         return cli_usage_error("bench pipeline", "bad value '%s' for --batch", batch_text);
@@ -114,6 +129,10 @@ int cli_bench_pipeline(int argc, char **argv)
     if (!cli_parse_pair(loaders_text, &loaders, &unused) || loaders == 0 || loaders > 64 ||
         loaders != unused)
         return cli_usage_error("bench pipeline", "bad value '%s' for --loaders", loaders_text);
+    if (!cli_parse_pair(rounds_text, &rounds, &unused) || rounds == 0 || rounds > MAX_ROUNDS ||
+        rounds != unused)
+        return cli_usage_error("bench pipeline", "bad value '%s' for --rounds (1 to 16)",
+                               rounds_text);
     if (settings == 0)
         return cli_usage_error("bench pipeline",
                                "bad value '%s' for --inflight (a list like 1,2,3 of 1 to 16)",
@@ -138,6 +157,7 @@ int cli_bench_pipeline(int argc, char **argv)
                loaders == 1 ? "" : "s");
         printf("%-9s %10s %10s %12s %12s %10s\n", "inflight", "images/s", "vs first", "transfer ms",
                "overlap ms", "overlap");
+        fflush(stdout);
     }
     /* A whole untimed run first: the first timed setting ran 20-30% slow without it (kernels
      * compiled, caches and clocks warming), whatever its in-flight count. */
@@ -146,18 +166,34 @@ int cli_bench_pipeline(int argc, char **argv)
         st = run_setting(dev, &model, train, batch, batches < 10 ? batches : 10, inflight[0],
                          loaders, NULL, &s);
     }
-    double first = 0;
-    for (size_t i = 0; st == CLCNN_OK && i < settings; i++) {
-        clcnn_sched_stats s;
-        st = run_setting(dev, &model, train, batch, batches, inflight[i], loaders, trace, &s);
-        if (st != CLCNN_OK)
-            break;
-        double rate = (double)s.images / s.seconds;
-        first = i == 0 ? rate : first;
-        printf("%-9zu %10.1f %9.2fx %12.3f %12.3f %9.1f%%\n", inflight[i], rate, rate / first,
-               s.transfer_seconds * 1e3, s.overlap_seconds * 1e3,
-               s.transfer_seconds > 0 ? 100.0 * s.overlap_seconds / s.transfer_seconds : 0.0);
-        fflush(stdout);
+    double rate[MAX_ROUNDS][8], ratio[MAX_ROUNDS][8];
+    for (size_t r = 0; st == CLCNN_OK && r < rounds; r++)
+        for (size_t i = 0; st == CLCNN_OK && i < settings; i++) {
+            clcnn_sched_stats s;
+            st = run_setting(dev, &model, train, batch, batches, inflight[i], loaders, trace, &s);
+            if (st != CLCNN_OK)
+                break;
+            rate[r][i] = (double)s.images / s.seconds;
+            ratio[r][i] = rate[r][i] / rate[r][0];
+            printf("%-9zu %10.1f %9.2fx %12.3f %12.3f %9.1f%%\n", inflight[i], rate[r][i],
+                   ratio[r][i], s.transfer_seconds * 1e3, s.overlap_seconds * 1e3,
+                   s.transfer_seconds > 0 ? 100.0 * s.overlap_seconds / s.transfer_seconds : 0.0);
+            fflush(stdout);
+        }
+    if (st == CLCNN_OK && rounds > 1) {
+        printf("# medians over %zu rounds\n%-9s %10s %10s %10s %10s\n", rounds, "inflight",
+               "images/s", "vs first", "min ratio", "max ratio");
+        for (size_t i = 0; i < settings; i++) {
+            double col[MAX_ROUNDS], rat[MAX_ROUNDS];
+            for (size_t r = 0; r < rounds; r++) {
+                col[r] = rate[r][i];
+                rat[r] = ratio[r][i];
+            }
+            qsort(col, rounds, sizeof col[0], compare_double);
+            qsort(rat, rounds, sizeof rat[0], compare_double);
+            printf("%-9zu %10.1f %9.2fx %9.2fx %9.2fx\n", inflight[i], median(col, rounds),
+                   median(rat, rounds), rat[0], rat[rounds - 1]);
+        }
     }
     if (st == CLCNN_OK && trace != NULL) {
         st = clcnn_trace_write(trace, trace_path);
