@@ -779,6 +779,10 @@ static clcnn_status pipeline(run *r)
         while (uploaded < batches && uploaded < c + r->slots)
             CLCNN_TRY(upload(r, uploaded++));
         CLCNN_TRY(compute(r, c));
+        /* One in flight is serial: the batch is handed out before the next one is uploaded (the
+         * ops do not wait, so compute() alone would leave it running behind the host). */
+        if (r->slots == 1)
+            CLCNN_TRY(deliver(r, &r->slot[0]));
     }
     for (uint64_t c = batches > r->slots ? batches - r->slots : 0; c < batches; c++) {
         slot *d = &r->slot[c % r->slots];

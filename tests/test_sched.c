@@ -281,6 +281,8 @@ static void test_training_identical(void **state)
 typedef struct order_check {
     cl_kernel spin;
     int refills, results, slowed;
+    int run_base;    /* results before the current run */
+    size_t inflight; /* of the current run */
 } order_check;
 
 static void check_refill(void *user, uint64_t batch, cl_event last_upload)
@@ -296,7 +298,11 @@ static void check_refill(void *user, uint64_t batch, cl_event last_upload)
 static void slow_upload(void *user, clcnn_device *dev, uint64_t batch)
 {
     order_check *o = user;
-    (void)batch;
+    /* Serial means serial: with one in flight, every batch before has been handed out. */
+    const uint64_t handed_out = (uint64_t)(o->results - o->run_base);
+    if (o->inflight == 1)
+        assert_int_equal(handed_out, batch);
+    assert_true(batch - handed_out < 2 * o->inflight);
     /* Work in front of the upload on the transfer queue: it completes late. */
     const size_t global = 256;
     assert_int_equal(clEnqueueNDRangeKernel(clcnn_device_transfer_queue(dev), o->spin, 1, NULL,
@@ -347,7 +353,7 @@ static void test_ordering_with_slow_uploads(void **state)
 {
     (void)state;
     clcnn_net *net = make_net();
-    order_check o = {spin_kernel(), 0, 0, 0};
+    order_check o = {spin_kernel(), 0, 0, 0, 0, 0};
     cl_int err;
     cl_mem sink_buf =
         clCreateBuffer(clcnn_device_context(test_dev), CL_MEM_READ_WRITE, 4, NULL, &err);
@@ -362,6 +368,8 @@ static void test_ordering_with_slow_uploads(void **state)
         memset(&out, 0, sizeof out);
         out.fail_at = UINT64_MAX;
         clcnn_sched_config c = config(false, inflight[i], 2, &src, &out, NULL);
+        o.run_base = o.results;
+        o.inflight = inflight[i];
         assert_ok(clcnn_sched_run(net, &c, NULL));
         assert_int_equal(out.next, BATCHES);
     }

@@ -101,7 +101,8 @@ typedef struct clcnn_sched_stats {
  * staging buffer (a staging buffer is refilled only after its upload has completed), the
  * transfer queue uploads it, the compute queue runs inference or a training step, and the
  * transfer queue brings back the outputs (and the loss), which go to config->result in batch
- * order. With inflight k the host waits only when it must reuse one of the k device slots.
+ * order. With inflight k the host waits only when it must reuse one of the k device slots; with
+ * inflight 1 it waits for each batch's results before uploading the next (serial).
  * Results do not depend on k or on the number of loaders: the compute queue runs the batches in
  * order, so inference outputs and trained weights are the same bits for any setting.
  * On the first failure anywhere (loader, allocation, transfer, kernel, callback) the run stops,
