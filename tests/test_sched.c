@@ -123,6 +123,16 @@ static float *all_params(clcnn_net *net, size_t *total)
     return host;
 }
 
+/* The net's parameters are the n floats of expect, bit for bit. */
+static void assert_params(clcnn_net *net, const float *expect, size_t n)
+{
+    size_t m;
+    float *got = all_params(net, &m);
+    assert_int_equal(m, n);
+    assert_memory_equal(got, expect, n * sizeof *got);
+    free(got);
+}
+
 /* ---- the ops do not wait --------------------------------------------------------------------- */
 
 static int event_status(cl_event e)
@@ -176,11 +186,7 @@ static void test_ops_enqueue_without_waiting(void **state)
     float got_loss;
     assert_ok(clcnn_tensor_download(loss, &got_loss, 1));
     assert_memory_equal(&got_loss, &loss_ref, sizeof got_loss);
-    size_t m;
-    float *got = all_params(net, &m);
-    assert_int_equal(m, n);
-    assert_memory_equal(got, expect, n * sizeof *got);
-    free(got);
+    assert_params(net, expect, n);
     free(expect);
 
     /* Inference through the internal path, gated the same way. */
@@ -265,11 +271,7 @@ static void test_training_identical(void **state)
         assert_ok(clcnn_sched_run(net, &c, NULL));
         assert_int_equal(clcnn_net_steps(net), BATCHES);
         assert_memory_equal(out.losses, losses, sizeof losses);
-        size_t m;
-        float *got = all_params(net, &m);
-        assert_int_equal(m, n);
-        assert_memory_equal(got, expect, n * sizeof *got);
-        free(got);
+        assert_params(net, expect, n);
         clcnn_net_release(net);
     }
     free(expect);
