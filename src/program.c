@@ -354,14 +354,13 @@ static clcnn_status full_options_of(const clcnn_device *d, const char *options, 
     return CLCNN_OK;
 }
 
-clcnn_status clcnn__program_get_source(clcnn_device *d, const char *name, const char *source,
-                                       size_t size, const char *options, cl_program *program)
+/* As clcnn__program_get_source() with the source's FNV-1a 64 hash already known: the embedded
+ * sources carry theirs, so a launch does not hash a kernel file each time. */
+static clcnn_status get_hashed(clcnn_device *d, const char *name, const char *source, size_t size,
+                               uint64_t hash, const char *options, cl_program *program)
 {
-    CLCNN_FAIL_IF(d == NULL || name == NULL || source == NULL || program == NULL,
-                  CLCNN_STATUS_INVALID_ARG, "program: NULL argument");
     if (options == NULL)
         options = "";
-    uint64_t hash = clcnn__fnv1a64(CLCNN_FNV1A64_INIT, source, size);
     pthread_mutex_lock(&d->program_lock);
     for (size_t i = 0; i < d->program_count; i++) {
         const struct clcnn__program_entry *e = &d->programs[i];
@@ -397,6 +396,15 @@ clcnn_status clcnn__program_get_source(clcnn_device *d, const char *name, const 
     return st;
 }
 
+clcnn_status clcnn__program_get_source(clcnn_device *d, const char *name, const char *source,
+                                       size_t size, const char *options, cl_program *program)
+{
+    CLCNN_FAIL_IF(d == NULL || name == NULL || source == NULL || program == NULL,
+                  CLCNN_STATUS_INVALID_ARG, "program: NULL argument");
+    return get_hashed(d, name, source, size, clcnn__fnv1a64(CLCNN_FNV1A64_INIT, source, size),
+                      options, program);
+}
+
 bool clcnn__program_built_with(clcnn_device *d, const char *source_name, const char *options)
 {
     bool found = false;
@@ -423,8 +431,9 @@ clcnn_status clcnn__program_get(clcnn_device *d, const char *source_name, const 
     const clcnn__kernel_source *src = find_source(source_name);
     CLCNN_FAIL_IF(src == NULL, CLCNN_STATUS_INVALID_ARG,
                   "program: no embedded kernel source named '%s'", source_name);
-    return clcnn__program_get_source(d, src->name, (const char *)src->bytes, src->size, options,
-                                     program);
+    CLCNN_FAIL_IF(d == NULL || program == NULL, CLCNN_STATUS_INVALID_ARG, "program: NULL argument");
+    return get_hashed(d, src->name, (const char *)src->bytes, src->size, src->hash, options,
+                      program);
 }
 
 clcnn_status clcnn__kernel_create(clcnn_device *d, const char *source_name, const char *options,
