@@ -34,8 +34,10 @@ struct clcnn_device {
     struct clcnn__op_cache_entry *op_cache;
     uint64_t op_cache_clock;
 
-    /* The tuning database as last read (src/tune_db.c, a cJSON tree), guarded by program_lock. */
+    /* The tuning database as last read (src/tune_db.c, a cJSON tree), guarded by program_lock;
+     * tune_db_shipped is the read-only one installed with the library (NULL when absent). */
     void *tune_db;
+    void *tune_db_shipped;
     bool tune_db_loaded;
 };
 

@@ -12,6 +12,15 @@
  * NULL with OK when the cache directory is off. */
 clcnn_status clcnn__tune_db_path(const clcnn_device *device, char **path);
 
+/* The database shipped with the library for this device (malloc'd),
+ * "<dir>/<vendor>/<device-slug>.json" where dir is $CLCNN_TUNE_SHIPPED, else the directory it
+ * was installed to; NULL with OK when that is "off" or empty. The file may not exist. */
+clcnn_status clcnn__tune_db_shipped_path(const clcnn_device *device, char **path);
+
+/* Lookups read two databases: the user's (the cache directory's, which cltune and find mode
+ * write) and the shipped one (read-only). For each (kernel, problem) a verified entry of the
+ * user's wins over the shipped one's. */
+
 /* The solver recorded for (kernel, problem) as a verified winner, copied into solver (size
  * bytes). *found is false when there is none, when the cache is off, or when the file is
  * unreadable or corrupt (that is logged once as a warning, never an error). */
@@ -54,6 +63,9 @@ clcnn_status clcnn__tune_db_write(clcnn_device *device, const clcnn__tune_db_ent
 void clcnn__tune_db_lookup_params(clcnn_device *device, const char *kernel, const char *problem,
                                   const char *const *names, int *values, size_t count,
                                   bool *complete, bool *found);
+
+/* Most parameters an entry's lookup reads. */
+#define CLCNN__TUNE_DB_MAX_PARAMS 16
 
 /* Forgets what was read, so the next lookup reads the file again (device release, tests). */
 void clcnn__tune_db_forget(clcnn_device *device);

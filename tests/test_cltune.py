@@ -85,6 +85,36 @@ def tiny_search_show_resume(cache):
           and "CONV_VW=" in out, out + err)
     code, out, err = run(cache, "--solver", "direct", "--shape", TINY, "--evals", "4", "--resume")
     check("--resume skips a finished shape", code == 0 and "skipped" in out, out + err)
+    show_shipped(cache)
+
+
+def show_shipped(cache):
+    """--show lists the shipped database beneath the user's, marking where each entry is from."""
+    user = db_file(cache)
+    shipped = os.path.join(cache, "shipped")
+    rel = os.path.relpath(user, os.path.join(cache, "tune"))
+    os.makedirs(os.path.dirname(os.path.join(shipped, rel)))
+    with open(user) as f:
+        root = json.load(f)
+    mine = root["entries"][0]
+    other = dict(mine, problem="n1c4h20w20k4r3s3u1p1d1g1")
+    root["entries"] = [dict(mine), other]
+    with open(os.path.join(shipped, rel), "w") as f:
+        json.dump(root, f)
+    code, out, err = run(cache, "--show", env={"CLCNN_TUNE_SHIPPED": shipped})
+    rows = {(l.split()[1], l.split()[-1]) for l in out.splitlines()
+            if l.startswith("conv2d_direct")}
+    check("--show marks user, shipped and overridden entries",
+          code == 0 and rows == {(TINY_KEY, "user"), (TINY_KEY, "overridden"),
+                                 ("n1c4h20w20k4r3s3u1p1d1g1", "shipped")}, out + err)
+    check("--show names the shipped file", os.path.join(shipped, rel) in out, out)
+    with open(os.path.join(shipped, rel), "w") as f:
+        f.write("{\"schema\": 1, \"entries\": [")
+    code, out, err = run(cache, "--show", env={"CLCNN_TUNE_SHIPPED": shipped})
+    rows = [l for l in out.splitlines() if l.startswith("conv2d_direct")]
+    check("--show: a corrupt shipped file is reported and ignored",
+          code == 0 and "corrupt" in err and len(rows) == 1 and rows[0].endswith("user"),
+          out + err)
 
 
 def planted_wrong_variant(cache):

@@ -585,6 +585,274 @@ static void test_direct_space_respects_device_limits(void **state)
     problem_free(&pb);
 }
 
+/* ---- the shipped database ------------------------------------------ */
+
+static char *shipped_dir;
+
+static int setup_shipped(void **state)
+{
+    setup(state);
+    size_t n = strlen(cache_dir) + 16;
+    shipped_dir = malloc(n);
+    snprintf(shipped_dir, n, "%s/shipped", cache_dir);
+    setenv("CLCNN_TUNE_SHIPPED", shipped_dir, 1);
+    return 0;
+}
+
+static int teardown_shipped(void **state)
+{
+    setenv("CLCNN_TUNE_SHIPPED", "off", 1);
+    free(shipped_dir);
+    shipped_dir = NULL;
+    return teardown(state);
+}
+
+/* One database entry of direct parameters (JSON text, no trailing comma). */
+static void direct_entry(char *buf, size_t size, const char *key, const int *v)
+{
+    snprintf(buf, size,
+             "{\"kernel\": \"conv2d_direct\", \"dtype\": \"f32\", \"problem\": \"%s\", "
+             "\"solver\": \"direct\", \"params\": {\"CONV_VW\": %d, \"CONV_OYB\": %d, "
+             "\"CONV_KB\": %d, \"CONV_PADDED\": %d, \"LWS\": %d}, \"time_us\": 10, "
+             "\"default_us\": 20, \"verified\": true, \"complete\": true}",
+             key, v[0], v[1], v[2], v[3], v[4]);
+}
+
+/* Writes a database holding [in] entries (JSON objects joined by commas) at path. */
+static void write_db(const char *path, const char *entries)
+{
+    size_t n = strlen(entries) + 128;
+    char *text = malloc(n);
+    snprintf(text, n, "{\"schema\": 1, \"device\": {}, \"clcnn\": \"x\", \"entries\": [%s]}",
+             entries);
+    mkdir_parent(path);
+    test_write_file(path, text, strlen(text));
+    free(text);
+}
+
+static char *shipped_path(clcnn_device *dev)
+{
+    char *path = NULL;
+    assert_ok(clcnn__tune_db_shipped_path(dev, &path));
+    assert_non_null(path);
+    assert_non_null(strstr(path, shipped_dir));
+    return path;
+}
+
+/* The key of problem_make(pb, h)'s problem. */
+static void key_of(problem *pb, char *key, size_t size)
+{
+    clcnn__conv_problem cp;
+    assert_ok(clcnn__conv_make_problem(clcnn_tensor_shape(pb->x), clcnn_tensor_shape(pb->w), &pb->p,
+                                       &cp));
+    clcnn__conv_problem_key(&cp, key, size);
+}
+
+static const char *const tuned_a = "-DCONV_VW=4 -DCONV_OYB=1 -DCONV_KB=2 -DCONV_PADDED";
+static const int point_a[5] = {4, 1, 2, 1, 4};
+static const char *const tuned_b = "-DCONV_VW=2 -DCONV_OYB=2 -DCONV_KB=4 -DCONV_PADDED";
+static const int point_b[5] = {2, 2, 4, 1, 0};
+
+/* The shipped database alone: its parameters build the direct solver and its solver choice
+ * decides AUTO; CLCNN_TUNE_SHIPPED=off hides it. */
+static void test_shipped_only(void **state)
+{
+    (void)state;
+    problem pb;
+    float *ref = direct_fresh(&pb);
+    size_t n = clcnn_tensor_count(pb.y);
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_a));
+    assert_true(direct_point_valid(&pb, point_a));
+    char key[256], entries[2048];
+    key_of(&pb, key, sizeof key);
+    clcnn_conv_algo heuristic = auto_of(&pb);
+    clcnn_conv_algo planted = other_applicable(&pb, heuristic);
+    int used = snprintf(entries, sizeof entries,
+                        "{\"kernel\": \"conv2d_fwd\", \"dtype\": \"f32\", \"problem\": \"%s\", "
+                        "\"solver\": \"%s\", \"params\": {}, \"time_us\": 1, \"verified\": true}, ",
+                        key, clcnn_conv_algo_name(planted));
+    direct_entry(entries + used, sizeof entries - (size_t)used, key, point_a);
+    char *path = shipped_path(pb.dev);
+    write_db(path, entries);
+    problem_free(&pb);
+
+    float *out = direct_fresh(&pb);
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_a));
+    assert_int_equal(auto_of(&pb), planted);
+    assert_close(out, ref, n);
+    free(out);
+    /* Nothing was written to the user's database. */
+    char *user = db_path(pb.dev);
+    FILE *f = fopen(user, "rb");
+    assert_null(f);
+    free(user);
+    problem_free(&pb);
+
+    setenv("CLCNN_TUNE_SHIPPED", "off", 1);
+    out = direct_fresh(&pb);
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_a));
+    assert_int_equal(auto_of(&pb), heuristic);
+    free(out);
+    problem_free(&pb);
+    free(path);
+    free(ref);
+}
+
+/* Entry by entry: the user's entry for a problem wins over the shipped one, the shipped
+ * entries of other problems still count, and a cltune write keeps the shipped ones visible. */
+static void test_user_overrides_shipped(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 12);
+    char key[256], entries[2048];
+    key_of(&pb, key, sizeof key);
+    size_t used = 0;
+    direct_entry(entries, sizeof entries, key, point_a);
+    used = strlen(entries);
+    snprintf(entries + used, sizeof entries - used, ", ");
+    used += 2;
+    direct_entry(entries + used, sizeof entries - used, "n9c9h9w9k9r1s1u1p0d1g1", point_a);
+    char *path = shipped_path(pb.dev);
+    write_db(path, entries);
+    clcnn__tune_db_forget(pb.dev);
+    /* Written before this handle looked anything up: the shipped entries still count. */
+    store_direct(&pb, point_b, 5);
+    int got[5];
+    bool found = false, complete = false;
+    clcnn__tune_db_lookup_params(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, key, direct_names, got, 5,
+                                 &complete, &found);
+    assert_true(found && complete);
+    assert_memory_equal(got, point_b, sizeof point_b);
+    clcnn__tune_db_lookup_params(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, "n9c9h9w9k9r1s1u1p0d1g1",
+                                 direct_names, got, 5, NULL, &found);
+    assert_true(found);
+    assert_memory_equal(got, point_a, sizeof point_a);
+    problem_free(&pb);
+
+    /* A fresh handle builds with the user's point, not the shipped one. */
+    float *out = direct_fresh(&pb);
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_b));
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_a));
+    free(out);
+    /* The shipped file is never written. */
+    cJSON *root = read_json(path);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "entries")), 2);
+    cJSON_Delete(root);
+    problem_free(&pb);
+
+    /* An unverified user entry does not hide the shipped one. */
+    problem_make(&pb, 12);
+    const clcnn__tune_db_entry e = {.kernel = CLCNN__CONV_DIRECT_DB_KERNEL,
+                                    .problem = key,
+                                    .solver = "direct",
+                                    .nparams = 5,
+                                    .names = direct_names,
+                                    .values = point_b,
+                                    .time_us = 1,
+                                    .verified = false,
+                                    .complete = true};
+    assert_ok(clcnn__tune_db_write(pb.dev, &e));
+    clcnn__tune_db_lookup_params(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, key, direct_names, got, 5,
+                                 NULL, &found);
+    assert_true(found);
+    assert_memory_equal(got, point_a, sizeof point_a);
+    problem_free(&pb);
+    free(path);
+}
+
+/* A corrupt shipped file: one warning naming it, the user's entries still used. */
+static void test_corrupt_shipped_ignored(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 12);
+    char *path = shipped_path(pb.dev);
+    mkdir_parent(path);
+    test_write_file(path, "{\"schema\": 1, \"entries\": [ {broken", 33);
+    store_direct(&pb, point_b, 5);
+    problem_free(&pb);
+
+    warn_capture c = {0};
+    clcnn_log_set(capture, &c, CLCNN_LOG_WARN);
+    float *out = direct_fresh(&pb);
+    clcnn_log_set(NULL, NULL, CLCNN_LOG_WARN);
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_b));
+    assert_int_equal(c.warnings, 1);
+    assert_non_null(strstr(c.last, "ignoring tuning database"));
+    assert_non_null(strstr(c.last, path));
+    free(out);
+    problem_free(&pb);
+    free(path);
+}
+
+/* The database shipped in the repository (tools/tune, CLCNN_TUNE_SOURCE): when it has a file
+ * for this device, every entry is verified, no slower than the defaults, and its point
+ * satisfies the direct solver's constraint for its own problem. */
+static void test_repository_database(void **state)
+{
+    (void)state;
+    const char *dir = getenv("CLCNN_TUNE_SOURCE");
+    if (dir == NULL) {
+        skip();
+        return;
+    }
+    setenv("CLCNN_TUNE_SHIPPED", dir, 1);
+    clcnn_device *dev;
+    assert_ok(clcnn_device_create(NULL, &dev));
+    char *path = NULL;
+    assert_ok(clcnn__tune_db_shipped_path(dev, &path));
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        print_message("no shipped database for this device: %s\n", path);
+        free(path);
+        clcnn_device_release(dev);
+        setenv("CLCNN_TUNE_SHIPPED", "off", 1);
+        skip();
+        return;
+    }
+    fclose(f);
+    cJSON *root = read_json(path);
+    const cJSON *e;
+    int checked = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "entries"))
+    {
+        const char *kernel = cJSON_GetObjectItemCaseSensitive(e, "kernel")->valuestring;
+        const char *key = cJSON_GetObjectItemCaseSensitive(e, "problem")->valuestring;
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "verified")));
+        assert_true(cJSON_GetObjectItemCaseSensitive(e, "time_us")->valuedouble <=
+                    cJSON_GetObjectItemCaseSensitive(e, "default_us")->valuedouble);
+        if (strcmp(kernel, CLCNN__CONV_DIRECT_DB_KERNEL) != 0)
+            continue;
+        size_t v[11];
+        assert_int_equal(sscanf(key, "n%zuc%zuh%zuw%zuk%zur%zus%zuu%zup%zud%zug%zu", &v[0], &v[1],
+                                &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10]),
+                         11);
+        clcnn_conv_params p = clcnn_conv_params_default();
+        p.stride_h = p.stride_w = v[7];
+        p.pad_h = p.pad_w = v[8];
+        p.dilation_h = p.dilation_w = v[9];
+        p.groups = v[10];
+        clcnn__conv_problem cp;
+        assert_ok(clcnn__conv_make_problem((clcnn_shape){v[0], v[1], v[2], v[3]},
+                                           (clcnn_shape){v[4], v[1] / v[10], v[5], v[6]}, &p, &cp));
+        int got[5];
+        bool found = false;
+        clcnn__tune_db_lookup_params(dev, kernel, key, direct_names, got, 5, NULL, &found);
+        assert_true(found);
+        clcnn__conv_direct_tuning tuning;
+        clcnn__tune_space space;
+        clcnn__conv_direct_space(&cp, dev, &tuning, &space);
+        assert_true(space.valid(got, space.user));
+        checked++;
+    }
+    assert_true(checked > 0);
+    cJSON_Delete(root);
+    free(path);
+    clcnn_device_release(dev);
+    setenv("CLCNN_TUNE_SHIPPED", "off", 1);
+}
+
 int main(void)
 {
     if (!test_have_device())
@@ -599,6 +867,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_params_round_trip_and_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_build_uses_stored_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_space_respects_device_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shipped_only, setup_shipped, teardown_shipped),
+        cmocka_unit_test_setup_teardown(test_user_overrides_shipped, setup_shipped,
+                                        teardown_shipped),
+        cmocka_unit_test_setup_teardown(test_corrupt_shipped_ignored, setup_shipped,
+                                        teardown_shipped),
+        cmocka_unit_test_setup_teardown(test_repository_database, setup, teardown),
     };
     return cmocka_run_group_tests_name("tune_db", tests, NULL, NULL);
 }

@@ -52,7 +52,9 @@ static const char usage_text[] =
     "             --budget is given)\n"
     "  --strategy default annealing; --seed default 1 (same seed, same candidates)\n"
     "  --resume   skip shapes the database already holds a finished search for\n"
-    "  --show     list what the database holds for the device\n";
+    "  --show     list what the databases hold for the device: the user's (written by cltune,\n"
+    "             in the cache directory) and the shipped one (read-only); a user entry\n"
+    "             overrides the shipped one for the same problem\n";
 
 typedef struct opts {
     const char *solver, *shape_spec, *model, *device, *pass;
@@ -723,45 +725,51 @@ static clcnn_status tune_shape(clcnn_device *dev, const opts *o, const shape *s,
 
 /* ---- --show ------------------------------------------------------------------------------- */
 
-static int show(clcnn_device *dev)
+/* A database file for --show: NULL when absent (*absent) or corrupt (a warning on stderr). */
+static cJSON *show_load(const char *path, bool *absent)
 {
-    char *path = NULL;
-    clcnn_status st = clcnn__tune_db_path(dev, &path);
-    if (st != CLCNN_OK)
-        return fail(st);
-    if (path == NULL) {
-        printf("# the cache directory is off (CLCNN_CACHE_DIR=off): no tuning database\n");
-        return 0;
-    }
-    printf("# tuning database of %s: %s\n", clcnn_device_get_info(dev)->name, path);
-    void *data = NULL;
-    size_t size = 0;
+    *absent = false;
     FILE *probe = fopen(path, "rb");
     if (probe == NULL) {
-        printf("# (no file yet)\n");
-        free(path);
-        return 0;
+        *absent = true;
+        return NULL;
     }
     fclose(probe);
+    void *data = NULL;
+    size_t size = 0;
     cJSON *root = NULL;
+    const char *why = "unreadable";
     if (clcnn__file_read_all(path, (size_t)64 << 20, &data, &size) == CLCNN_OK)
-        root = cJSON_ParseWithLength(data, size);
+        root = clcnn__tune_db_parse(data, size, &why);
     free(data);
-    const cJSON *entries = cJSON_GetObjectItemCaseSensitive(root, "entries");
-    const cJSON *schema = cJSON_GetObjectItemCaseSensitive(root, "schema");
-    if (root == NULL || !cJSON_IsArray(entries) || !cJSON_IsNumber(schema) ||
-        schema->valueint != 1) {
-        fprintf(stderr, "cltune: warning: ignoring corrupt tuning database %s (%s)\n", path,
-                root == NULL ? "not valid JSON" : "not a schema 1 database");
-        clcnn_clear_error();
-        cJSON_Delete(root);
-        free(path);
-        return 0;
-    }
-    printf("%-14s %-32s %-16s %-56s %10s %8s %s\n", "kernel", "problem", "solver", "params",
-           "time us", "speedup", "state");
+    clcnn_clear_error();
+    if (root == NULL)
+        fprintf(stderr, "cltune: warning: ignoring corrupt tuning database %s (%s)\n", path, why);
+    return root;
+}
+
+static bool holds_verified(const cJSON *root, const cJSON *kernel, const cJSON *problem)
+{
     const cJSON *e;
-    cJSON_ArrayForEach(e, entries)
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "entries"))
+    {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kernel");
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(e, "problem");
+        if (cJSON_IsString(k) && cJSON_IsString(pr) &&
+            strcmp(k->valuestring, kernel->valuestring) == 0 &&
+            strcmp(pr->valuestring, problem->valuestring) == 0 &&
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "verified")))
+            return true;
+    }
+    return false;
+}
+
+/* One row per entry of root; from says which database; an entry of the shipped one that the
+ * user's (mine, may be NULL) also holds is marked overridden. */
+static void show_entries(const cJSON *root, const char *from, const cJSON *mine)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "entries"))
     {
         const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kernel");
         const cJSON *pr = cJSON_GetObjectItemCaseSensitive(e, "problem");
@@ -790,11 +798,55 @@ static int show(clcnn_device *dev)
             !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "verified"))   ? "unverified"
             : cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(e, "complete")) ? "partial"
                                                                              : "done";
-        printf("%-14s %-32s %-16s %-56s %10.1f %8s %s\n", k->valuestring, pr->valuestring,
-               so->valuestring, ptext, cJSON_IsNumber(t) ? t->valuedouble : NAN, speed, state);
+        const char *origin = mine != NULL && holds_verified(mine, k, pr) ? "overridden" : from;
+        printf("%-14s %-32s %-16s %-56s %10.1f %8s %-10s %s\n", k->valuestring, pr->valuestring,
+               so->valuestring, ptext, cJSON_IsNumber(t) ? t->valuedouble : NAN, speed, state,
+               origin);
     }
-    cJSON_Delete(root);
+}
+
+/* Lists the user's database (the cache directory's, which cltune writes) and the shipped one
+ * (read-only, beneath it): the "from" column says where each entry is; a shipped entry the
+ * user's also holds is "overridden". */
+static int show(clcnn_device *dev)
+{
+    char *path = NULL, *shipped = NULL;
+    clcnn_status st = clcnn__tune_db_path(dev, &path);
+    if (st == CLCNN_OK)
+        st = clcnn__tune_db_shipped_path(dev, &shipped);
+    if (st != CLCNN_OK) {
+        free(path);
+        return fail(st);
+    }
+    const char *name = clcnn_device_get_info(dev)->name;
+    bool absent = true, shipped_absent = true;
+    cJSON *mine = NULL, *theirs = NULL;
+    if (path == NULL) {
+        printf("# the cache directory is off (CLCNN_CACHE_DIR=off): no user tuning database\n");
+    } else {
+        mine = show_load(path, &absent);
+        printf("# tuning database of %s (user): %s%s\n", name, path,
+               absent ? " (no file yet)" : "");
+    }
+    if (shipped == NULL) {
+        printf("# shipped tuning database: off (CLCNN_TUNE_SHIPPED)\n");
+    } else {
+        theirs = show_load(shipped, &shipped_absent);
+        printf("# shipped tuning database: %s%s\n", shipped,
+               shipped_absent ? " (none for this device)" : "");
+    }
+    if (mine != NULL || theirs != NULL) {
+        printf("%-14s %-32s %-16s %-56s %10s %8s %-10s %s\n", "kernel", "problem", "solver",
+               "params", "time us", "speedup", "state", "from");
+        if (mine != NULL)
+            show_entries(mine, "user", NULL);
+        if (theirs != NULL)
+            show_entries(theirs, "shipped", mine);
+    }
+    cJSON_Delete(mine);
+    cJSON_Delete(theirs);
     free(path);
+    free(shipped);
     return 0;
 }
 
