@@ -2,6 +2,7 @@
  * "entries": [{kernel, dtype, problem, solver, params, time_us, verified}]}. A file that cannot
  * be read is ignored with a warning; writes merge with what is on disk and replace atomically. */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +259,140 @@ void clcnn__tune_db_lookup_params(clcnn_device *d, const char *kernel, const cha
         *found = true;
     }
     pthread_mutex_unlock(&d->program_lock);
+}
+
+/* ---- the nearest stored problem ------------------------------------------------------------- */
+
+/* Splits a problem key into its fields: a lowercase letter, then one number or two joined by
+ * 'x' ("u2x1" is u = {2, 1}). Returns the number of fields, 0 when the key is not of that form. */
+#define MAX_FIELDS 16
+typedef struct key_field {
+    char tag;
+    unsigned long v[2];
+} key_field;
+
+static size_t parse_key(const char *key, key_field *f)
+{
+    size_t n = 0;
+    while (*key != '\0') {
+        if (n == MAX_FIELDS || *key < 'a' || *key > 'z' || key[1] < '0' || key[1] > '9')
+            return 0;
+        f[n].tag = *key;
+        char *end;
+        f[n].v[0] = f[n].v[1] = strtoul(key + 1, &end, 10);
+        if (*end == 'x') {
+            if (end[1] < '0' || end[1] > '9')
+                return 0;
+            f[n].v[1] = strtoul(end + 1, &end, 10);
+        }
+        key = end;
+        n++;
+    }
+    return n;
+}
+
+/* Distance of two keys: the sum over fields of |ln((a+1)/(b+1))| (the mean of the two for a
+ * pair); negative when they differ in their fields or in a field named in same. */
+static double key_distance(const key_field *a, size_t na, const key_field *b, size_t nb,
+                           const char *same)
+{
+    if (na == 0 || na != nb)
+        return -1;
+    double dist = 0;
+    for (size_t i = 0; i < na; i++) {
+        if (a[i].tag != b[i].tag)
+            return -1;
+        for (int k = 0; k < 2; k++) {
+            if (a[i].v[k] == b[i].v[k])
+                continue;
+            if (strchr(same, a[i].tag) != NULL)
+                return -1;
+            dist += 0.5 * fabs(log(((double)a[i].v[k] + 1) / ((double)b[i].v[k] + 1)));
+        }
+    }
+    return dist;
+}
+
+static int compare_match(const void *pa, const void *pb)
+{
+    const clcnn__tune_db_match *a = pa, *b = pb;
+    if (a->distance != b->distance)
+        return a->distance < b->distance ? -1 : 1;
+    if (a->shipped != b->shipped)
+        return a->shipped ? 1 : -1;
+    return strcmp(a->problem, b->problem);
+}
+
+/* Adds the comparable entries of one database to out (grown as needed); entries of the shipped
+ * database whose problem the user's also holds are left out (the user's wins). */
+static bool collect(const cJSON *entries, const cJSON *mine, bool shipped, const char *kernel,
+                    const key_field *want, size_t nwant, const char *same, const char *const *names,
+                    size_t count, clcnn__tune_db_match **out, size_t *n, size_t *cap)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, entries)
+    {
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(e, "problem");
+        const cJSON *so = cJSON_GetObjectItemCaseSensitive(e, "solver");
+        if (!cJSON_IsObject(e) || !usable(e) || !str_field_is(e, "kernel", kernel) ||
+            !str_field_is(e, "dtype", "f32") || !cJSON_IsString(pr) || !cJSON_IsString(so) ||
+            strlen(pr->valuestring) >= sizeof(*out)->problem ||
+            strlen(so->valuestring) >= sizeof(*out)->solver)
+            continue;
+        if (shipped && mine != NULL && usable(find_entry((cJSON *)mine, kernel, pr->valuestring)))
+            continue;
+        key_field got[MAX_FIELDS];
+        size_t ngot = parse_key(pr->valuestring, got);
+        double dist = key_distance(want, nwant, got, ngot, same);
+        clcnn__tune_db_match m = {.distance = dist, .shipped = shipped};
+        if (dist < 0 || !params_of(e, names, m.values, count))
+            continue;
+        snprintf(m.problem, sizeof m.problem, "%s", pr->valuestring);
+        snprintf(m.solver, sizeof m.solver, "%s", so->valuestring);
+        m.complete = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(e, "complete"));
+        if (*n == *cap) {
+            size_t grown = *cap ? 2 * *cap : 16;
+            clcnn__tune_db_match *p = realloc(*out, grown * sizeof *p);
+            if (p == NULL)
+                return false;
+            *out = p;
+            *cap = grown;
+        }
+        (*out)[(*n)++] = m;
+    }
+    return true;
+}
+
+size_t clcnn__tune_db_nearest(clcnn_device *d, const char *kernel, const char *problem,
+                              const char *same, const char *const *names, size_t count,
+                              clcnn__tune_db_match *out, size_t max)
+{
+    key_field want[MAX_FIELDS];
+    size_t nwant = parse_key(problem, want);
+    if (nwant == 0 || max == 0 || count > CLCNN__TUNE_DB_MAX_PARAMS)
+        return 0;
+    clcnn__tune_db_match *all = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&d->program_lock);
+    load_locked(d);
+    const char *why;
+    const cJSON *mine = d->tune_db != NULL ? entries_of(d->tune_db, &why) : NULL;
+    const cJSON *theirs = d->tune_db_shipped != NULL ? entries_of(d->tune_db_shipped, &why) : NULL;
+    bool ok = true;
+    if (mine != NULL)
+        ok = collect(mine, NULL, false, kernel, want, nwant, same, names, count, &all, &n, &cap);
+    if (ok && theirs != NULL)
+        ok = collect(theirs, mine, true, kernel, want, nwant, same, names, count, &all, &n, &cap);
+    pthread_mutex_unlock(&d->program_lock);
+    if (!ok)
+        n = 0;
+    if (n > 0)
+        qsort(all, n, sizeof *all, compare_match);
+    size_t keep = n < max ? n : max;
+    if (keep > 0)
+        memcpy(out, all, keep * sizeof *out);
+    free(all);
+    return keep;
 }
 
 static cJSON *new_db(const clcnn_device *d)

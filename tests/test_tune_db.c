@@ -585,7 +585,7 @@ static void test_direct_space_respects_device_limits(void **state)
     problem_free(&pb);
 }
 
-/* ---- the shipped database ------------------------------------------ */
+/* ---- the shipped database and the nearest problem ------------------------------------------ */
 
 static char *shipped_dir;
 
@@ -786,6 +786,105 @@ static void test_corrupt_shipped_ignored(void **state)
     free(path);
 }
 
+/* The nearest stored problem: same filter, stride, dilation and groups required, nearest in
+ * the log of the rest; a point that breaks this problem's constraint is passed over. */
+static void test_nearest_problem(void **state)
+{
+    (void)state;
+    clcnn_device *dev;
+    assert_ok(clcnn_device_create(NULL, &dev));
+    char *user = db_path(dev);
+    char *path = shipped_path(dev);
+    char entries[4096];
+    size_t used = 0;
+    const char *keys[] = {
+        "n2c3h64w64k4r3s3u1p1d1g1", /* far */
+        "n2c3h16w16k4r3s3u1p1d1g1", /* nearest to h12 */
+        "n2c3h12w12k4r5s5u1p1d1g1", /* another filter */
+        "n2c3h12w12k4r3s3u2p1d1g1", /* another stride */
+        "n2c3h12w12k4r3s3u1p1d2g1", /* another dilation */
+    };
+    for (size_t i = 0; i < 5; i++) {
+        if (i > 0)
+            used += (size_t)snprintf(entries + used, sizeof entries - used, ", ");
+        direct_entry(entries + used, sizeof entries - used, keys[i], point_a);
+        used = strlen(entries);
+    }
+    write_db(path, entries);
+    /* The user's own entry at h=10 is nearer than h16 (|ln 11/13| < |ln 17/13|). */
+    direct_entry(entries, sizeof entries, "n2c3h10w10k4r3s3u1p1d1g1", point_b);
+    write_db(user, entries);
+    clcnn__tune_db_match m[8];
+    size_t n = clcnn__tune_db_nearest(dev, CLCNN__CONV_DIRECT_DB_KERNEL, "n2c3h12w12k4r3s3u1p1d1g1",
+                                      CLCNN__CONV_NEAREST_SAME, direct_names, 5, m, 8);
+    assert_int_equal(n, 3);
+    assert_string_equal(m[0].problem, "n2c3h10w10k4r3s3u1p1d1g1");
+    assert_false(m[0].shipped);
+    assert_memory_equal(m[0].values, point_b, sizeof point_b);
+    assert_string_equal(m[1].problem, "n2c3h16w16k4r3s3u1p1d1g1");
+    assert_true(m[1].shipped);
+    assert_string_equal(m[2].problem, "n2c3h64w64k4r3s3u1p1d1g1");
+    assert_true(fabs(m[0].distance - 2 * log(13.0 / 11.0)) < 1e-12);
+    assert_true(m[0].distance < m[1].distance && m[1].distance < m[2].distance);
+    /* at most max; a name no entry has finds none; a key of another form finds none */
+    assert_int_equal(clcnn__tune_db_nearest(dev, CLCNN__CONV_DIRECT_DB_KERNEL,
+                                            "n2c3h12w12k4r3s3u1p1d1g1", CLCNN__CONV_NEAREST_SAME,
+                                            direct_names, 5, m, 1),
+                     1);
+    const char *other[1] = {"TILE_M"};
+    assert_int_equal(clcnn__tune_db_nearest(dev, CLCNN__CONV_DIRECT_DB_KERNEL,
+                                            "n2c3h12w12k4r3s3u1p1d1g1", CLCNN__CONV_NEAREST_SAME,
+                                            other, 1, m, 8),
+                     0);
+    assert_int_equal(clcnn__tune_db_nearest(dev, CLCNN__CONV_DIRECT_DB_KERNEL, "h12w12",
+                                            CLCNN__CONV_NEAREST_SAME, direct_names, 5, m, 8),
+                     0);
+    clcnn_device_release(dev);
+
+    /* The direct solver on h=12 (no entry of its own) builds with the h=10 entry's point. */
+    problem pb;
+    float *out = direct_fresh(&pb);
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_b));
+    free(out);
+    problem_free(&pb);
+
+    /* When the nearest entry's point breaks the constraint here (blocks of 8 output channels
+     * where there are 4), the next one is taken. */
+    const int bad[5] = {2, 2, 8, 1, 0};
+    direct_entry(entries, sizeof entries, "n2c3h10w10k4r3s3u1p1d1g1", bad);
+    write_db(user, entries);
+    out = direct_fresh(&pb);
+    assert_false(direct_point_valid(&pb, bad));
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_b));
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl",
+                                           "-DCONV_VW=2 -DCONV_OYB=2 -DCONV_KB=8 -DCONV_PADDED"));
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_a));
+    free(out);
+    problem_free(&pb);
+    free(user);
+    free(path);
+}
+
+/* AUTO falls back to the solver of the nearest stored problem when it can run this one. */
+static void test_auto_nearest_problem(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 12);
+    clcnn_conv_algo heuristic = auto_of(&pb);
+    clcnn_conv_algo planted = other_applicable(&pb, heuristic);
+    /* plant() writes the entry for problem_make(pb, 9)'s problem, and one naming a solver that
+     * does not exist for a nearer problem, which is passed over. */
+    plant(pb.dev, clcnn_conv_algo_name(planted), true,
+          "{\"kernel\": \"conv2d_fwd\", \"dtype\": \"f32\", \"problem\": "
+          "\"n2c3h11w11k4r3s3u1p1d1g1\", \"solver\": \"no-such-solver\", \"params\": {}, "
+          "\"time_us\": 1, \"verified\": true}, ");
+    problem_free(&pb);
+    problem_make(&pb, 12);
+    assert_int_equal(auto_of(&pb), planted);
+    problem_free(&pb);
+}
+
 /* The database shipped in the repository (tools/tune, CLCNN_TUNE_SOURCE): when it has a file
  * for this device, every entry is verified, no slower than the defaults, and its point
  * satisfies the direct solver's constraint for its own problem. */
@@ -872,6 +971,8 @@ int main(void)
                                         teardown_shipped),
         cmocka_unit_test_setup_teardown(test_corrupt_shipped_ignored, setup_shipped,
                                         teardown_shipped),
+        cmocka_unit_test_setup_teardown(test_nearest_problem, setup_shipped, teardown_shipped),
+        cmocka_unit_test_setup_teardown(test_auto_nearest_problem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repository_database, setup, teardown),
     };
     return cmocka_run_group_tests_name("tune_db", tests, NULL, NULL);

@@ -214,6 +214,20 @@ static const clcnn__conv_solver *choose(const clcnn__conv_problem *pb, const clc
         CLCNN_DEBUG("conv2d", "tuning database names %s for %s, which cannot run it (%s)", name,
                     key, why);
     }
+    /* Else the winner of the nearest stored problem with the same filter, stride, dilation and
+     * groups, when it can run this one. */
+    clcnn__tune_db_match near[8];
+    size_t n = clcnn__tune_db_nearest((clcnn_device *)dev, DB_KERNEL, key, CLCNN__CONV_NEAREST_SAME,
+                                      NULL, 0, near, 8);
+    for (size_t i = 0; i < n; i++) {
+        const clcnn__conv_solver *s = find_solver_by_name(near[i].solver);
+        const char *why = NULL;
+        if (strcmp(near[i].problem, key) != 0 && s != NULL && s->applicable(pb, dev, &why)) {
+            CLCNN_DEBUG("conv2d", "auto %s -> %s (tuning database, nearest: %s)", key, s->name,
+                        near[i].problem);
+            return s;
+        }
+    }
     for (size_t i = 0; i < SOLVER_COUNT; i++) {
         const char *why = NULL;
         if (solvers[i]->applicable(pb, dev, &why))

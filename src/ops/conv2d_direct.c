@@ -171,15 +171,25 @@ static direct_config config_for(const clcnn__conv_problem *pb, const clcnn_devic
     /* The database is read lazily under the device's lock: logically const. */
     clcnn__tune_db_lookup_params((clcnn_device *)dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
                                  param_names, v, P_COUNT, NULL, &found);
-    if (!found)
-        return c;
     const clcnn__conv_direct_tuning t = {*pb, dev};
-    if (!direct_valid(v, &t)) {
+    if (found && direct_valid(v, &t))
+        return config_of(v);
+    if (found)
         CLCNN_DEBUG("conv2d", "direct: tuning database entry for %s breaks a constraint; ignored",
                     key);
-        return c;
+    /* No usable entry for this problem: the nearest stored one of the same filter, stride,
+     * dilation and groups whose point still satisfies the constraint here. */
+    clcnn__tune_db_match near[8];
+    size_t n = clcnn__tune_db_nearest((clcnn_device *)dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
+                                      CLCNN__CONV_NEAREST_SAME, param_names, P_COUNT, near, 8);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(near[i].problem, key) != 0 && direct_valid(near[i].values, &t)) {
+            CLCNN_DEBUG("conv2d", "direct: %s uses the tuning database entry of %s", key,
+                        near[i].problem);
+            return config_of(near[i].values);
+        }
     }
-    return config_of(v);
+    return c;
 }
 
 static void config_options(direct_config c, char *buf, size_t size)

@@ -51,6 +51,10 @@ clcnn_status clcnn__conv_make_problem(clcnn_shape x, clcnn_shape w, const clcnn_
 /* The tuning database's key of a problem ("n1c64h56w56k64r3s3u1p1d1g1"). */
 void clcnn__conv_problem_key(const clcnn__conv_problem *pb, char *buf, size_t size);
 
+/* The fields of a problem key an entry of another problem must share to stand in for it (the
+ * nearest-problem fallback): filter size, stride, dilation and groups. */
+#define CLCNN__CONV_NEAREST_SAME "rsudg"
+
 /* ---- the direct solver's parameter space (src/ops/conv2d_direct.c) ---- */
 
 /* The tuning database's kernel name for the direct solver's parameters; the entry's problem is
