@@ -53,7 +53,7 @@ def entries(cache):
 
 def usage(tmp):
     for name, args in [("no solver", ["--shape", TINY]),
-                       ("untunable solver", ["--solver", "winograd4", "--shape", TINY]),
+                       ("untunable solver", ["--solver", "gemm", "--shape", TINY]),
                        ("untunable pass", ["--solver", "direct", "--pass", "bwd-data",
                                            "--shape", TINY]),
                        ("bad shape", ["--solver", "direct", "--shape", "1,2,3"]),
@@ -115,6 +115,26 @@ def show_shipped(cache):
     check("--show: a corrupt shipped file is reported and ignored",
           code == 0 and "corrupt" in err and len(rows) == 1 and rows[0].endswith("user"),
           out + err)
+
+
+def winograd(cache):
+    """The Winograd solvers' spaces: an entry with their parameters, a planted wrong variant
+    rejected, and a shape the solver cannot run skipped."""
+    names = ["WINO_VP", "WINO_KB", "GEMM_WG", "TRANSFORM_WG", "WS_MIB"]
+    code, out, err = run(cache, "--solver", "winograd4", "--shape", TINY, "--strategy",
+                         "exhaustive", "--evals", "3", "--repeat", "1",
+                         env={"CLTUNE_TEST_CORRUPT": "4,2,1,1,8"})
+    check("winograd4 search exits 0", code == 0, err[-2000:])
+    check("winograd4 planted variant rejected",
+          "rejected VP=4 KB=2 GEMM_WG=1 TRANSFORM_WG=1 WS_MIB=8: wrong result" in err, err)
+    e = entries(cache).get(("conv2d_winograd4", TINY_KEY))
+    check("winograd4 entry stored", e is not None and sorted(e["params"]) == sorted(names)
+          and e["solver"] == "winograd4" and e["verified"] is True
+          and [e["params"][n] for n in names] != [4, 2, 1, 1, 8], str(e))
+    code, out, err = run(cache, "--solver", "winograd2", "--shape", "1,4,9,9,4,5,5,1,2",
+                         "--evals", "1")
+    check("winograd2 skips a 5x5 shape", code == 0 and "cannot run it" in out
+          and ("conv2d_winograd2", "n1c4h9w9k4r5s5u1p2d1g1") not in entries(cache), out + err)
 
 
 def planted_wrong_variant(cache):
@@ -200,7 +220,7 @@ def main():
         return 77
     helped = subprocess.run([CLTUNE, "--help"], capture_output=True, text=True)
     check("help", helped.returncode == 0 and "--strategy" in helped.stdout)
-    for test in [usage, tiny_search_show_resume, planted_wrong_variant, corrupt_database,
+    for test in [usage, tiny_search_show_resume, winograd, planted_wrong_variant, corrupt_database,
                  budget_bound, interrupt_then_resume, model]:
         with tempfile.TemporaryDirectory() as tmp:
             test(tmp)

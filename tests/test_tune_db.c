@@ -952,6 +952,81 @@ static void test_repository_database(void **state)
     setenv("CLCNN_TUNE_SHIPPED", "off", 1);
 }
 
+/* Winograd parameters from the database: a stored point builds the kernels with its -D options
+ * and gives the defaults' bits (the same sums in the same order); a point that breaks the
+ * constraint (blocks of 8 output channels where there are 4) is ignored; a problem without an
+ * entry takes the nearest one's. */
+static void test_winograd_build_uses_stored_parameters(void **state)
+{
+    (void)state;
+    static const char *const names[5] = {"WINO_VP", "WINO_KB", "GEMM_WG", "TRANSFORM_WG", "WS_MIB"};
+    const int point[5] = {8, 4, 4, 2, 16}, bad[5] = {8, 8, 4, 2, 16};
+    const char *tuned = "-DWINO_VP=8 -DWINO_KB=4";
+    problem pb;
+    problem_make(&pb, 12);
+    assert_ok(clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_WINOGRAD4, NULL,
+                                   0, pb.y));
+    float *ref = test_download(pb.y);
+    size_t n = clcnn_tensor_count(pb.y);
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_winograd.cl", tuned));
+    clcnn__conv_problem cp;
+    assert_ok(
+        clcnn__conv_make_problem(clcnn_tensor_shape(pb.x), clcnn_tensor_shape(pb.w), &pb.p, &cp));
+    clcnn__conv_tuning tuning;
+    clcnn__tune_space space;
+    clcnn__conv_tunable_winograd4.space(&cp, pb.dev, &clcnn__conv_tunable_winograd4, &tuning,
+                                        &space);
+    assert_ok(clcnn__tune_space_check(&space));
+    assert_true(space.valid(space.defaults, space.user));
+    assert_true(space.valid(point, space.user));
+    assert_false(space.valid(bad, space.user));
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(space.params[i].name, names[i]);
+    char key[256];
+    clcnn__conv_problem_key(&cp, key, sizeof key);
+    const int *points[2] = {point, bad};
+    for (int round = 0; round < 2; round++) {
+        const clcnn__tune_db_entry e = {.kernel = "conv2d_winograd4",
+                                        .problem = key,
+                                        .solver = "winograd4",
+                                        .nparams = 5,
+                                        .names = names,
+                                        .values = points[round],
+                                        .time_us = 1,
+                                        .verified = true,
+                                        .complete = true};
+        assert_ok(clcnn__tune_db_write(pb.dev, &e));
+        problem_free(&pb);
+        problem_make(&pb, 12);
+        assert_ok(clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_WINOGRAD4,
+                                       NULL, 0, pb.y));
+        float *out = test_download(pb.y);
+        assert_int_equal(clcnn__program_built_with(pb.dev, "conv2d_winograd.cl", tuned),
+                         round == 0);
+        assert_memory_equal(out, ref, n * sizeof *out);
+        free(out);
+    }
+    /* With the good point back under h=12's key, h=9 (no entry of its own) takes it as the
+     * nearest problem's. */
+    const clcnn__tune_db_entry e = {.kernel = "conv2d_winograd4",
+                                    .problem = key,
+                                    .solver = "winograd4",
+                                    .nparams = 5,
+                                    .names = names,
+                                    .values = point,
+                                    .time_us = 1,
+                                    .verified = true,
+                                    .complete = true};
+    assert_ok(clcnn__tune_db_write(pb.dev, &e));
+    problem_free(&pb);
+    problem_make(&pb, 9);
+    assert_ok(clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_WINOGRAD4, NULL,
+                                   0, pb.y));
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_winograd.cl", tuned));
+    problem_free(&pb);
+    free(ref);
+}
+
 int main(void)
 {
     if (!test_have_device())
@@ -974,6 +1049,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nearest_problem, setup_shipped, teardown_shipped),
         cmocka_unit_test_setup_teardown(test_auto_nearest_problem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repository_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_winograd_build_uses_stored_parameters, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("tune_db", tests, NULL, NULL);
 }

@@ -30,21 +30,24 @@
 #define SLOW_FACTOR 3.0
 
 static const char usage_text[] =
-    "usage: cltune --solver direct (--shape N,C,H,W,K,R,S,stride,pad | --model FILE [--batch N])\n"
+    "usage: cltune --solver direct|winograd4|winograd2|winograd4_split\n"
+    "              (--shape N,C,H,W,K,R,S,stride,pad | --model FILE [--batch N])\n"
     "              [--pass fwd] [--strategy exhaustive|random|annealing|pso]\n"
     "              [--budget SECONDS[s] | --evals N] [--seed S] [--repeat N] [--resume]\n"
     "              [--device SEL]\n"
     "       cltune --show [--device SEL]\n"
     "\n"
     "Searches the solver's parameter space for each convolution shape (with --model, each\n"
-    "distinct conv layer of the model at --batch images, default 1). Every candidate is built,\n"
-    "run, checked against the default configuration's output (max relative error 1e-5; a wrong\n"
-    "candidate is counted and never chosen) and timed with OpenCL profiling events: the median\n"
-    "of --repeat runs (default 5) after one warm-up (a warm-up 3x slower than the defaults\n"
-    "ends the candidate's timing). The best candidate, or the defaults when nothing beat them,\n"
-    "is written to the device's tuning database as soon as it is found; at the end the defaults\n"
-    "and the best 5 are re-timed in turn (--repeat rounds) against load that came and went, and\n"
-    "the winner of that is stored. The library then builds the solver with it.\n"
+    "distinct conv layer of the model at --batch images, default 1; shapes the solver cannot\n"
+    "run are skipped). Every candidate is built, run, checked against the default\n"
+    "configuration's output (max relative error 1e-5; a wrong candidate is counted and never\n"
+    "chosen) and timed: direct with OpenCL profiling events, the Winograd solvers (several\n"
+    "kernels per call) on the host clock around a call that waits; the median of --repeat runs\n"
+    "(default 5) after one warm-up (a warm-up 3x slower than the defaults ends the candidate's\n"
+    "timing). The best candidate, or the defaults when nothing beat them, is written to the\n"
+    "device's tuning database as soon as it is found; at the end the defaults and the best 5\n"
+    "are re-timed in turn (--repeat rounds) against load that came and went, and the winner of\n"
+    "that is stored. The library then builds the solver with it.\n"
     "  --budget   wall-clock bound of the whole run (of what is left, each shape gets half an\n"
     "             even share plus half in proportion to its FLOPs);\n"
     "             no candidate starts or keeps timing past it\n"
@@ -57,6 +60,7 @@ static const char usage_text[] =
     "             overrides the shipped one for the same problem\n";
 
 typedef struct opts {
+    const clcnn__conv_tunable *tunable;
     const char *solver, *shape_spec, *model, *device, *pass;
     size_t batch;
     clcnn__tune_strategy strategy;
@@ -217,10 +221,23 @@ static int parse_args(int argc, char **argv, opts *o)
     }
     if (o->show)
         return 0;
-    if (o->solver == NULL)
-        return usage_error("%s", "--solver is required (direct)");
-    if (strcmp(o->solver, "direct") != 0)
-        return usage_error("solver '%s' is not tunable yet (tunable: direct)", o->solver);
+    char tunable[160] = "";
+    for (size_t i = 0, used = 0; clcnn__conv_tunable_at(i) != NULL && used < sizeof tunable; i++) {
+        int w = snprintf(tunable + used, sizeof tunable - used, "%s%s", i ? ", " : "",
+                         clcnn__conv_tunable_at(i)->solver->name);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    if (o->solver == NULL) {
+        fprintf(stderr, "cltune: --solver is required (%s) (see 'cltune --help')\n", tunable);
+        return EXIT_USAGE;
+    }
+    o->tunable = clcnn__conv_tunable_find(o->solver);
+    if (o->tunable == NULL) {
+        fprintf(stderr,
+                "cltune: solver '%s' is not tunable yet (tunable: %s) (see 'cltune --help')\n",
+                o->solver, tunable);
+        return EXIT_USAGE;
+    }
     if (o->pass != NULL && strcmp(o->pass, "fwd") != 0)
         return usage_error("pass '%s' is not tunable yet (tunable: fwd)", o->pass);
     if ((o->shape_spec == NULL) == (o->model == NULL))
@@ -329,10 +346,11 @@ static clcnn_status ensure_workspace(tuner *t, size_t need)
 
 static clcnn_status run_once(tuner *t, const int *v, double *ms)
 {
-    CLCNN_TRY(ensure_workspace(t, clcnn__conv_direct_workspace_with(&t->pb, v)));
+    const clcnn__conv_tunable *tun = t->o->tunable;
+    CLCNN_TRY(ensure_workspace(t, tun->workspace_with(&t->pb, t->dev, tun, v)));
     clcnn__conv_args args = {clcnn_tensor_buffer(t->x), clcnn_tensor_buffer(t->w),
                              clcnn_tensor_buffer(t->b), clcnn_tensor_buffer(t->y), t->w};
-    return clcnn__conv_direct_run_with(t->dev, &t->pb, &args, t->ws, v, ms);
+    return tun->run_with(t->dev, &t->pb, &args, t->ws, tun, v, ms);
 }
 
 static int compare_double(const void *a, const void *b)
@@ -373,6 +391,12 @@ static outcome measure(tuner *t, const int *v, double *median_ms, double *rel_er
         if (!(*rel_err <= MAX_REL_ERR))
             return OUT_WRONG;
     }
+    /* On the host clock the first run's time includes building the candidate: the warm-up is
+     * a second run. */
+    if (t->o->tunable->host_clock && run_once(t, v, &ms) != CLCNN_OK) {
+        clcnn_clear_error();
+        return OUT_FAILED;
+    }
     /* A candidate whose warm-up run already took three times the defaults' median cannot win:
      * its warm-up time stands for it, and the budget goes to the next one. */
     if (t->default_ms > 0 && ms > SLOW_FACTOR * t->default_ms) {
@@ -401,7 +425,7 @@ static void format_point(const tuner *t, const int *v, char *buf, size_t size)
     buf[0] = '\0';
     for (size_t i = 0; i < t->space.nparams && used < size; i++) {
         const char *name = t->space.params[i].name;
-        if (strncmp(name, "CONV_", 5) == 0)
+        if (strncmp(name, "CONV_", 5) == 0 || strncmp(name, "WINO_", 5) == 0)
             name += 5;
         int w = snprintf(buf + used, size - used, "%s%s=%d", i ? " " : "", name, v[i]);
         if (w < 0)
@@ -446,9 +470,9 @@ static clcnn_status save(tuner *t, bool complete)
     const char *names[CLCNN__TUNE_MAX_PARAMS];
     for (size_t i = 0; i < t->space.nparams; i++)
         names[i] = t->space.params[i].name;
-    const clcnn__tune_db_entry e = {.kernel = CLCNN__CONV_DIRECT_DB_KERNEL,
+    const clcnn__tune_db_entry e = {.kernel = t->o->tunable->db_kernel,
                                     .problem = t->key,
-                                    .solver = "direct",
+                                    .solver = t->o->tunable->solver->name,
                                     .nparams = t->space.nparams,
                                     .names = names,
                                     .values = v,
@@ -576,7 +600,7 @@ static clcnn_status make_tensors(tuner *t, const shape *s)
 {
     CLCNN_TRY(clcnn__conv_make_problem(s->x, s->w, &s->p, &t->pb));
     clcnn__conv_problem_key(&t->pb, t->key, sizeof t->key);
-    clcnn__conv_direct_space(&t->pb, t->dev, &t->tuning, &t->space);
+    t->o->tunable->space(&t->pb, t->dev, t->o->tunable, &t->tuning, &t->space);
     t->count = t->pb.y.n * t->pb.y.c * t->pb.y.h * t->pb.y.w;
     t->flops = 2.0 * (double)t->count * (double)(t->pb.cg * t->pb.w.h * t->pb.w.w);
     CLCNN_TRY(clcnn_tensor_create(t->dev, t->pb.x, &t->x));
@@ -648,14 +672,21 @@ static clcnn_status tune_shape(clcnn_device *dev, const opts *o, const shape *s,
     t.deadline = deadline;
     t.started = now_s();
     clcnn_status st = make_tensors(&t, s);
+    const char *why = "";
+    if (st == CLCNN_OK && !o->tunable->solver->applicable(&t.pb, dev, &why)) {
+        printf("# %s (%s): solver %s cannot run it (%s), skipped\n", t.key, s->label,
+               o->tunable->solver->name, why);
+        free_tensors(&t);
+        return CLCNN_OK;
+    }
     if (st == CLCNN_OK && o->resume) {
         int v[CLCNN__TUNE_MAX_PARAMS];
         const char *names[CLCNN__TUNE_MAX_PARAMS];
         for (size_t i = 0; i < t.space.nparams; i++)
             names[i] = t.space.params[i].name;
         bool complete = false, found = false;
-        clcnn__tune_db_lookup_params(dev, CLCNN__CONV_DIRECT_DB_KERNEL, t.key, names, v,
-                                     t.space.nparams, &complete, &found);
+        clcnn__tune_db_lookup_params(dev, o->tunable->db_kernel, t.key, names, v, t.space.nparams,
+                                     &complete, &found);
         if (found && complete) {
             printf("# %s (%s): already in the tuning database, skipped (--resume)\n", t.key,
                    s->label);

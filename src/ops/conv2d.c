@@ -187,6 +187,27 @@ void clcnn__conv_problem_key(const clcnn__conv_problem *pb, char *buf, size_t si
 
 #define DB_KERNEL "conv2d_fwd"
 
+/* The solvers cltune can tune, in the order its usage lists them. */
+static const clcnn__conv_tunable *const tunables[] = {
+    &clcnn__conv_tunable_direct,
+    &clcnn__conv_tunable_winograd4,
+    &clcnn__conv_tunable_winograd2,
+    &clcnn__conv_tunable_winograd4_split,
+};
+
+const clcnn__conv_tunable *clcnn__conv_tunable_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)
+        if (strcmp(tunables[i]->solver->name, name) == 0)
+            return tunables[i];
+    return NULL;
+}
+
+const clcnn__conv_tunable *clcnn__conv_tunable_at(size_t i)
+{
+    return i < sizeof tunables / sizeof tunables[0] ? tunables[i] : NULL;
+}
+
 static const clcnn__conv_solver *find_solver_by_name(const char *name)
 {
     for (size_t i = 0; i < SOLVER_COUNT; i++)

@@ -139,6 +139,7 @@ void clcnn__conv_direct_space(const clcnn__conv_problem *pb, const clcnn_device 
 {
     tuning->problem = *pb;
     tuning->device = dev;
+    tuning->tunable = &clcnn__conv_tunable_direct;
     memset(space, 0, sizeof *space);
     space->nparams = P_COUNT;
     const clcnn__tune_param params[P_COUNT] = {
@@ -171,7 +172,7 @@ static direct_config config_for(const clcnn__conv_problem *pb, const clcnn_devic
     /* The database is read lazily under the device's lock: logically const. */
     clcnn__tune_db_lookup_params((clcnn_device *)dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
                                  param_names, v, P_COUNT, NULL, &found);
-    const clcnn__conv_direct_tuning t = {*pb, dev};
+    const clcnn__conv_direct_tuning t = {*pb, dev, &clcnn__conv_tunable_direct};
     if (found && direct_valid(v, &t))
         return config_of(v);
     if (found)
@@ -359,4 +360,38 @@ const clcnn__conv_solver clcnn__conv_solver_direct = {
     .run = direct_run,
     /* fp32 accumulation over at most C*R*S terms in a fixed order. */
     .tolerance = 1e-10,
+};
+
+static void direct_space(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                         const clcnn__conv_tunable *tunable, clcnn__conv_tuning *tuning,
+                         clcnn__tune_space *space)
+{
+    (void)tunable;
+    clcnn__conv_direct_space(pb, dev, tuning, space);
+}
+
+static size_t direct_workspace_with(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                                    const clcnn__conv_tunable *tunable, const int *values)
+{
+    (void)dev;
+    (void)tunable;
+    return clcnn__conv_direct_workspace_with(pb, values);
+}
+
+/* The time is the kernels' own, from profiling events. */
+static clcnn_status direct_run_with(clcnn_device *dev, const clcnn__conv_problem *pb,
+                                    const clcnn__conv_args *args, cl_mem workspace,
+                                    const clcnn__conv_tunable *tunable, const int *values,
+                                    double *ms)
+{
+    (void)tunable;
+    return clcnn__conv_direct_run_with(dev, pb, args, workspace, values, ms);
+}
+
+const clcnn__conv_tunable clcnn__conv_tunable_direct = {
+    .solver = &clcnn__conv_solver_direct,
+    .db_kernel = CLCNN__CONV_DIRECT_DB_KERNEL,
+    .space = direct_space,
+    .workspace_with = direct_workspace_with,
+    .run_with = direct_run_with,
 };

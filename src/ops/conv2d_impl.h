@@ -62,11 +62,46 @@ void clcnn__conv_problem_key(const clcnn__conv_problem *pb, char *buf, size_t si
  * CONV_PADDED, LWS). */
 #define CLCNN__CONV_DIRECT_DB_KERNEL "conv2d_direct"
 
-/* What the direct space's constraint reads: a copy of the problem and the device (borrowed). */
-typedef struct clcnn__conv_direct_tuning {
+/* What a tunable solver's space constraint reads: a copy of the problem, the device and the
+ * tunable row (borrowed). */
+typedef struct clcnn__conv_tuning {
     clcnn__conv_problem problem;
     const clcnn_device *device;
-} clcnn__conv_direct_tuning;
+    const struct clcnn__conv_tunable *tunable;
+} clcnn__conv_tuning;
+typedef clcnn__conv_tuning clcnn__conv_direct_tuning;
+
+/* A solver cltune can tune: its parameter space for a problem (the defaults are what a launch
+ * uses without tuning; the constraint reads [out] tuning, which must outlive the space), the
+ * workspace a point needs, and a run with an explicit point (checked by the caller against the
+ * constraint) that puts its time in [out] ms (may be NULL). The database's entries are
+ * (db_kernel, clcnn__conv_problem_key(), params named as the space's parameters). */
+typedef struct clcnn__conv_tunable {
+    const clcnn__conv_solver *solver;
+    const char *db_kernel;
+    void (*space)(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                  const struct clcnn__conv_tunable *tunable, clcnn__conv_tuning *tuning,
+                  clcnn__tune_space *space);
+    size_t (*workspace_with)(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                             const struct clcnn__conv_tunable *tunable, const int *values);
+    clcnn_status (*run_with)(clcnn_device *dev, const clcnn__conv_problem *pb,
+                             const clcnn__conv_args *args, cl_mem workspace,
+                             const struct clcnn__conv_tunable *tunable, const int *values,
+                             double *ms);
+    /* run_with's time is the host's around the call (it includes a first run's build) */
+    bool host_clock;
+} clcnn__conv_tunable;
+
+extern const clcnn__conv_tunable clcnn__conv_tunable_direct;
+extern const clcnn__conv_tunable clcnn__conv_tunable_winograd2;
+extern const clcnn__conv_tunable clcnn__conv_tunable_winograd4;
+extern const clcnn__conv_tunable clcnn__conv_tunable_winograd4_split;
+
+/* The tunable row of the forward solver named [in] name, or NULL. */
+const clcnn__conv_tunable *clcnn__conv_tunable_find(const char *name);
+
+/* The i-th tunable forward solver, NULL past the last. */
+const clcnn__conv_tunable *clcnn__conv_tunable_at(size_t i);
 
 /* Fills [out] space with the direct solver's parameters for this problem on this device; its
  * defaults are what a launch uses without tuning, and its constraint reads [out] tuning, which
