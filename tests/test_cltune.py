@@ -53,7 +53,7 @@ def entries(cache):
 
 def usage(tmp):
     for name, args in [("no solver", ["--shape", TINY]),
-                       ("untunable solver", ["--solver", "gemm", "--shape", TINY]),
+                       ("untunable solver", ["--solver", "implicit_gemm", "--shape", TINY]),
                        ("untunable pass", ["--solver", "direct", "--pass", "bwd-data",
                                            "--shape", TINY]),
                        ("bad shape", ["--solver", "direct", "--shape", "1,2,3"]),
@@ -64,8 +64,8 @@ def usage(tmp):
         lines = [l for l in err.splitlines() if l.strip()]
         check("usage: " + name, code == 2 and len(lines) == 1 and out == "",
               "code=%d err=%r" % (code, err))
-    code, _, err = run(tmp, "--solver", "gemm", "--shape", TINY)
-    check("untunable solver says so", "not tunable yet" in err, err)
+    code, _, err = run(tmp, "--solver", "implicit_gemm", "--shape", TINY)
+    check("untunable solver says so", "not tunable yet" in err and "gemm" in err, err)
 
 
 def tiny_search_show_resume(cache):
@@ -135,6 +135,16 @@ def winograd(cache):
                          "--evals", "1")
     check("winograd2 skips a 5x5 shape", code == 0 and "cannot run it" in out
           and ("conv2d_winograd2", "n1c4h9w9k4r5s5u1p2d1g1") not in entries(cache), out + err)
+
+
+def gemm(cache):
+    """The gemm solver's space: im2col vector width, workspace bound and layout."""
+    code, out, err = run(cache, "--solver", "gemm", "--shape", "2,4,9,9,4,3,3,1,1", "--strategy",
+                         "exhaustive", "--evals", "3", "--repeat", "1")
+    e = entries(cache).get(("conv2d_gemm", "n2c4h9w9k4r3s3u1p1d1g1"))
+    check("gemm search stores a verified entry", code == 0 and e is not None
+          and sorted(e["params"]) == ["IM2COL_VW", "WIDE", "WS_MIB"] and e["verified"] is True
+          and "0 rejected" in out, out + err[-2000:])
 
 
 def planted_wrong_variant(cache):
@@ -220,7 +230,7 @@ def main():
         return 77
     helped = subprocess.run([CLTUNE, "--help"], capture_output=True, text=True)
     check("help", helped.returncode == 0 and "--strategy" in helped.stdout)
-    for test in [usage, tiny_search_show_resume, winograd, planted_wrong_variant, corrupt_database,
+    for test in [usage, tiny_search_show_resume, winograd, gemm, planted_wrong_variant, corrupt_database,
                  budget_bound, interrupt_then_resume, model]:
         with tempfile.TemporaryDirectory() as tmp:
             test(tmp)

@@ -1027,6 +1027,70 @@ static void test_winograd_build_uses_stored_parameters(void **state)
     free(ref);
 }
 
+/* gemm parameters from the database: a stored point builds im2col with its vector width and
+ * gives the defaults' result; an invalid one (16 lanes over 4 output pixels) is ignored. */
+static void test_gemm_build_uses_stored_parameters(void **state)
+{
+    (void)state;
+    static const char *const names[3] = {"IM2COL_VW", "WS_MIB", "WIDE"};
+    const int point[3] = {4, 16, 0};
+    problem pb;
+    problem_make(&pb, 12);
+    assert_ok(
+        clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_GEMM, NULL, 0, pb.y));
+    float *ref = test_download(pb.y);
+    size_t n = clcnn_tensor_count(pb.y);
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_im2col.cl", "-DIM2COL_VW=4"));
+    clcnn__conv_problem cp;
+    assert_ok(
+        clcnn__conv_make_problem(clcnn_tensor_shape(pb.x), clcnn_tensor_shape(pb.w), &pb.p, &cp));
+    clcnn__conv_tuning tuning;
+    clcnn__tune_space space;
+    clcnn__conv_tunable_gemm.space(&cp, pb.dev, &clcnn__conv_tunable_gemm, &tuning, &space);
+    assert_ok(clcnn__tune_space_check(&space));
+    assert_true(space.valid(space.defaults, space.user));
+    assert_true(space.valid(point, space.user));
+    char key[256];
+    clcnn__conv_problem_key(&cp, key, sizeof key);
+    const clcnn__tune_db_entry e = {.kernel = "conv2d_gemm",
+                                    .problem = key,
+                                    .solver = "gemm",
+                                    .nparams = 3,
+                                    .names = names,
+                                    .values = point,
+                                    .time_us = 1,
+                                    .verified = true,
+                                    .complete = true};
+    assert_ok(clcnn__tune_db_write(pb.dev, &e));
+    problem_free(&pb);
+    problem_make(&pb, 12);
+    /* The per-image layout needs no temporary output: the workspace is the columns alone. */
+    size_t ws = 0;
+    assert_ok(clcnn_conv2d_workspace_size(pb.dev, clcnn_tensor_shape(pb.x),
+                                          clcnn_tensor_shape(pb.w), &pb.p, CLCNN_CONV_ALGO_GEMM,
+                                          &ws));
+    assert_int_equal(ws, 2 * 27 * 144 * sizeof(float));
+    assert_ok(
+        clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_GEMM, NULL, 0, pb.y));
+    float *out = test_download(pb.y);
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_im2col.cl", "-DIM2COL_VW=4"));
+    assert_close(out, ref, n);
+    free(out);
+    problem_free(&pb);
+
+    /* 16 lanes over a 2x2 output break the constraint. */
+    problem_make(&pb, 4);
+    clcnn_conv_params p = pb.p;
+    p.pad_h = p.pad_w = 0;
+    assert_ok(
+        clcnn__conv_make_problem(clcnn_tensor_shape(pb.x), clcnn_tensor_shape(pb.w), &p, &cp));
+    clcnn__conv_tunable_gemm.space(&cp, pb.dev, &clcnn__conv_tunable_gemm, &tuning, &space);
+    const int wide16[3] = {16, 16, 1};
+    assert_false(space.valid(wide16, space.user));
+    problem_free(&pb);
+    free(ref);
+}
+
 int main(void)
 {
     if (!test_have_device())
@@ -1051,6 +1115,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_repository_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_winograd_build_uses_stored_parameters, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_gemm_build_uses_stored_parameters, setup, teardown),
     };
     return cmocka_run_group_tests_name("tune_db", tests, NULL, NULL);
 }

@@ -30,7 +30,7 @@
 #define SLOW_FACTOR 3.0
 
 static const char usage_text[] =
-    "usage: cltune --solver direct|winograd4|winograd2|winograd4_split\n"
+    "usage: cltune --solver direct|winograd4|winograd2|winograd4_split|gemm\n"
     "              (--shape N,C,H,W,K,R,S,stride,pad | --model FILE [--batch N])\n"
     "              [--pass fwd] [--strategy exhaustive|random|annealing|pso]\n"
     "              [--budget SECONDS[s] | --evals N] [--seed S] [--repeat N] [--resume]\n"
@@ -41,7 +41,7 @@ static const char usage_text[] =
     "distinct conv layer of the model at --batch images, default 1; shapes the solver cannot\n"
     "run are skipped). Every candidate is built, run, checked against the default\n"
     "configuration's output (max relative error 1e-5; a wrong candidate is counted and never\n"
-    "chosen) and timed: direct with OpenCL profiling events, the Winograd solvers (several\n"
+    "chosen) and timed: direct with OpenCL profiling events, Winograd and gemm (several\n"
     "kernels per call) on the host clock around a call that waits; the median of --repeat runs\n"
     "(default 5) after one warm-up (a warm-up 3x slower than the defaults ends the candidate's\n"
     "timing). The best candidate, or the defaults when nothing beat them, is written to the\n"

@@ -96,6 +96,7 @@ extern const clcnn__conv_tunable clcnn__conv_tunable_direct;
 extern const clcnn__conv_tunable clcnn__conv_tunable_winograd2;
 extern const clcnn__conv_tunable clcnn__conv_tunable_winograd4;
 extern const clcnn__conv_tunable clcnn__conv_tunable_winograd4_split;
+extern const clcnn__conv_tunable clcnn__conv_tunable_gemm;
 
 /* The tunable row of the forward solver named [in] name, or NULL. */
 const clcnn__conv_tunable *clcnn__conv_tunable_find(const char *name);
