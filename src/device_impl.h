@@ -39,6 +39,10 @@ struct clcnn_device {
     void *tune_db;
     void *tune_db_shipped;
     bool tune_db_loaded;
+    /* The CLBlast parameters applied from the tuning database at creation (src/tune_clblast.c),
+     * when clblast_tuned. */
+    bool clblast_tuned;
+    int clblast_params[8];
 };
 
 /* Reads the program layer's settings from the environment; called once by device creation. */

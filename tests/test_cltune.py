@@ -147,6 +147,23 @@ def gemm(cache):
           and "0 rejected" in out, out + err[-2000:])
 
 
+def clblast(cache):
+    """CLBlast's SGEMM parameters, one device-wide entry, each candidate checked on every shape."""
+    code, out, err = run(cache, "--solver", "clblast", "--shape", "2,4,9,9,4,3,3,1,1",
+                         "--strategy", "random", "--evals", "1", "--repeat", "1")
+    e = entries(cache).get(("clblast_xgemm", "sgemm"))
+    names = ["KWG", "MDIMC", "MIN_INDIRECT", "MWG", "NDIMC", "NWG", "VWM", "VWN"]
+    check("clblast search stores one verified device-wide entry",
+          code == 0 and e is not None and sorted(e["params"]) == names and e["verified"] is True
+          and e["complete"] is True and "1 evaluated" in out and "0 rejected" in out,
+          out + err[-2000:])
+    check("clblast table lists the defaults and the candidate",
+          "MIN_INDIRECT=0 MWG=64" in out and len([l for l in out.splitlines()
+                                                   if l.startswith("1 ")]) == 1, out)
+    code, out, err = run(cache, "--solver", "clblast", "--shape", "2,4,9,9,4,3,3,1,1", "--resume")
+    check("clblast --resume skips", code == 0 and "skipped" in out, out + err)
+
+
 def planted_wrong_variant(cache):
     # Exhaustive order starts at the smallest values: the first candidate is corrupted.
     first = "2,1,1,0,0"
@@ -230,7 +247,7 @@ def main():
         return 77
     helped = subprocess.run([CLTUNE, "--help"], capture_output=True, text=True)
     check("help", helped.returncode == 0 and "--strategy" in helped.stdout)
-    for test in [usage, tiny_search_show_resume, winograd, gemm, planted_wrong_variant, corrupt_database,
+    for test in [usage, tiny_search_show_resume, winograd, gemm, clblast, planted_wrong_variant, corrupt_database,
                  budget_bound, interrupt_then_resume, model]:
         with tempfile.TemporaryDirectory() as tmp:
             test(tmp)

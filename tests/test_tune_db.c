@@ -12,6 +12,7 @@
 #include "conv2d_impl.h"
 #include "program_impl.h"
 #include "testutil.h"
+#include "tune_clblast_impl.h"
 #include "tune_db_impl.h"
 
 static char *cache_dir;
@@ -814,6 +815,8 @@ static void test_nearest_problem(void **state)
     /* The user's own entry at h=10 is nearer than h16 (|ln 11/13| < |ln 17/13|). */
     direct_entry(entries, sizeof entries, "n2c3h10w10k4r3s3u1p1d1g1", point_b);
     write_db(user, entries);
+    /* The handle read the (then absent) databases when it was created. */
+    clcnn__tune_db_forget(dev);
     clcnn__tune_db_match m[8];
     size_t n = clcnn__tune_db_nearest(dev, CLCNN__CONV_DIRECT_DB_KERNEL, "n2c3h12w12k4r3s3u1p1d1g1",
                                       CLCNN__CONV_NEAREST_SAME, direct_names, 5, m, 8);
@@ -1091,6 +1094,79 @@ static void test_gemm_build_uses_stored_parameters(void **state)
     free(ref);
 }
 
+static void store_clblast(clcnn_device *dev, const int *values)
+{
+    static const char *const names[8] = {"MIN_INDIRECT", "MWG",   "NWG", "KWG",
+                                         "MDIMC",        "NDIMC", "VWM", "VWN"};
+    const clcnn__tune_db_entry e = {.kernel = CLCNN__CLBLAST_DB_KERNEL,
+                                    .problem = CLCNN__CLBLAST_DB_PROBLEM,
+                                    .solver = "clblast",
+                                    .nparams = 8,
+                                    .names = names,
+                                    .values = values,
+                                    .time_us = 1,
+                                    .verified = true,
+                                    .complete = true};
+    assert_ok(clcnn__tune_db_write(dev, &e));
+}
+
+/* CLBlast's parameters: the space's constraint; a stored point applied when a device is created
+ * (not with CLCNN_TUNE_CLBLAST=off, not when it breaks the constraint), after which the gemm
+ * solver still gives the direct solver's result. */
+static void test_clblast_parameters_applied_at_creation(void **state)
+{
+    (void)state;
+    const int point[8] = {1, 64, 64, 32, 8, 8, 8, 1};
+    const int uneven[8] = {1, 16, 64, 32, 8, 8, 4, 1}; /* 16 % (8 * 4) != 0 */
+    const int pinned[8] = {0, 32, 64, 32, 8, 8, 8, 1}; /* CLBlast's own, but not the pinned rest */
+    problem pb;
+    problem_make(&pb, 12);
+    assert_false(pb.dev->clblast_tuned);
+    clcnn__tune_space space;
+    clcnn__clblast_space(pb.dev, &space);
+    assert_ok(clcnn__tune_space_check(&space));
+    assert_true(space.valid(space.defaults, space.user));
+    assert_int_equal(space.defaults[0], 0);
+    assert_true(space.valid(point, space.user));
+    assert_false(space.valid(uneven, space.user));
+    assert_false(space.valid(pinned, space.user));
+    assert_true(clcnn__tune_space_count_valid(&space) > 100);
+    assert_ok(clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_DIRECT, NULL, 0,
+                                   pb.y));
+    float *ref = test_download(pb.y);
+    size_t n = clcnn_tensor_count(pb.y);
+    store_clblast(pb.dev, point);
+    problem_free(&pb);
+
+    setenv("CLCNN_TUNE_CLBLAST", "off", 1);
+    clcnn_device *dev;
+    assert_ok(clcnn_device_create(NULL, &dev));
+    assert_false(dev->clblast_tuned);
+    clcnn_device_release(dev);
+    unsetenv("CLCNN_TUNE_CLBLAST");
+
+    problem_make(&pb, 12);
+    assert_true(pb.dev->clblast_tuned);
+    assert_memory_equal(pb.dev->clblast_params, point, sizeof point);
+    assert_ok(
+        clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_GEMM, NULL, 0, pb.y));
+    float *out = test_download(pb.y);
+    assert_close(out, ref, n);
+    free(out);
+
+    store_clblast(pb.dev, uneven);
+    problem_free(&pb);
+    warn_capture c = {0};
+    clcnn_log_set(capture, &c, CLCNN_LOG_WARN);
+    assert_ok(clcnn_device_create(NULL, &dev));
+    clcnn_log_set(NULL, NULL, CLCNN_LOG_WARN);
+    assert_false(dev->clblast_tuned);
+    assert_int_equal(c.warnings, 1);
+    assert_non_null(strstr(c.last, "CLBlast"));
+    clcnn_device_release(dev);
+    free(ref);
+}
+
 int main(void)
 {
     if (!test_have_device())
@@ -1116,6 +1192,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_winograd_build_uses_stored_parameters, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_gemm_build_uses_stored_parameters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clblast_parameters_applied_at_creation, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("tune_db", tests, NULL, NULL);
 }

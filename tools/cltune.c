@@ -17,6 +17,7 @@
 #include "fileio_impl.h"
 #include "status_impl.h"
 #include "tensor_impl.h"
+#include "tune_clblast_impl.h"
 #include "tune_db_impl.h"
 #include "tune_search_impl.h"
 
@@ -30,7 +31,7 @@
 #define SLOW_FACTOR 3.0
 
 static const char usage_text[] =
-    "usage: cltune --solver direct|winograd4|winograd2|winograd4_split|gemm\n"
+    "usage: cltune --solver direct|winograd4|winograd2|winograd4_split|gemm|clblast\n"
     "              (--shape N,C,H,W,K,R,S,stride,pad | --model FILE [--batch N])\n"
     "              [--pass fwd] [--strategy exhaustive|random|annealing|pso]\n"
     "              [--budget SECONDS[s] | --evals N] [--seed S] [--repeat N] [--resume]\n"
@@ -48,6 +49,12 @@ static const char usage_text[] =
     "device's tuning database as soon as it is found; at the end the defaults and the best 5\n"
     "are re-timed in turn (--repeat rounds) against load that came and went, and the winner of\n"
     "that is stored. The library then builds the solver with it.\n"
+    "--solver clblast tunes CLBlast's SGEMM kernel (Xgemm tiles, threads, vector widths, and\n"
+    "the size from which CLBlast uses it) for the gemm solver on all the shapes at once: one\n"
+    "entry per device, applied through CLBlast's override API when a device is created\n"
+    "(CLCNN_TUNE_CLBLAST=off skips that). CLBlast's own parameters are timed first and cannot\n"
+    "be restored once overridden, so nothing is re-timed at the end; each candidate's first\n"
+    "run builds CLBlast's kernels (20-30 s on POCL).\n"
     "  --budget   wall-clock bound of the whole run (of what is left, each shape gets half an\n"
     "             even share plus half in proportion to its FLOPs);\n"
     "             no candidate starts or keeps timing past it\n"
@@ -69,6 +76,7 @@ typedef struct opts {
     uint64_t seed;
     unsigned repeat;
     bool resume, show;
+    bool clblast; /* --solver clblast: CLBlast's SGEMM parameters, through the gemm solver */
 } opts;
 
 typedef struct shape {
@@ -227,6 +235,10 @@ static int parse_args(int argc, char **argv, opts *o)
                          clcnn__conv_tunable_at(i)->solver->name);
         used += w > 0 ? (size_t)w : 0;
     }
+    if (o->solver != NULL && strcmp(o->solver, "clblast") == 0) {
+        o->clblast = true;
+        o->solver = "gemm";
+    }
     if (o->solver == NULL) {
         fprintf(stderr, "cltune: --solver is required (%s) (see 'cltune --help')\n", tunable);
         return EXIT_USAGE;
@@ -234,7 +246,8 @@ static int parse_args(int argc, char **argv, opts *o)
     o->tunable = clcnn__conv_tunable_find(o->solver);
     if (o->tunable == NULL) {
         fprintf(stderr,
-                "cltune: solver '%s' is not tunable yet (tunable: %s) (see 'cltune --help')\n",
+                "cltune: solver '%s' is not tunable yet (tunable: %s, clblast) (see "
+                "'cltune --help')\n",
                 o->solver, tunable);
         return EXIT_USAGE;
     }
@@ -754,6 +767,213 @@ static clcnn_status tune_shape(clcnn_device *dev, const opts *o, const shape *s,
     return st;
 }
 
+/* ---- --solver clblast ---------------------------------------------------------------------- */
+
+/* One search over CLBlast's SGEMM parameters for the gemm solver on every shape at once (CLBlast
+ * keeps one parameter set per device): a candidate's cost is the sum over the shapes of the gemm
+ * solver's median time, each shape's output checked against CLBlast's own parameters' output. */
+typedef struct clblast_tuner {
+    const opts *o;
+    clcnn_device *dev;
+    tuner *shapes; /* the gemm solver's defaults on each shape, with its reference */
+    size_t count;
+    clcnn__tune_space space;
+    double default_ms, deadline;
+    candidate *results;
+    size_t nresults, cap, evals, rejected;
+} clblast_tuner;
+
+static void clblast_point(const clblast_tuner *c, const int *v, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < c->space.nparams && used < size; i++) {
+        int w = snprintf(buf + used, size - used, "%s%s=%d", i ? " " : "", c->space.params[i].name,
+                         v[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+static clcnn_status clblast_save(clblast_tuner *c, bool complete)
+{
+    const int *v = c->space.defaults;
+    double ms = c->default_ms;
+    for (size_t i = 0; i < c->nresults; i++) {
+        if (c->results[i].ms < ms) {
+            ms = c->results[i].ms;
+            v = c->results[i].values;
+        }
+    }
+    const char *names[CLCNN__TUNE_MAX_PARAMS];
+    for (size_t i = 0; i < c->space.nparams; i++)
+        names[i] = c->space.params[i].name;
+    const clcnn__tune_db_entry e = {.kernel = CLCNN__CLBLAST_DB_KERNEL,
+                                    .problem = CLCNN__CLBLAST_DB_PROBLEM,
+                                    .solver = "clblast",
+                                    .nparams = c->space.nparams,
+                                    .names = names,
+                                    .values = v,
+                                    .time_us = ms * 1e3,
+                                    .default_us = c->default_ms * 1e3,
+                                    .verified = true,
+                                    .complete = complete};
+    return clcnn__tune_db_write(c->dev, &e);
+}
+
+static clcnn__tune_verdict clblast_cost(const int *v, void *user, double *cost_ms)
+{
+    clblast_tuner *c = user;
+    if (memcmp(v, c->space.defaults, c->space.nparams * sizeof *v) == 0) {
+        /* CLBlast's own parameters cannot be restored once overridden: measured first. */
+        *cost_ms = c->default_ms;
+        return CLCNN__TUNE_MEASURED;
+    }
+    if (interrupted || (c->deadline > 0 && now_s() > c->deadline))
+        return CLCNN__TUNE_STOP;
+    char point[200];
+    clblast_point(c, v, point, sizeof point);
+    double total = 0;
+    outcome out = clcnn__clblast_override(c->dev, v) == CLCNN_OK ? OUT_OK : OUT_FAILED;
+    for (size_t i = 0; out == OUT_OK && i < c->count; i++) {
+        double ms = 0, err = 0;
+        out = measure(&c->shapes[i], c->shapes[i].space.defaults, &ms, &err);
+        if (out == OUT_WRONG)
+            fprintf(stderr, "\ncltune:   %s: max relative error %.3g > %.0e\n", c->shapes[i].key,
+                    err, MAX_REL_ERR);
+        total += ms;
+    }
+    if (out == OUT_STOP)
+        return CLCNN__TUNE_STOP;
+    c->evals++;
+    if (out != OUT_OK) {
+        if (clcnn_last_error()[0] != '\0')
+            fprintf(stderr, "\ncltune: %s\n", clcnn_last_error());
+        clcnn_clear_error();
+        c->rejected++;
+        fprintf(stderr, "\ncltune: rejected %s: %s\n", point,
+                out == OUT_WRONG ? "wrong result" : "failed to build or run");
+        return CLCNN__TUNE_REJECTED;
+    }
+    if (c->nresults == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        candidate *grown = realloc(c->results, cap * sizeof *grown);
+        if (grown == NULL)
+            return CLCNN__TUNE_STOP;
+        c->results = grown;
+        c->cap = cap;
+    }
+    memcpy(c->results[c->nresults].values, v, c->space.nparams * sizeof *v);
+    c->results[c->nresults++].ms = total;
+    if (clblast_save(c, false) != CLCNN_OK) {
+        fprintf(stderr, "\ncltune: cannot save progress: %s\n", clcnn_last_error());
+        clcnn_clear_error();
+    }
+    fprintf(stderr, "\r[clblast] %zu evals, %zu rejected, last %.3f ms (defaults %.3f ms)   ",
+            c->evals, c->rejected, total, c->default_ms);
+    fflush(stderr);
+    *cost_ms = total;
+    return CLCNN__TUNE_MEASURED;
+}
+
+/* The shapes' references and times with CLBlast's own parameters (the device was created
+ * without the stored ones); shapes the gemm solver cannot run are left out. */
+static clcnn_status clblast_references(clblast_tuner *c, const shape *shapes, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        tuner *t = &c->shapes[c->count];
+        *t = (tuner){.o = c->o, .dev = c->dev, .shape_index = i, .shape_count = count};
+        clcnn_status st = make_tensors(t, &shapes[i]);
+        const char *why = "";
+        if (st == CLCNN_OK && !c->o->tunable->solver->applicable(&t->pb, c->dev, &why)) {
+            printf("# %s (%s): solver gemm cannot run it (%s), skipped\n", t->key, shapes[i].label,
+                   why);
+            free_tensors(t);
+            continue;
+        }
+        c->count++;
+        double ms = 0, err = 0;
+        if (st == CLCNN_OK && measure(t, t->space.defaults, &ms, &err) != OUT_OK)
+            st = CLCNN_ERR(CLCNN_STATUS_INTERNAL,
+                           "cltune: the gemm solver with CLBlast's own parameters failed on %s",
+                           t->key);
+        CLCNN_TRY(st);
+        t->ref = t->out;
+        t->out = malloc(t->count * sizeof *t->out);
+        CLCNN_FAIL_IF(t->out == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "cltune: out of host memory");
+        for (size_t k = 0; k < t->count; k++)
+            t->ref_max = fabs(t->ref[k]) > t->ref_max ? fabs(t->ref[k]) : t->ref_max;
+        t->default_ms = ms;
+        c->default_ms += ms;
+        printf("# %s (%s): %.3f ms with CLBlast's own parameters\n", t->key, shapes[i].label, ms);
+    }
+    return CLCNN_OK;
+}
+
+static void clblast_report(clblast_tuner *c, const clcnn__tune_result *r)
+{
+    qsort(c->results, c->nresults, sizeof c->results[0], compare_candidate);
+    printf("# CLBlast SGEMM over %zu shape(s): %zu evaluated of %zu valid points (%s), %zu "
+           "rejected; times are sums of the gemm solver's medians\n",
+           c->count, r->evals, r->valid_points, clcnn__tune_strategy_name(c->o->strategy),
+           r->rejected);
+    char point[200];
+    printf("%-4s %-70s %10s %8s\n", "rank", "parameters", "total ms", "speedup");
+    clblast_point(c, c->space.defaults, point, sizeof point);
+    printf("%-4s %-70s %10.3f %7.2fx\n", "def", point, c->default_ms, 1.0);
+    for (size_t i = 0; i < c->nresults && i < TOP_ROWS; i++) {
+        clblast_point(c, c->results[i].values, point, sizeof point);
+        printf("%-4zu %-70s %10.3f %7.2fx\n", i + 1, point, c->results[i].ms,
+               c->default_ms / c->results[i].ms);
+    }
+    fflush(stdout);
+}
+
+static clcnn_status tune_clblast(clcnn_device *dev, const opts *o, const shape *shapes,
+                                 size_t count, double end)
+{
+    clblast_tuner c = {.o = o, .dev = dev, .deadline = end};
+    clcnn__clblast_space(dev, &c.space);
+    if (o->resume) {
+        int v[CLCNN__TUNE_MAX_PARAMS];
+        const char *names[CLCNN__TUNE_MAX_PARAMS];
+        for (size_t i = 0; i < c.space.nparams; i++)
+            names[i] = c.space.params[i].name;
+        bool complete = false, found = false;
+        clcnn__tune_db_lookup_params(dev, CLCNN__CLBLAST_DB_KERNEL, CLCNN__CLBLAST_DB_PROBLEM,
+                                     names, v, c.space.nparams, &complete, &found);
+        if (found && complete) {
+            printf("# CLBlast parameters: already in the tuning database, skipped (--resume)\n");
+            return CLCNN_OK;
+        }
+    }
+    c.shapes = calloc(count > 0 ? count : 1, sizeof *c.shapes);
+    CLCNN_FAIL_IF(c.shapes == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "cltune: out of memory");
+    clcnn_status st = clblast_references(&c, shapes, count);
+    clcnn__tune_result r = {0};
+    if (st == CLCNN_OK && c.count > 0) {
+        clcnn__tune_options to = {.strategy = o->strategy,
+                                  .seed = o->seed,
+                                  .max_evals = o->evals,
+                                  .budget_s = end > 0 ? end - now_s() : 0,
+                                  .start_default = true};
+        if (end > 0 && !(to.budget_s > 0))
+            to.budget_s = 1e-9;
+        st = clcnn__tune_search(&c.space, &to, clblast_cost, &c, &r);
+        fprintf(stderr, "\n");
+    }
+    if (st == CLCNN_OK && c.count > 0) {
+        clblast_report(&c, &r);
+        st = clblast_save(&c, !interrupted);
+    }
+    for (size_t i = 0; i < c.count; i++)
+        free_tensors(&c.shapes[i]);
+    free(c.shapes);
+    free(c.results);
+    return st;
+}
+
 /* ---- --show ------------------------------------------------------------------------------- */
 
 /* A database file for --show: NULL when absent (*absent) or corrupt (a warning on stderr). */
@@ -896,6 +1116,9 @@ int main(int argc, char **argv)
             return usage_error("--shape wants N,C,H,W,K,R,S,stride,pad, not '%s'", o.shape_spec);
         count = 1;
     }
+    /* Tuning CLBlast starts from its own parameters, not the ones stored. */
+    if (o.clblast)
+        setenv("CLCNN_TUNE_CLBLAST", "off", 1);
     clcnn_device *dev = NULL;
     clcnn_status st = clcnn_device_create(o.device, &dev);
     if (st != CLCNN_OK)
@@ -911,9 +1134,9 @@ int main(int argc, char **argv)
     if (st == CLCNN_OK)
         printf("# cltune --solver %s on %s (%s, driver %s): %zu shape(s), strategy %s, seed %llu, "
                "%s\n",
-               o.solver, info->name, info->platform_name, info->driver_version, count,
-               clcnn__tune_strategy_name(o.strategy), (unsigned long long)o.seed,
-               o.budget_s > 0 ? "time budget" : "evaluation bound");
+               o.clblast ? "clblast" : o.solver, info->name, info->platform_name,
+               info->driver_version, count, clcnn__tune_strategy_name(o.strategy),
+               (unsigned long long)o.seed, o.budget_s > 0 ? "time budget" : "evaluation bound");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -921,6 +1144,10 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     double end = o.budget_s > 0 ? now_s() + o.budget_s : 0;
     bool stopped = false;
+    if (st == CLCNN_OK && o.clblast) {
+        st = tune_clblast(dev, &o, shapes, count, end);
+        count = 0;
+    }
     for (size_t i = 0; st == CLCNN_OK && i < count && !interrupted; i++) {
         double deadline = 0;
         if (end > 0) {
