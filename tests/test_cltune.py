@@ -164,6 +164,24 @@ def clblast(cache):
     check("clblast --resume skips", code == 0 and "skipped" in out, out + err)
 
 
+def backward(cache):
+    """--pass bwd-weights tunes implicit_gemm into an entry keyed by the pass; a planted wrong
+    variant is rejected there too."""
+    shape, key = "2,8,9,9,32,3,3,1,1", "n2c8h9w9k32r3s3u1p1d1g1"
+    code, out, err = run(cache, "--solver", "implicit_gemm", "--pass", "bwd-weights", "--shape",
+                         shape, "--strategy", "exhaustive", "--evals", "3", "--repeat", "1",
+                         env={"CLTUNE_TEST_CORRUPT": "2,1,16"})
+    e = entries(cache).get(("conv2d_bwd_weights_implicit_gemm", key))
+    check("bwd-weights search stores an entry keyed by the pass",
+          code == 0 and e is not None and e["solver"] == "implicit_gemm"
+          and sorted(e["params"]) == ["CHUNK_MIB", "IG_KV", "IG_MR"]
+          and [e["params"][n] for n in ["IG_MR", "IG_KV", "CHUNK_MIB"]] != [2, 1, 16]
+          and ("conv2d_direct", key) not in entries(cache), out + err[-2000:])
+    check("bwd-weights planted variant rejected",
+          "rejected IG_MR=2 IG_KV=1 CHUNK_MIB=16: wrong result" in err and "--pass bwd-weights" in out,
+          out + err[-2000:])
+
+
 def planted_wrong_variant(cache):
     # Exhaustive order starts at the smallest values: the first candidate is corrupted.
     first = "2,1,1,0,0"
@@ -247,7 +265,8 @@ def main():
         return 77
     helped = subprocess.run([CLTUNE, "--help"], capture_output=True, text=True)
     check("help", helped.returncode == 0 and "--strategy" in helped.stdout)
-    for test in [usage, tiny_search_show_resume, winograd, gemm, clblast, planted_wrong_variant, corrupt_database,
+    for test in [usage, tiny_search_show_resume, winograd, gemm, clblast, backward,
+                 planted_wrong_variant, corrupt_database,
                  budget_bound, interrupt_then_resume, model]:
         with tempfile.TemporaryDirectory() as tmp:
             test(tmp)

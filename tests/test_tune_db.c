@@ -1167,6 +1167,78 @@ static void test_clblast_parameters_applied_at_creation(void **state)
     free(ref);
 }
 
+/* Backward-weights implicit GEMM parameters, keyed by pass: a stored point builds the kernels
+ * with its -D options and gives the defaults' dw; the forward's entries do not touch it. */
+static void test_igemm_bwd_weights_uses_stored_parameters(void **state)
+{
+    (void)state;
+    static const char *const names[3] = {"IG_MR", "IG_KV", "CHUNK_MIB"};
+    const int point[3] = {4, 1, 16};
+    const char *tuned = "-DIG_MR=4 -DIG_KV=1";
+    problem pb;
+    problem_make(&pb, 12);
+    /* y serves as dy, w receives dw. */
+    test_rng rng;
+    test_rng_seed(&rng, 7);
+    size_t ny = clcnn_tensor_count(pb.y), nw = clcnn_tensor_count(pb.w);
+    float *dy = malloc(ny * sizeof *dy);
+    test_rng_fill(&rng, dy, ny, -1, 1);
+    assert_ok(clcnn_tensor_upload(pb.y, dy, ny));
+    assert_ok(clcnn_conv2d_backward_weights(pb.dev, pb.x, pb.y, &pb.p,
+                                            CLCNN_CONV_ALGO_IMPLICIT_GEMM, NULL, 0, pb.w));
+    float *ref = test_download(pb.w);
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_bwd_igemm.cl", tuned));
+    clcnn__conv_problem cp;
+    assert_ok(
+        clcnn__conv_make_problem(clcnn_tensor_shape(pb.x), clcnn_tensor_shape(pb.w), &pb.p, &cp));
+    const clcnn__conv_tunable *t =
+        clcnn__conv_tunable_find("implicit_gemm", CLCNN_CONV_PASS_BWD_WEIGHTS);
+    assert_ptr_equal(t, &clcnn__conv_tunable_bwd_weights_igemm);
+    assert_null(clcnn__conv_tunable_find("implicit_gemm", CLCNN_CONV_PASS_FWD));
+    clcnn__conv_tuning tuning;
+    clcnn__tune_space space;
+    t->space(&cp, pb.dev, t, &tuning, &space);
+    assert_ok(clcnn__tune_space_check(&space));
+    assert_true(space.valid(space.defaults, space.user));
+    assert_true(space.valid(point, space.user));
+    const int wide[3] = {4, 2, 16}; /* 32 channels per work-item where there are 4 */
+    assert_false(space.valid(wide, space.user));
+    char key[256];
+    clcnn__conv_problem_key(&cp, key, sizeof key);
+    const clcnn__tune_db_entry e = {.kernel = t->db_kernel,
+                                    .problem = key,
+                                    .solver = "implicit_gemm",
+                                    .nparams = 3,
+                                    .names = names,
+                                    .values = point,
+                                    .time_us = 1,
+                                    .verified = true,
+                                    .complete = true};
+    assert_ok(clcnn__tune_db_write(pb.dev, &e));
+    clcnn_tensor *x = pb.x, *w = pb.w, *y = pb.y;
+    clcnn_tensor_release(pb.b);
+    clcnn_device *old = pb.dev;
+    /* A fresh handle on the same tensors' data: upload again. */
+    float *hx = test_download(x);
+    clcnn_tensor_release(x);
+    clcnn_tensor_release(w);
+    clcnn_tensor_release(y);
+    clcnn_device_release(old);
+    problem_make(&pb, 12);
+    assert_ok(clcnn_tensor_upload(pb.x, hx, clcnn_tensor_count(pb.x)));
+    assert_ok(clcnn_tensor_upload(pb.y, dy, ny));
+    assert_ok(clcnn_conv2d_backward_weights(pb.dev, pb.x, pb.y, &pb.p,
+                                            CLCNN_CONV_ALGO_IMPLICIT_GEMM, NULL, 0, pb.w));
+    float *out = test_download(pb.w);
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_bwd_igemm.cl", tuned));
+    assert_close(out, ref, nw);
+    free(out);
+    free(hx);
+    free(dy);
+    free(ref);
+    problem_free(&pb);
+}
+
 int main(void)
 {
     if (!test_have_device())
@@ -1193,6 +1265,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_gemm_build_uses_stored_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clblast_parameters_applied_at_creation, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_igemm_bwd_weights_uses_stored_parameters, setup,
                                         teardown),
     };
     return cmocka_run_group_tests_name("tune_db", tests, NULL, NULL);

@@ -33,7 +33,7 @@
 static const char usage_text[] =
     "usage: cltune --solver direct|winograd4|winograd2|winograd4_split|gemm|clblast\n"
     "              (--shape N,C,H,W,K,R,S,stride,pad | --model FILE [--batch N])\n"
-    "              [--pass fwd] [--strategy exhaustive|random|annealing|pso]\n"
+    "              [--pass fwd|bwd-data|bwd-weights] [--strategy exhaustive|random|annealing|pso]\n"
     "              [--budget SECONDS[s] | --evals N] [--seed S] [--repeat N] [--resume]\n"
     "              [--device SEL]\n"
     "       cltune --show [--device SEL]\n"
@@ -243,16 +243,34 @@ static int parse_args(int argc, char **argv, opts *o)
         fprintf(stderr, "cltune: --solver is required (%s) (see 'cltune --help')\n", tunable);
         return EXIT_USAGE;
     }
-    o->tunable = clcnn__conv_tunable_find(o->solver);
+    clcnn_conv_pass pass = CLCNN_CONV_PASS_FWD;
+    if (o->pass != NULL && strcmp(o->pass, "bwd-data") == 0)
+        pass = CLCNN_CONV_PASS_BWD_DATA;
+    else if (o->pass != NULL && strcmp(o->pass, "bwd-weights") == 0)
+        pass = CLCNN_CONV_PASS_BWD_WEIGHTS;
+    else if (o->pass != NULL && strcmp(o->pass, "fwd") != 0)
+        return usage_error("unknown pass '%s' (fwd, bwd-data, bwd-weights)", o->pass);
+    if (o->clblast && pass != CLCNN_CONV_PASS_FWD)
+        return usage_error("%s",
+                           "--solver clblast tunes through the forward gemm solver: no --pass");
+    o->tunable = clcnn__conv_tunable_find(o->solver, pass);
     if (o->tunable == NULL) {
+        /* The tunable solvers of the pass asked for. */
+        char list[160] = "";
+        for (size_t i = 0, used = 0; clcnn__conv_tunable_at(i) != NULL && used < sizeof list; i++) {
+            if (clcnn__conv_tunable_at(i)->pass != pass)
+                continue;
+            int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "",
+                             clcnn__conv_tunable_at(i)->solver->name);
+            used += w > 0 ? (size_t)w : 0;
+        }
         fprintf(stderr,
-                "cltune: solver '%s' is not tunable yet (tunable: %s, clblast) (see "
+                "cltune: solver '%s' is not tunable yet for --pass %s (tunable: %s%s) (see "
                 "'cltune --help')\n",
-                o->solver, tunable);
+                o->solver, clcnn_conv_pass_name(pass), list,
+                pass == CLCNN_CONV_PASS_FWD ? ", clblast" : "");
         return EXIT_USAGE;
     }
-    if (o->pass != NULL && strcmp(o->pass, "fwd") != 0)
-        return usage_error("pass '%s' is not tunable yet (tunable: fwd)", o->pass);
     if ((o->shape_spec == NULL) == (o->model == NULL))
         return usage_error("%s", "give one of --shape and --model");
     return 0;
@@ -322,6 +340,7 @@ typedef struct tuner {
     clcnn__conv_direct_tuning tuning;
     clcnn__tune_space space;
     clcnn_tensor *x, *w, *b, *y;
+    clcnn_tensor *target; /* what the pass writes: y, x (dx) or w (dw) */
     cl_mem ws;
     size_t ws_bytes;
     float *ref, *out;
@@ -363,6 +382,11 @@ static clcnn_status run_once(tuner *t, const int *v, double *ms)
     CLCNN_TRY(ensure_workspace(t, tun->workspace_with(&t->pb, t->dev, tun, v)));
     clcnn__conv_args args = {clcnn_tensor_buffer(t->x), clcnn_tensor_buffer(t->w),
                              clcnn_tensor_buffer(t->b), clcnn_tensor_buffer(t->y), t->w};
+    /* The backward passes write x (dx) or w (dw), read y as dy, and have no bias. */
+    if (tun->pass != CLCNN_CONV_PASS_FWD) {
+        args.bias = NULL;
+        args.w_tensor = NULL;
+    }
     return tun->run_with(t->dev, &t->pb, &args, t->ws, tun, v, ms);
 }
 
@@ -380,13 +404,13 @@ static outcome measure(tuner *t, const int *v, double *median_ms, double *rel_er
 {
     double ms;
     *rel_err = 0;
-    clcnn_status st = clcnn_tensor_fill(t->y, NAN);
+    clcnn_status st = clcnn_tensor_fill(t->target, NAN);
     if (st == CLCNN_OK)
         st = run_once(t, v, &ms);
     if (st == CLCNN_OK && t->corrupt_on && memcmp(v, t->corrupt, t->space.nparams * sizeof *v) == 0)
-        st = clcnn_tensor_fill(t->y, 0.5f); /* what a kernel with a wrong index would leave */
+        st = clcnn_tensor_fill(t->target, 0.5f); /* what a kernel with a wrong index would leave */
     if (st == CLCNN_OK)
-        st = clcnn_tensor_download(t->y, t->out, t->count);
+        st = clcnn_tensor_download(t->target, t->out, t->count);
     if (st != CLCNN_OK) {
         if (clcnn_last_error()[0] != '\0')
             fprintf(stderr, "\ncltune: candidate failed: %s\n", clcnn_last_error());
@@ -614,15 +638,22 @@ static clcnn_status make_tensors(tuner *t, const shape *s)
     CLCNN_TRY(clcnn__conv_make_problem(s->x, s->w, &s->p, &t->pb));
     clcnn__conv_problem_key(&t->pb, t->key, sizeof t->key);
     t->o->tunable->space(&t->pb, t->dev, t->o->tunable, &t->tuning, &t->space);
-    t->count = t->pb.y.n * t->pb.y.c * t->pb.y.h * t->pb.y.w;
-    t->flops = 2.0 * (double)t->count * (double)(t->pb.cg * t->pb.w.h * t->pb.w.w);
+    const size_t ny = t->pb.y.n * t->pb.y.c * t->pb.y.h * t->pb.y.w;
+    /* Every pass does the forward's multiply-adds. */
+    t->flops = 2.0 * (double)ny * (double)(t->pb.cg * t->pb.w.h * t->pb.w.w);
     CLCNN_TRY(clcnn_tensor_create(t->dev, t->pb.x, &t->x));
     CLCNN_TRY(clcnn_tensor_create(t->dev, t->pb.w, &t->w));
     CLCNN_TRY(clcnn_tensor_create(t->dev, (clcnn_shape){1, t->pb.w.n, 1, 1}, &t->b));
     CLCNN_TRY(clcnn_tensor_create(t->dev, t->pb.y, &t->y));
+    const clcnn_conv_pass pass = t->o->tunable->pass;
+    t->target = pass == CLCNN_CONV_PASS_BWD_DATA      ? t->x
+                : pass == CLCNN_CONV_PASS_BWD_WEIGHTS ? t->w
+                                                      : t->y;
+    t->count = clcnn_tensor_count(t->target);
     size_t nx = clcnn_tensor_count(t->x), nw = clcnn_tensor_count(t->w);
     size_t most = nx > nw ? nx : nw;
-    float *host = malloc((most > t->count ? most : t->count) * sizeof *host);
+    most = most > ny ? most : ny;
+    float *host = malloc(most * sizeof *host);
     t->out = malloc(t->count * sizeof *t->out);
     if (host == NULL || t->out == NULL) {
         free(host);
@@ -630,10 +661,11 @@ static clcnn_status make_tensors(tuner *t, const shape *s)
     }
     /* A fixed xorshift sequence: the same data for every candidate and every run. */
     uint64_t state = 0x9E3779B97F4A7C15ull ^ t->o->seed;
-    size_t sizes[3] = {nx, nw, t->pb.w.n};
-    clcnn_tensor *dst[3] = {t->x, t->w, t->b};
+    size_t sizes[4] = {nx, nw, t->pb.w.n, ny};
+    clcnn_tensor *dst[4] = {t->x, t->w, t->b, t->y};
     clcnn_status st = CLCNN_OK;
-    for (int k = 0; k < 3 && st == CLCNN_OK; k++) {
+    /* y is dy for the backward passes; the forward overwrites it. */
+    for (int k = 0; k < 4 && st == CLCNN_OK; k++) {
         for (size_t i = 0; i < sizes[k]; i++) {
             state ^= state >> 12;
             state ^= state << 25;
@@ -1132,11 +1164,12 @@ int main(int argc, char **argv)
         st = model_shapes(o.model, o.batch, shapes, &count);
     const clcnn_device_info *info = clcnn_device_get_info(dev);
     if (st == CLCNN_OK)
-        printf("# cltune --solver %s on %s (%s, driver %s): %zu shape(s), strategy %s, seed %llu, "
-               "%s\n",
-               o.clblast ? "clblast" : o.solver, info->name, info->platform_name,
-               info->driver_version, count, clcnn__tune_strategy_name(o.strategy),
-               (unsigned long long)o.seed, o.budget_s > 0 ? "time budget" : "evaluation bound");
+        printf("# cltune --solver %s --pass %s on %s (%s, driver %s): %zu shape(s), strategy %s, "
+               "seed %llu, %s\n",
+               o.clblast ? "clblast" : o.solver, clcnn_conv_pass_name(o.tunable->pass), info->name,
+               info->platform_name, info->driver_version, count,
+               clcnn__tune_strategy_name(o.strategy), (unsigned long long)o.seed,
+               o.budget_s > 0 ? "time budget" : "evaluation bound");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;

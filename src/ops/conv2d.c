@@ -191,13 +191,13 @@ void clcnn__conv_problem_key(const clcnn__conv_problem *pb, char *buf, size_t si
 static const clcnn__conv_tunable *const tunables[] = {
     &clcnn__conv_tunable_direct,    &clcnn__conv_tunable_winograd4,
     &clcnn__conv_tunable_winograd2, &clcnn__conv_tunable_winograd4_split,
-    &clcnn__conv_tunable_gemm,
+    &clcnn__conv_tunable_gemm,      &clcnn__conv_tunable_bwd_weights_igemm,
 };
 
-const clcnn__conv_tunable *clcnn__conv_tunable_find(const char *name)
+const clcnn__conv_tunable *clcnn__conv_tunable_find(const char *name, clcnn_conv_pass pass)
 {
     for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)
-        if (strcmp(tunables[i]->solver->name, name) == 0)
+        if (tunables[i]->pass == pass && strcmp(tunables[i]->solver->name, name) == 0)
             return tunables[i];
     return NULL;
 }

@@ -78,6 +78,9 @@ typedef clcnn__conv_tuning clcnn__conv_direct_tuning;
  * (db_kernel, clcnn__conv_problem_key(), params named as the space's parameters). */
 typedef struct clcnn__conv_tunable {
     const clcnn__conv_solver *solver;
+    /* the pass the solver computes: its run reads and writes clcnn__conv_args as that pass's
+     * solvers do (backward weights: x, dy in y, dw in w; backward data: dy in y, w, dx in x) */
+    clcnn_conv_pass pass;
     const char *db_kernel;
     void (*space)(const clcnn__conv_problem *pb, const clcnn_device *dev,
                   const struct clcnn__conv_tunable *tunable, clcnn__conv_tuning *tuning,
@@ -97,11 +100,12 @@ extern const clcnn__conv_tunable clcnn__conv_tunable_winograd2;
 extern const clcnn__conv_tunable clcnn__conv_tunable_winograd4;
 extern const clcnn__conv_tunable clcnn__conv_tunable_winograd4_split;
 extern const clcnn__conv_tunable clcnn__conv_tunable_gemm;
+extern const clcnn__conv_tunable clcnn__conv_tunable_bwd_weights_igemm;
 
-/* The tunable row of the forward solver named [in] name, or NULL. */
-const clcnn__conv_tunable *clcnn__conv_tunable_find(const char *name);
+/* The tunable row of the solver named [in] name for [in] pass, or NULL. */
+const clcnn__conv_tunable *clcnn__conv_tunable_find(const char *name, clcnn_conv_pass pass);
 
-/* The i-th tunable forward solver, NULL past the last. */
+/* The i-th tunable solver (of any pass), NULL past the last. */
 const clcnn__conv_tunable *clcnn__conv_tunable_at(size_t i);
 
 /* Fills [out] space with the direct solver's parameters for this problem on this device; its

@@ -29,8 +29,16 @@ clcnn_status clcnn__launch(clcnn_device *dev, const char *source, const char *na
                            const char *what, const clcnn__kernel_arg *args, size_t nargs,
                            cl_uint dims, const size_t *global, const size_t *local)
 {
+    return clcnn__launch_options(dev, source, NULL, name, what, args, nargs, dims, global, local);
+}
+
+clcnn_status clcnn__launch_options(clcnn_device *dev, const char *source, const char *options,
+                                   const char *name, const char *what,
+                                   const clcnn__kernel_arg *args, size_t nargs, cl_uint dims,
+                                   const size_t *global, const size_t *local)
+{
     cl_kernel k;
-    CLCNN_TRY(clcnn__kernel_create(dev, source, NULL, name, &k));
+    CLCNN_TRY(clcnn__kernel_create(dev, source, options, name, &k));
     clcnn_status st = clcnn__set_args(k, what, args, nargs);
     if (st == CLCNN_OK)
         st = clcnn__enqueue(dev, k, what, dims, global, local, NULL);

@@ -37,6 +37,12 @@ clcnn_status clcnn__launch(clcnn_device *dev, const char *source, const char *na
                            const char *what, const clcnn__kernel_arg *args, size_t nargs,
                            cl_uint dims, const size_t *global, const size_t *local);
 
+/* As clcnn__launch(), with the program built with [in] options (NULL: the defaults). */
+clcnn_status clcnn__launch_options(clcnn_device *dev, const char *source, const char *options,
+                                   const char *name, const char *what,
+                                   const clcnn__kernel_arg *args, size_t nargs, cl_uint dims,
+                                   const size_t *global, const size_t *local);
+
 /* Enqueues a 3-D kernel on the compute queue and waits for it. */
 clcnn_status clcnn__launch_wait(clcnn_device *dev, cl_kernel kernel, const char *what,
                                 const size_t global[3], const size_t *local);
