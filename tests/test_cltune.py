@@ -54,7 +54,7 @@ def entries(cache):
 def usage(tmp):
     for name, args in [("no solver", ["--shape", TINY]),
                        ("untunable solver", ["--solver", "implicit_gemm", "--shape", TINY]),
-                       ("untunable pass", ["--solver", "direct", "--pass", "bwd-data",
+                       ("untunable pass", ["--solver", "winograd4", "--pass", "bwd-data",
                                            "--shape", TINY]),
                        ("bad shape", ["--solver", "direct", "--shape", "1,2,3"]),
                        ("bad strategy", ["--solver", "direct", "--shape", TINY,
@@ -180,6 +180,12 @@ def backward(cache):
     check("bwd-weights planted variant rejected",
           "rejected IG_MR=2 IG_KV=1 CHUNK_MIB=16: wrong result" in err and "--pass bwd-weights" in out,
           out + err[-2000:])
+    code, out, err = run(cache, "--solver", "direct", "--pass", "bwd-data", "--shape", shape,
+                         "--strategy", "random", "--evals", "2", "--repeat", "1")
+    e = entries(cache).get(("conv2d_bwd_data_direct", key))
+    check("bwd-data direct stores its own entry",
+          code == 0 and e is not None and sorted(e["params"]) == ["BWD_CB", "BWD_VW", "BWD_YB"]
+          and e["verified"] is True, out + err[-2000:])
 
 
 def planted_wrong_variant(cache):

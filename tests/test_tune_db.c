@@ -1239,6 +1239,93 @@ static void test_igemm_bwd_weights_uses_stored_parameters(void **state)
     problem_free(&pb);
 }
 
+/* The backward direct solvers' parameters, one entry per pass: a stored point builds each pass's
+ * kernel with its -D options and gives the defaults' result; an entry of one pass leaves the
+ * other alone. */
+static void test_bwd_direct_uses_stored_parameters(void **state)
+{
+    (void)state;
+    static const char *const data_names[3] = {"BWD_VW", "BWD_YB", "BWD_CB"};
+    static const char *const weights_names[3] = {"BWD_VW", "BWDW_KB", "BWDW_TB"};
+    const int data_point[3] = {4, 1, 2}, weights_point[3] = {4, 2, 1};
+    const char *data_opts = "-DBWD_VW=4 -DBWD_YB=1 -DBWD_CB=2";
+    const char *weights_opts = "-DBWD_VW=4 -DBWDW_KB=2 -DBWDW_TB=1";
+    problem pb;
+    problem_make(&pb, 12);
+    size_t nx = clcnn_tensor_count(pb.x), ny = clcnn_tensor_count(pb.y);
+    size_t nw = clcnn_tensor_count(pb.w);
+    float *dy = malloc(ny * sizeof *dy);
+    test_rng rng;
+    test_rng_seed(&rng, 11);
+    test_rng_fill(&rng, dy, ny, -1, 1);
+    float *hx = test_download(pb.x), *hw = test_download(pb.w);
+    clcnn_tensor *dx = NULL, *dw = NULL;
+    float *ref_dx = NULL, *ref_dw = NULL;
+    clcnn__conv_problem cp;
+    assert_ok(
+        clcnn__conv_make_problem(clcnn_tensor_shape(pb.x), clcnn_tensor_shape(pb.w), &pb.p, &cp));
+    char key[256];
+    clcnn__conv_problem_key(&cp, key, sizeof key);
+    for (int round = 0; round < 3; round++) {
+        /* 0: defaults; 1: a stored backward-data point; 2: and a backward-weights one. */
+        assert_ok(clcnn_tensor_upload(pb.y, dy, ny));
+        assert_ok(clcnn_tensor_create(pb.dev, clcnn_tensor_shape(pb.x), &dx));
+        assert_ok(clcnn_tensor_create(pb.dev, clcnn_tensor_shape(pb.w), &dw));
+        assert_ok(clcnn_conv2d_backward_data(pb.dev, pb.y, pb.w, &pb.p, CLCNN_CONV_ALGO_DIRECT,
+                                             NULL, 0, dx));
+        assert_ok(clcnn_conv2d_backward_weights(pb.dev, pb.x, pb.y, &pb.p, CLCNN_CONV_ALGO_DIRECT,
+                                                NULL, 0, dw));
+        float *got_dx = test_download(dx), *got_dw = test_download(dw);
+        assert_int_equal(clcnn__program_built_with(pb.dev, "conv2d_bwd_direct.cl", data_opts),
+                         round >= 1);
+        assert_int_equal(clcnn__program_built_with(pb.dev, "conv2d_bwd_direct.cl", weights_opts),
+                         round >= 2);
+        if (round == 0) {
+            ref_dx = got_dx;
+            ref_dw = got_dw;
+        } else {
+            assert_close(got_dx, ref_dx, nx);
+            assert_close(got_dw, ref_dw, nw);
+            free(got_dx);
+            free(got_dw);
+        }
+        clcnn_tensor_release(dx);
+        clcnn_tensor_release(dw);
+        if (round == 2)
+            break;
+        const clcnn__conv_tunable *t =
+            round == 0 ? clcnn__conv_tunable_find("direct", CLCNN_CONV_PASS_BWD_DATA)
+                       : clcnn__conv_tunable_find("direct", CLCNN_CONV_PASS_BWD_WEIGHTS);
+        assert_non_null(t);
+        clcnn__conv_tuning tuning;
+        clcnn__tune_space space;
+        t->space(&cp, pb.dev, t, &tuning, &space);
+        assert_ok(clcnn__tune_space_check(&space));
+        const int *point = round == 0 ? data_point : weights_point;
+        assert_true(space.valid(point, space.user));
+        const clcnn__tune_db_entry e = {.kernel = t->db_kernel,
+                                        .problem = key,
+                                        .solver = "direct",
+                                        .nparams = 3,
+                                        .names = round == 0 ? data_names : weights_names,
+                                        .values = point,
+                                        .time_us = 1,
+                                        .verified = true,
+                                        .complete = true};
+        assert_ok(clcnn__tune_db_write(pb.dev, &e));
+        problem_free(&pb);
+        problem_make(&pb, 12);
+        assert_ok(clcnn_tensor_upload(pb.x, hx, nx));
+        assert_ok(clcnn_tensor_upload(pb.w, hw, nw));
+    }
+    problem_free(&pb);
+    free(ref_dx);
+    free(ref_dw);
+    free(hx);
+    free(hw);
+    free(dy);
+}
+
 int main(void)
 {
     if (!test_have_device())
@@ -1268,6 +1355,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_igemm_bwd_weights_uses_stored_parameters, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_bwd_direct_uses_stored_parameters, setup, teardown),
     };
     return cmocka_run_group_tests_name("tune_db", tests, NULL, NULL);
 }

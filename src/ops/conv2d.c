@@ -189,9 +189,14 @@ void clcnn__conv_problem_key(const clcnn__conv_problem *pb, char *buf, size_t si
 
 /* The solvers cltune can tune, in the order its usage lists them. */
 static const clcnn__conv_tunable *const tunables[] = {
-    &clcnn__conv_tunable_direct,    &clcnn__conv_tunable_winograd4,
-    &clcnn__conv_tunable_winograd2, &clcnn__conv_tunable_winograd4_split,
-    &clcnn__conv_tunable_gemm,      &clcnn__conv_tunable_bwd_weights_igemm,
+    &clcnn__conv_tunable_direct,
+    &clcnn__conv_tunable_winograd4,
+    &clcnn__conv_tunable_winograd2,
+    &clcnn__conv_tunable_winograd4_split,
+    &clcnn__conv_tunable_gemm,
+    &clcnn__conv_tunable_bwd_weights_igemm,
+    &clcnn__conv_tunable_bwd_data_direct,
+    &clcnn__conv_tunable_bwd_weights_direct,
 };
 
 const clcnn__conv_tunable *clcnn__conv_tunable_find(const char *name, clcnn_conv_pass pass)

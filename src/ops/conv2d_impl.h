@@ -101,6 +101,8 @@ extern const clcnn__conv_tunable clcnn__conv_tunable_winograd4;
 extern const clcnn__conv_tunable clcnn__conv_tunable_winograd4_split;
 extern const clcnn__conv_tunable clcnn__conv_tunable_gemm;
 extern const clcnn__conv_tunable clcnn__conv_tunable_bwd_weights_igemm;
+extern const clcnn__conv_tunable clcnn__conv_tunable_bwd_data_direct;
+extern const clcnn__conv_tunable clcnn__conv_tunable_bwd_weights_direct;
 
 /* The tunable row of the solver named [in] name for [in] pass, or NULL. */
 const clcnn__conv_tunable *clcnn__conv_tunable_find(const char *name, clcnn_conv_pass pass);
