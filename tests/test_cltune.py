@@ -188,6 +188,18 @@ def backward(cache):
           and e["verified"] is True, out + err[-2000:])
 
 
+def pool(cache):
+    """--solver pool: an entry of the pooling forward, every candidate with the defaults' bits."""
+    code, out, err = run(cache, "--solver", "pool", "--shape", "2,4,16,16,2,2,2,0",
+                         "--strategy", "exhaustive", "--evals", "3", "--repeat", "1")
+    e = entries(cache).get(("pool_fwd", "n2c4h16w16r2s2u2p0m0"))
+    check("pool search stores a verified entry",
+          code == 0 and e is not None and sorted(e["params"]) == ["LWS", "POOL_VW"]
+          and e["verified"] is True and "0 rejected" in out, out + err[-2000:])
+    code, out, err = run(cache, "--solver", "pool", "--shape", "2,4,16")
+    check("pool: bad shape is a usage error", code == 2 and "N,C,H,W,R,S,stride,pad" in err, err)
+
+
 def planted_wrong_variant(cache):
     # Exhaustive order starts at the smallest values: the first candidate is corrupted.
     first = "2,1,1,0,0"
@@ -271,7 +283,7 @@ def main():
         return 77
     helped = subprocess.run([CLTUNE, "--help"], capture_output=True, text=True)
     check("help", helped.returncode == 0 and "--strategy" in helped.stdout)
-    for test in [usage, tiny_search_show_resume, winograd, gemm, clblast, backward,
+    for test in [usage, tiny_search_show_resume, winograd, gemm, clblast, backward, pool,
                  planted_wrong_variant, corrupt_database,
                  budget_bound, interrupt_then_resume, model]:
         with tempfile.TemporaryDirectory() as tmp:

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "conv2d_impl.h"
+#include "pool_impl.h"
 #include "program_impl.h"
 #include "testutil.h"
 #include "tune_clblast_impl.h"
@@ -1326,6 +1327,70 @@ static void test_bwd_direct_uses_stored_parameters(void **state)
     free(dy);
 }
 
+/* Pooling forward parameters: a stored point builds the 2x2 stride-2 kernel with its vector
+ * width and gives the defaults' bits; a problem without an entry takes the nearest one's; a
+ * width on another window breaks the constraint and is ignored. */
+static void test_pool_uses_stored_parameters(void **state)
+{
+    (void)state;
+    static const char *const names[2] = {"POOL_VW", "LWS"};
+    const int point[2] = {4, 4};
+    clcnn_device *dev;
+    assert_ok(clcnn_device_create(NULL, &dev));
+    const clcnn_shape xs = {2, 3, 16, 16};
+    clcnn_pool_params p = clcnn_pool_params_default(CLCNN_POOL_MAX);
+    clcnn_tensor *x, *y;
+    clcnn_shape ys;
+    assert_ok(clcnn_pool_output_shape(xs, &p, &ys));
+    assert_ok(clcnn_tensor_create(dev, xs, &x));
+    assert_ok(clcnn_tensor_create(dev, ys, &y));
+    test_rng rng;
+    test_rng_seed(&rng, 5);
+    float hx[2 * 3 * 16 * 16];
+    test_rng_fill(&rng, hx, 2 * 3 * 16 * 16, -1, 1);
+    assert_ok(clcnn_tensor_upload(x, hx, 2 * 3 * 16 * 16));
+    assert_ok(clcnn_pool_forward(dev, x, &p, y, NULL));
+    float *ref = test_download(y);
+    assert_false(clcnn__program_built_with(dev, "pool.cl", "-DPOOL_VW=4"));
+    clcnn__pool_tuning tuning;
+    clcnn__tune_space space;
+    assert_ok(clcnn__pool_space(dev, xs, &p, &tuning, &space));
+    assert_ok(clcnn__tune_space_check(&space));
+    assert_true(space.valid(space.defaults, space.user));
+    assert_true(space.valid(point, space.user));
+    char key[160];
+    assert_ok(clcnn__pool_key(xs, &p, key, sizeof key));
+    assert_string_equal(key, "n2c3h16w16r2s2u2p0m0");
+    /* Stored for a bigger batch: the nearest problem's entry serves this one. */
+    const clcnn__tune_db_entry e = {.kernel = CLCNN__POOL_DB_KERNEL,
+                                    .problem = "n8c3h16w16r2s2u2p0m0",
+                                    .solver = "pool",
+                                    .nparams = 2,
+                                    .names = names,
+                                    .values = point,
+                                    .time_us = 1,
+                                    .verified = true,
+                                    .complete = true};
+    assert_ok(clcnn__tune_db_write(dev, &e));
+    assert_ok(clcnn_tensor_fill(y, NAN));
+    assert_ok(clcnn_pool_forward(dev, x, &p, y, NULL));
+    float *out = test_download(y);
+    assert_true(clcnn__program_built_with(dev, "pool.cl", "-DPOOL_VW=4"));
+    assert_memory_equal(out, ref, clcnn_tensor_count(y) * sizeof *out);
+    free(out);
+    /* A 3x3 window has no vector kernel: the point breaks the constraint there. */
+    clcnn_pool_params q = p;
+    q.window_h = q.window_w = 3;
+    assert_ok(clcnn__pool_space(dev, xs, &q, &tuning, &space));
+    assert_false(space.valid(point, space.user));
+    const int lws_only[2] = {8, 4};
+    assert_true(space.valid(lws_only, space.user));
+    clcnn_tensor_release(x);
+    clcnn_tensor_release(y);
+    clcnn_device_release(dev);
+    free(ref);
+}
+
 int main(void)
 {
     if (!test_have_device())
@@ -1356,6 +1421,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_igemm_bwd_weights_uses_stored_parameters, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bwd_direct_uses_stored_parameters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_uses_stored_parameters, setup, teardown),
     };
     return cmocka_run_group_tests_name("tune_db", tests, NULL, NULL);
 }

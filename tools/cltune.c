@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "conv2d_impl.h"
 #include "fileio_impl.h"
+#include "pool_impl.h"
 #include "status_impl.h"
 #include "tensor_impl.h"
 #include "tune_clblast_impl.h"
@@ -36,6 +37,8 @@ static const char usage_text[] =
     "              [--pass fwd|bwd-data|bwd-weights] [--strategy exhaustive|random|annealing|pso]\n"
     "              [--budget SECONDS[s] | --evals N] [--seed S] [--repeat N] [--resume]\n"
     "              [--device SEL]\n"
+    "       cltune --solver pool (--shape N,C,H,W,R,S,stride,pad | --model FILE [--batch N])\n"
+    "              [--strategy ...] [--budget ... | --evals N] [--seed S] [--repeat N] [--resume]\n"
     "       cltune --show [--device SEL]\n"
     "\n"
     "Searches the solver's parameter space for each convolution shape (with --model, each\n"
@@ -49,6 +52,9 @@ static const char usage_text[] =
     "device's tuning database as soon as it is found; at the end the defaults and the best 5\n"
     "are re-timed in turn (--repeat rounds) against load that came and went, and the winner of\n"
     "that is stored. The library then builds the solver with it.\n"
+    "--solver pool tunes max/avg/L2 pooling forwards (outputs per work-item of the 2x2\n"
+    "stride-2 kernel, work-group width; every candidate must give the defaults' bits); a --shape\n"
+    "is max pooling.\n"
     "--solver clblast tunes CLBlast's SGEMM kernel (Xgemm tiles, threads, vector widths, and\n"
     "the size from which CLBlast uses it) for the gemm solver on all the shapes at once: one\n"
     "entry per device, applied through CLBlast's override API when a device is created\n"
@@ -77,6 +83,7 @@ typedef struct opts {
     unsigned repeat;
     bool resume, show;
     bool clblast; /* --solver clblast: CLBlast's SGEMM parameters, through the gemm solver */
+    bool pool;    /* --solver pool: the pooling forward */
 } opts;
 
 typedef struct shape {
@@ -234,6 +241,14 @@ static int parse_args(int argc, char **argv, opts *o)
         int w = snprintf(tunable + used, sizeof tunable - used, "%s%s", i ? ", " : "",
                          clcnn__conv_tunable_at(i)->solver->name);
         used += w > 0 ? (size_t)w : 0;
+    }
+    if (o->solver != NULL && strcmp(o->solver, "pool") == 0) {
+        o->pool = true;
+        if (o->pass != NULL && strcmp(o->pass, "fwd") != 0)
+            return usage_error("pass '%s' is not tunable for pooling (fwd only)", o->pass);
+        if ((o->shape_spec == NULL) == (o->model == NULL))
+            return usage_error("%s", "give one of --shape and --model");
+        return 0;
     }
     if (o->solver != NULL && strcmp(o->solver, "clblast") == 0) {
         o->clblast = true;
@@ -1006,6 +1021,250 @@ static clcnn_status tune_clblast(clcnn_device *dev, const opts *o, const shape *
     return st;
 }
 
+/* ---- --solver pool -------------------------------------------------------------------------- */
+
+/* One pooling forward problem to tune. */
+typedef struct pool_shape {
+    clcnn_shape x;
+    clcnn_pool_params p;
+    char label[40];
+} pool_shape;
+
+/* "N,C,H,W,R,S,stride,pad": max pooling with an R x S window. */
+static bool parse_pool_shape(const char *spec, pool_shape *out)
+{
+    size_t v[8];
+    const char *p = spec;
+    for (int i = 0; i < 8; i++) {
+        char *end;
+        if (*p < '0' || *p > '9')
+            return false;
+        unsigned long long x = strtoull(p, &end, 10);
+        if (x > (1ull << 30) || (i < 7 && *end != ',') || (i == 7 && *end != '\0'))
+            return false;
+        v[i] = (size_t)x;
+        p = end + 1;
+    }
+    out->x = (clcnn_shape){v[0], v[1], v[2], v[3]};
+    out->p = clcnn_pool_params_default(CLCNN_POOL_MAX);
+    out->p.window_h = v[4];
+    out->p.window_w = v[5];
+    out->p.stride_h = out->p.stride_w = v[6];
+    out->p.pad_h = out->p.pad_w = v[7];
+    snprintf(out->label, sizeof out->label, "shape");
+    return true;
+}
+
+/* The pooling layers of a model at [in] batch images (duplicates kept out). */
+static clcnn_status model_pool_shapes(const char *path, size_t batch, pool_shape *out,
+                                      size_t *count)
+{
+    clcnn_model_desc model;
+    CLCNN_TRY(clcnn_model_load(path, &model));
+    clcnn_layer_summary *rows = NULL;
+    clcnn_status st = clcnn_model_summary(&model, batch, &rows, NULL);
+    *count = 0;
+    for (size_t i = 1; st == CLCNN_OK && i < model.count && *count < MAX_SHAPES; i++) {
+        const clcnn_layer_desc *l = &model.layers[i];
+        if (l->kind != CLCNN_LAYER_POOL)
+            continue;
+        pool_shape s = {.p = l->pool};
+        s.x = (clcnn_shape){batch, rows[i - 1].channels, rows[i - 1].height, rows[i - 1].width};
+        snprintf(s.label, sizeof s.label, "%s", l->name);
+        char a[160], b[160];
+        st = clcnn__pool_key(s.x, &s.p, a, sizeof a);
+        bool seen = false;
+        for (size_t j = 0; st == CLCNN_OK && j < *count && !seen; j++)
+            seen =
+                clcnn__pool_key(out[j].x, &out[j].p, b, sizeof b) == CLCNN_OK && strcmp(a, b) == 0;
+        if (st == CLCNN_OK && !seen)
+            out[(*count)++] = s;
+    }
+    clcnn_free(rows);
+    clcnn_model_desc_free(&model);
+    return st;
+}
+
+typedef struct pool_tuner {
+    const opts *o;
+    clcnn_device *dev;
+    const pool_shape *s;
+    char key[160];
+    clcnn__pool_tuning tuning;
+    clcnn__tune_space space;
+    clcnn_tensor *x, *y;
+    float *ref, *out;
+    size_t count;
+    double default_ms, deadline;
+    const int *best;
+    double best_ms;
+    int best_values[CLCNN__TUNE_MAX_PARAMS];
+    size_t evals, rejected;
+} pool_tuner;
+
+/* Runs a point once (building it), checks it against the defaults' bits (pooling sums in one
+ * order whatever the point), then the median of --repeat timed runs. */
+static outcome pool_measure(pool_tuner *t, const int *v, double *median_ms)
+{
+    double times[64] = {0};
+    clcnn_status st = clcnn_tensor_fill(t->y, NAN);
+    if (st == CLCNN_OK)
+        st = clcnn__pool_forward_with(t->dev, t->x, &t->s->p, t->y, v, NULL);
+    if (st == CLCNN_OK)
+        st = clcnn_tensor_download(t->y, t->out, t->count);
+    if (st != CLCNN_OK) {
+        fprintf(stderr, "\ncltune: candidate failed: %s\n", clcnn_last_error());
+        clcnn_clear_error();
+        return OUT_FAILED;
+    }
+    if (t->ref != NULL && memcmp(t->ref, t->out, t->count * sizeof *t->out) != 0)
+        return OUT_WRONG;
+    unsigned n = 0;
+    while (n < t->o->repeat) {
+        if (interrupted || (t->deadline > 0 && now_s() > t->deadline))
+            return OUT_STOP;
+        if (clcnn__pool_forward_with(t->dev, t->x, &t->s->p, t->y, v, &times[n]) != CLCNN_OK) {
+            clcnn_clear_error();
+            return OUT_FAILED;
+        }
+        n++;
+    }
+    qsort(times, n, sizeof times[0], compare_double);
+    *median_ms = times[n / 2];
+    return OUT_OK;
+}
+
+static clcnn_status pool_save(pool_tuner *t, bool complete)
+{
+    const char *names[CLCNN__TUNE_MAX_PARAMS];
+    for (size_t i = 0; i < t->space.nparams; i++)
+        names[i] = t->space.params[i].name;
+    const clcnn__tune_db_entry e = {.kernel = CLCNN__POOL_DB_KERNEL,
+                                    .problem = t->key,
+                                    .solver = "pool",
+                                    .nparams = t->space.nparams,
+                                    .names = names,
+                                    .values = t->best,
+                                    .time_us = t->best_ms * 1e3,
+                                    .default_us = t->default_ms * 1e3,
+                                    .verified = true,
+                                    .complete = complete};
+    return clcnn__tune_db_write(t->dev, &e);
+}
+
+static clcnn__tune_verdict pool_cost(const int *v, void *user, double *cost_ms)
+{
+    pool_tuner *t = user;
+    if (interrupted || (t->deadline > 0 && now_s() > t->deadline))
+        return CLCNN__TUNE_STOP;
+    double ms = 0;
+    outcome out = pool_measure(t, v, &ms);
+    if (out == OUT_STOP)
+        return CLCNN__TUNE_STOP;
+    t->evals++;
+    if (out != OUT_OK) {
+        t->rejected++;
+        fprintf(stderr, "\ncltune: rejected POOL_VW=%d LWS=%d: %s\n", v[0], v[1],
+                out == OUT_WRONG ? "wrong result" : "failed to build or run");
+        return CLCNN__TUNE_REJECTED;
+    }
+    if (ms < t->best_ms) {
+        memcpy(t->best_values, v, t->space.nparams * sizeof *v);
+        t->best = t->best_values;
+        t->best_ms = ms;
+        if (pool_save(t, false) != CLCNN_OK) {
+            fprintf(stderr, "\ncltune: cannot save progress: %s\n", clcnn_last_error());
+            clcnn_clear_error();
+        }
+    }
+    fprintf(stderr, "\r[pool] %zu evals, %zu rejected, best %.3f ms (%.2fx)   ", t->evals,
+            t->rejected, t->best_ms, t->default_ms / t->best_ms);
+    fflush(stderr);
+    *cost_ms = ms;
+    return CLCNN__TUNE_MEASURED;
+}
+
+/* Tunes one pooling forward problem. */
+static clcnn_status tune_pool(clcnn_device *dev, const opts *o, const pool_shape *s,
+                              double deadline)
+{
+    pool_tuner t = {.o = o, .dev = dev, .s = s, .deadline = deadline};
+    CLCNN_TRY(clcnn__pool_key(s->x, &s->p, t.key, sizeof t.key));
+    CLCNN_TRY(clcnn__pool_space(dev, s->x, &s->p, &t.tuning, &t.space));
+    if (o->resume) {
+        int v[CLCNN__TUNE_MAX_PARAMS];
+        bool complete = false, found = false;
+        const char *names[CLCNN__TUNE_MAX_PARAMS];
+        for (size_t i = 0; i < t.space.nparams; i++)
+            names[i] = t.space.params[i].name;
+        clcnn__tune_db_lookup_params(dev, CLCNN__POOL_DB_KERNEL, t.key, names, v, t.space.nparams,
+                                     &complete, &found);
+        if (found && complete) {
+            printf("# %s (%s): already in the tuning database, skipped (--resume)\n", t.key,
+                   s->label);
+            return CLCNN_OK;
+        }
+    }
+    printf("# %s (%s)\n", t.key, s->label);
+    t.count = t.tuning.y.n * t.tuning.y.c * t.tuning.y.h * t.tuning.y.w;
+    clcnn_status st = clcnn_tensor_create(dev, s->x, &t.x);
+    if (st == CLCNN_OK)
+        st = clcnn_tensor_create(dev, t.tuning.y, &t.y);
+    size_t nx = s->x.n * s->x.c * s->x.h * s->x.w;
+    float *host = st == CLCNN_OK ? malloc(nx * sizeof *host) : NULL;
+    t.out = malloc(t.count * sizeof *t.out);
+    if (st == CLCNN_OK && (host == NULL || t.out == NULL))
+        st = CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "cltune: out of host memory for %s", t.key);
+    uint64_t state = 0x9E3779B97F4A7C15ull ^ o->seed;
+    for (size_t i = 0; st == CLCNN_OK && i < nx; i++) {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        host[i] = (float)((double)((state * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0);
+    }
+    if (st == CLCNN_OK)
+        st = clcnn_tensor_upload(t.x, host, nx);
+    free(host);
+    /* The defaults' output is the reference. */
+    if (st == CLCNN_OK && pool_measure(&t, t.space.defaults, &t.default_ms) != OUT_OK)
+        st = CLCNN_ERR(CLCNN_STATUS_INTERNAL, "cltune: the default configuration of %s failed",
+                       t.key);
+    if (st == CLCNN_OK) {
+        t.ref = t.out;
+        t.out = malloc(t.count * sizeof *t.out);
+        if (t.out == NULL)
+            st = CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "cltune: out of host memory");
+        t.best = t.space.defaults;
+        t.best_ms = t.default_ms;
+    }
+    clcnn__tune_result r = {0};
+    if (st == CLCNN_OK) {
+        clcnn__tune_options to = {.strategy = o->strategy,
+                                  .seed = o->seed,
+                                  .max_evals = o->evals,
+                                  .budget_s = deadline > 0 ? deadline - now_s() : 0,
+                                  .start_default = true};
+        if (deadline > 0 && !(to.budget_s > 0))
+            to.budget_s = 1e-9;
+        st = clcnn__tune_search(&t.space, &to, pool_cost, &t, &r);
+        fprintf(stderr, "\n");
+    }
+    if (st == CLCNN_OK) {
+        printf("# %s: %zu evaluated of %zu valid points (%s), %zu rejected\n", t.key, r.evals,
+               r.valid_points, clcnn__tune_strategy_name(o->strategy), r.rejected);
+        printf("def  POOL_VW=%d LWS=%d %10.3f ms\n", t.space.defaults[0], t.space.defaults[1],
+               t.default_ms);
+        printf("best POOL_VW=%d LWS=%d %10.3f ms %7.2fx\n", t.best[0], t.best[1], t.best_ms,
+               t.default_ms / t.best_ms);
+        st = pool_save(&t, !interrupted);
+    }
+    clcnn_tensor_release(t.x);
+    clcnn_tensor_release(t.y);
+    free(t.ref);
+    free(t.out);
+    return st;
+}
+
 /* ---- --show ------------------------------------------------------------------------------- */
 
 /* A database file for --show: NULL when absent (*absent) or corrupt (a warning on stderr). */
@@ -1142,8 +1401,14 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     static shape shapes[MAX_SHAPES];
+    static pool_shape pools[MAX_SHAPES];
     size_t count = 0;
-    if (!o.show && o.shape_spec != NULL) {
+    if (!o.show && o.pool && o.shape_spec != NULL) {
+        if (!parse_pool_shape(o.shape_spec, &pools[0]))
+            return usage_error("--shape wants N,C,H,W,R,S,stride,pad for pooling, not '%s'",
+                               o.shape_spec);
+        count = 1;
+    } else if (!o.show && o.shape_spec != NULL) {
         if (!parse_shape(o.shape_spec, &shapes[0]))
             return usage_error("--shape wants N,C,H,W,K,R,S,stride,pad, not '%s'", o.shape_spec);
         count = 1;
@@ -1161,12 +1426,14 @@ int main(int argc, char **argv)
         return rc;
     }
     if (o.model != NULL)
-        st = model_shapes(o.model, o.batch, shapes, &count);
+        st = o.pool ? model_pool_shapes(o.model, o.batch, pools, &count)
+                    : model_shapes(o.model, o.batch, shapes, &count);
     const clcnn_device_info *info = clcnn_device_get_info(dev);
     if (st == CLCNN_OK)
         printf("# cltune --solver %s --pass %s on %s (%s, driver %s): %zu shape(s), strategy %s, "
                "seed %llu, %s\n",
-               o.clblast ? "clblast" : o.solver, clcnn_conv_pass_name(o.tunable->pass), info->name,
+               o.clblast ? "clblast" : o.solver,
+               o.pool ? "fwd" : clcnn_conv_pass_name(o.tunable->pass), info->name,
                info->platform_name, info->driver_version, count,
                clcnn__tune_strategy_name(o.strategy), (unsigned long long)o.seed,
                o.budget_s > 0 ? "time budget" : "evaluation bound");
@@ -1181,6 +1448,15 @@ int main(int argc, char **argv)
         st = tune_clblast(dev, &o, shapes, count, end);
         count = 0;
     }
+    for (size_t i = 0; st == CLCNN_OK && o.pool && i < count && !interrupted; i++) {
+        /* An even share of what is left. */
+        double deadline = end > 0 ? now_s() + (end - now_s()) / (double)(count - i) : 0;
+        if (end > 0 && end - now_s() <= 0)
+            break;
+        st = tune_pool(dev, &o, &pools[i], deadline);
+    }
+    if (o.pool)
+        count = 0;
     for (size_t i = 0; st == CLCNN_OK && i < count && !interrupted; i++) {
         double deadline = 0;
         if (end > 0) {
