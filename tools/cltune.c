@@ -1,6 +1,6 @@
 /* cltune: searches a solver's parameter space for convolution shapes, verifies every candidate
- * against the defaults' output, times it with OpenCL profiling events and stores the winner in
- * the device's tuning database, which the library reads when it builds the solver's programs. */
+ * against the defaults' output, times it and stores the winner in the device's tuning database,
+ * which the library reads when it builds the solver's programs; also --show and main. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <signal.h>
@@ -13,21 +13,15 @@
 
 #include "clcnn/clcnn.h"
 #include "cli.h"
+#include "cltune.h"
 #include "conv2d_impl.h"
 #include "fileio_impl.h"
-#include "pool_impl.h"
 #include "status_impl.h"
 #include "tensor_impl.h"
-#include "tune_clblast_impl.h"
 #include "tune_db_impl.h"
 #include "tune_search_impl.h"
 
 #define EXIT_USAGE 2
-/* Largest max |out - ref| / max |ref| a candidate may show: the direct solver's variants sum
- * each output in the same order, so anything past rounding noise is a wrong kernel. */
-#define MAX_REL_ERR 1e-5
-#define MAX_SHAPES 64
-#define TOP_ROWS 5
 /* A warm-up run this many times slower than the defaults ends a candidate's timing. */
 #define SLOW_FACTOR 3.0
 
@@ -72,35 +66,15 @@ static const char usage_text[] =
     "             in the cache directory) and the shipped one (read-only); a user entry\n"
     "             overrides the shipped one for the same problem\n";
 
-typedef struct opts {
-    const clcnn__conv_tunable *tunable;
-    const char *solver, *shape_spec, *model, *device, *pass;
-    size_t batch;
-    clcnn__tune_strategy strategy;
-    double budget_s;
-    size_t evals;
-    uint64_t seed;
-    unsigned repeat;
-    bool resume, show;
-    bool clblast; /* --solver clblast: CLBlast's SGEMM parameters, through the gemm solver */
-    bool pool;    /* --solver pool: the pooling forward */
-} opts;
-
-typedef struct shape {
-    clcnn_shape x, w;
-    clcnn_conv_params p;
-    char label[40];
-} shape;
-
-static volatile sig_atomic_t interrupted;
+volatile sig_atomic_t cltune_interrupted;
 
 static void on_sigint(int sig)
 {
     (void)sig;
-    interrupted = 1;
+    cltune_interrupted = 1;
 }
 
-static double now_s(void)
+double cltune_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -342,37 +316,6 @@ static double shape_flops(const shape *s)
 
 /* ---- one shape ---------------------------------------------------------------------------- */
 
-typedef struct candidate {
-    int values[CLCNN__TUNE_MAX_PARAMS];
-    double ms;
-} candidate;
-
-typedef struct tuner {
-    const opts *o;
-    clcnn_device *dev;
-    clcnn__conv_problem pb;
-    char key[256];
-    clcnn__conv_direct_tuning tuning;
-    clcnn__tune_space space;
-    clcnn_tensor *x, *w, *b, *y;
-    clcnn_tensor *target; /* what the pass writes: y, x (dx) or w (dw) */
-    cl_mem ws;
-    size_t ws_bytes;
-    float *ref, *out;
-    size_t count;
-    double ref_max;
-    double flops;
-    double default_ms;
-    double deadline; /* absolute now_s(); 0: none */
-    candidate *results;
-    size_t nresults, cap;
-    size_t evals, rejected, planned;
-    double started;
-    size_t shape_index, shape_count;
-    int corrupt[CLCNN__TUNE_MAX_PARAMS]; /* CLTUNE_TEST_CORRUPT: a planted wrong variant */
-    bool corrupt_on;
-} tuner;
-
 static clcnn_status ensure_workspace(tuner *t, size_t need)
 {
     if (need <= t->ws_bytes)
@@ -405,17 +348,15 @@ static clcnn_status run_once(tuner *t, const int *v, double *ms)
     return tun->run_with(t->dev, &t->pb, &args, t->ws, tun, v, ms);
 }
 
-static int compare_double(const void *a, const void *b)
+int cltune_compare_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-typedef enum outcome { OUT_OK, OUT_WRONG, OUT_FAILED, OUT_STOP } outcome;
-
 /* Runs a candidate once (building it), checks its output against the reference (when
  * t->ref holds one), then times repeat runs: [out] median_ms. */
-static outcome measure(tuner *t, const int *v, double *median_ms, double *rel_err)
+outcome cltune_measure(tuner *t, const int *v, double *median_ms, double *rel_err)
 {
     double ms;
     *rel_err = 0;
@@ -458,7 +399,7 @@ static outcome measure(tuner *t, const int *v, double *median_ms, double *rel_er
     double times[64] = {0};
     unsigned n = 0;
     while (n < t->o->repeat) {
-        if (interrupted || (t->deadline > 0 && now_s() > t->deadline))
+        if (cltune_interrupted || (t->deadline > 0 && cltune_now_s() > t->deadline))
             return OUT_STOP;
         if (run_once(t, v, &times[n]) != CLCNN_OK) {
             clcnn_clear_error();
@@ -466,7 +407,7 @@ static outcome measure(tuner *t, const int *v, double *median_ms, double *rel_er
         }
         n++;
     }
-    qsort(times, n, sizeof times[0], compare_double);
+    qsort(times, n, sizeof times[0], cltune_compare_double);
     *median_ms = times[n / 2];
     return OUT_OK;
 }
@@ -493,7 +434,7 @@ static void progress(const tuner *t)
         best = t->results[i].ms < best ? t->results[i].ms : best;
     double frac = t->planned > 0 ? (double)t->evals / (double)t->planned : 0;
     if (t->deadline > 0) {
-        double tf = (now_s() - t->started) / (t->deadline - t->started);
+        double tf = (cltune_now_s() - t->started) / (t->deadline - t->started);
         frac = tf > frac ? tf : frac;
     }
     frac = frac > 1 ? 1 : frac;
@@ -538,10 +479,10 @@ static clcnn_status save(tuner *t, bool complete)
 static clcnn__tune_verdict cost(const int *v, void *user, double *c)
 {
     tuner *t = user;
-    if (interrupted || (t->deadline > 0 && now_s() > t->deadline))
+    if (cltune_interrupted || (t->deadline > 0 && cltune_now_s() > t->deadline))
         return CLCNN__TUNE_STOP;
     double ms = INFINITY, err = 0;
-    outcome o = measure(t, v, &ms, &err);
+    outcome o = cltune_measure(t, v, &ms, &err);
     if (o == OUT_STOP)
         return CLCNN__TUNE_STOP;
     t->evals++;
@@ -569,7 +510,7 @@ static clcnn__tune_verdict cost(const int *v, void *user, double *c)
     }
     memcpy(t->results[t->nresults].values, v, t->space.nparams * sizeof *v);
     t->results[t->nresults++].ms = ms;
-    /* Progress is saved as it goes: an interrupted run keeps its best so far. */
+    /* Progress is saved as it goes: an cltune_interrupted run keeps its best so far. */
     if (ms < best && save(t, false) != CLCNN_OK) {
         fprintf(stderr, "\ncltune: cannot save progress: %s\n", clcnn_last_error());
         clcnn_clear_error();
@@ -579,9 +520,9 @@ static clcnn__tune_verdict cost(const int *v, void *user, double *c)
     return CLCNN__TUNE_MEASURED;
 }
 
-static int compare_candidate(const void *a, const void *b)
+int cltune_compare_candidate(const void *a, const void *b)
 {
-    return compare_double(&((const candidate *)a)->ms, &((const candidate *)b)->ms);
+    return cltune_compare_double(&((const candidate *)a)->ms, &((const candidate *)b)->ms);
 }
 
 /* Re-times the defaults and the best few candidates, one run of each in turn for --repeat
@@ -590,7 +531,7 @@ static int compare_candidate(const void *a, const void *b)
  * search's times stand when not one round finished. Returns whether the times were replaced. */
 static bool confirm(tuner *t)
 {
-    qsort(t->results, t->nresults, sizeof t->results[0], compare_candidate);
+    qsort(t->results, t->nresults, sizeof t->results[0], cltune_compare_candidate);
     if (t->nresults == 0)
         return false;
     size_t k = TOP_ROWS;
@@ -602,7 +543,7 @@ static bool confirm(tuner *t)
         bool complete = true;
         for (size_t i = 0; i <= k && complete; i++) {
             const int *v = i == 0 ? t->space.defaults : t->results[i - 1].values;
-            complete = !interrupted && !(t->deadline > 0 && now_s() > t->deadline) &&
+            complete = !cltune_interrupted && !(t->deadline > 0 && cltune_now_s() > t->deadline) &&
                        run_once(t, v, &times[i][r]) == CLCNN_OK;
         }
         if (!complete)
@@ -613,7 +554,7 @@ static bool confirm(tuner *t)
     if (rounds == 0)
         return false;
     for (size_t i = 0; i <= k; i++) {
-        qsort(times[i], rounds, sizeof times[i][0], compare_double);
+        qsort(times[i], rounds, sizeof times[i][0], cltune_compare_double);
         if (i == 0)
             t->default_ms = times[0][rounds / 2];
         else
@@ -621,13 +562,13 @@ static bool confirm(tuner *t)
     }
     /* Only the re-timed candidates keep a place in the ranking. */
     t->nresults = k;
-    qsort(t->results, t->nresults, sizeof t->results[0], compare_candidate);
+    qsort(t->results, t->nresults, sizeof t->results[0], cltune_compare_candidate);
     return true;
 }
 
 static void report(tuner *t, const clcnn__tune_result *r, bool confirmed)
 {
-    qsort(t->results, t->nresults, sizeof t->results[0], compare_candidate);
+    qsort(t->results, t->nresults, sizeof t->results[0], cltune_compare_candidate);
     printf("# %s: %zu evaluated of %zu valid points (%s, %s), %zu rejected by verification or "
            "build\n",
            t->key, r->evals, r->valid_points, clcnn__tune_strategy_name(t->o->strategy),
@@ -648,7 +589,7 @@ static void report(tuner *t, const clcnn__tune_result *r, bool confirmed)
     fflush(stdout);
 }
 
-static clcnn_status make_tensors(tuner *t, const shape *s)
+clcnn_status cltune_make_tensors(tuner *t, const shape *s)
 {
     CLCNN_TRY(clcnn__conv_make_problem(s->x, s->w, &s->p, &t->pb));
     clcnn__conv_problem_key(&t->pb, t->key, sizeof t->key);
@@ -695,7 +636,7 @@ static clcnn_status make_tensors(tuner *t, const shape *s)
     return st;
 }
 
-static void free_tensors(tuner *t)
+void cltune_free_tensors(tuner *t)
 {
     clcnn_tensor_release(t->x);
     clcnn_tensor_release(t->w);
@@ -724,19 +665,19 @@ static void read_corrupt_hook(tuner *t)
     t->corrupt_on = true;
 }
 
-/* Tunes one shape; [in,out] *stopped when the run was interrupted or out of budget. */
+/* Tunes one shape; [in,out] *stopped when the run was cltune_interrupted or out of budget. */
 static clcnn_status tune_shape(clcnn_device *dev, const opts *o, const shape *s, size_t index,
                                size_t count, double deadline, bool *stopped)
 {
     tuner t = {.o = o, .dev = dev, .shape_index = index, .shape_count = count};
     t.deadline = deadline;
-    t.started = now_s();
-    clcnn_status st = make_tensors(&t, s);
+    t.started = cltune_now_s();
+    clcnn_status st = cltune_make_tensors(&t, s);
     const char *why = "";
     if (st == CLCNN_OK && !o->tunable->solver->applicable(&t.pb, dev, &why)) {
         printf("# %s (%s): solver %s cannot run it (%s), skipped\n", t.key, s->label,
                o->tunable->solver->name, why);
-        free_tensors(&t);
+        cltune_free_tensors(&t);
         return CLCNN_OK;
     }
     if (st == CLCNN_OK && o->resume) {
@@ -750,7 +691,7 @@ static clcnn_status tune_shape(clcnn_device *dev, const opts *o, const shape *s,
         if (found && complete) {
             printf("# %s (%s): already in the tuning database, skipped (--resume)\n", t.key,
                    s->label);
-            free_tensors(&t);
+            cltune_free_tensors(&t);
             return CLCNN_OK;
         }
     }
@@ -760,11 +701,11 @@ static clcnn_status tune_shape(clcnn_device *dev, const opts *o, const shape *s,
     /* The defaults' output is the reference every candidate is checked against. */
     outcome d = OUT_FAILED;
     if (st == CLCNN_OK)
-        d = measure(&t, t.space.defaults, &ms, &err);
+        d = cltune_measure(&t, t.space.defaults, &ms, &err);
     if (st == CLCNN_OK && d != OUT_OK) {
         if (d == OUT_STOP) {
             *stopped = true;
-            free_tensors(&t);
+            cltune_free_tensors(&t);
             return CLCNN_OK;
         }
         st = CLCNN_ERR(CLCNN_STATUS_INTERNAL, "cltune: the default configuration of %s failed",
@@ -788,7 +729,7 @@ static clcnn_status tune_shape(clcnn_device *dev, const opts *o, const shape *s,
         clcnn__tune_options to = {.strategy = o->strategy,
                                   .seed = o->seed,
                                   .max_evals = o->evals,
-                                  .budget_s = deadline > 0 ? deadline - now_s() : 0,
+                                  .budget_s = deadline > 0 ? deadline - cltune_now_s() : 0,
                                   .start_default = true};
         if (deadline > 0 && !(to.budget_s > 0))
             to.budget_s = 1e-9;
@@ -798,470 +739,19 @@ static clcnn_status tune_shape(clcnn_device *dev, const opts *o, const shape *s,
         /* The search gets 85% of the shape's time; re-timing the best few gets the rest. */
         if (deadline > 0) {
             t.deadline = t.started + 0.85 * (deadline - t.started);
-            to.budget_s = t.deadline - now_s() > 0 ? t.deadline - now_s() : 1e-9;
+            to.budget_s = t.deadline - cltune_now_s() > 0 ? t.deadline - cltune_now_s() : 1e-9;
         }
         st = clcnn__tune_search(&t.space, &to, cost, &t, &r);
         fprintf(stderr, "\n");
         t.deadline = deadline;
     }
     if (st == CLCNN_OK) {
-        report(&t, &r, !interrupted && confirm(&t));
+        report(&t, &r, !cltune_interrupted && confirm(&t));
         *stopped = r.stopped;
         /* A search cut short by Ctrl-C is left for --resume; one that met its bounds is done. */
-        st = save(&t, !interrupted);
+        st = save(&t, !cltune_interrupted);
     }
-    free_tensors(&t);
-    return st;
-}
-
-/* ---- --solver clblast ---------------------------------------------------------------------- */
-
-/* One search over CLBlast's SGEMM parameters for the gemm solver on every shape at once (CLBlast
- * keeps one parameter set per device): a candidate's cost is the sum over the shapes of the gemm
- * solver's median time, each shape's output checked against CLBlast's own parameters' output. */
-typedef struct clblast_tuner {
-    const opts *o;
-    clcnn_device *dev;
-    tuner *shapes; /* the gemm solver's defaults on each shape, with its reference */
-    size_t count;
-    clcnn__tune_space space;
-    double default_ms, deadline;
-    candidate *results;
-    size_t nresults, cap, evals, rejected;
-} clblast_tuner;
-
-static void clblast_point(const clblast_tuner *c, const int *v, char *buf, size_t size)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < c->space.nparams && used < size; i++) {
-        int w = snprintf(buf + used, size - used, "%s%s=%d", i ? " " : "", c->space.params[i].name,
-                         v[i]);
-        if (w < 0)
-            break;
-        used += (size_t)w;
-    }
-}
-
-static clcnn_status clblast_save(clblast_tuner *c, bool complete)
-{
-    const int *v = c->space.defaults;
-    double ms = c->default_ms;
-    for (size_t i = 0; i < c->nresults; i++) {
-        if (c->results[i].ms < ms) {
-            ms = c->results[i].ms;
-            v = c->results[i].values;
-        }
-    }
-    const char *names[CLCNN__TUNE_MAX_PARAMS];
-    for (size_t i = 0; i < c->space.nparams; i++)
-        names[i] = c->space.params[i].name;
-    const clcnn__tune_db_entry e = {.kernel = CLCNN__CLBLAST_DB_KERNEL,
-                                    .problem = CLCNN__CLBLAST_DB_PROBLEM,
-                                    .solver = "clblast",
-                                    .nparams = c->space.nparams,
-                                    .names = names,
-                                    .values = v,
-                                    .time_us = ms * 1e3,
-                                    .default_us = c->default_ms * 1e3,
-                                    .verified = true,
-                                    .complete = complete};
-    return clcnn__tune_db_write(c->dev, &e);
-}
-
-static clcnn__tune_verdict clblast_cost(const int *v, void *user, double *cost_ms)
-{
-    clblast_tuner *c = user;
-    if (memcmp(v, c->space.defaults, c->space.nparams * sizeof *v) == 0) {
-        /* CLBlast's own parameters cannot be restored once overridden: measured first. */
-        *cost_ms = c->default_ms;
-        return CLCNN__TUNE_MEASURED;
-    }
-    if (interrupted || (c->deadline > 0 && now_s() > c->deadline))
-        return CLCNN__TUNE_STOP;
-    char point[200];
-    clblast_point(c, v, point, sizeof point);
-    double total = 0;
-    outcome out = clcnn__clblast_override(c->dev, v) == CLCNN_OK ? OUT_OK : OUT_FAILED;
-    for (size_t i = 0; out == OUT_OK && i < c->count; i++) {
-        double ms = 0, err = 0;
-        out = measure(&c->shapes[i], c->shapes[i].space.defaults, &ms, &err);
-        if (out == OUT_WRONG)
-            fprintf(stderr, "\ncltune:   %s: max relative error %.3g > %.0e\n", c->shapes[i].key,
-                    err, MAX_REL_ERR);
-        total += ms;
-    }
-    if (out == OUT_STOP)
-        return CLCNN__TUNE_STOP;
-    c->evals++;
-    if (out != OUT_OK) {
-        if (clcnn_last_error()[0] != '\0')
-            fprintf(stderr, "\ncltune: %s\n", clcnn_last_error());
-        clcnn_clear_error();
-        c->rejected++;
-        fprintf(stderr, "\ncltune: rejected %s: %s\n", point,
-                out == OUT_WRONG ? "wrong result" : "failed to build or run");
-        return CLCNN__TUNE_REJECTED;
-    }
-    if (c->nresults == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 64;
-        candidate *grown = realloc(c->results, cap * sizeof *grown);
-        if (grown == NULL)
-            return CLCNN__TUNE_STOP;
-        c->results = grown;
-        c->cap = cap;
-    }
-    memcpy(c->results[c->nresults].values, v, c->space.nparams * sizeof *v);
-    c->results[c->nresults++].ms = total;
-    if (clblast_save(c, false) != CLCNN_OK) {
-        fprintf(stderr, "\ncltune: cannot save progress: %s\n", clcnn_last_error());
-        clcnn_clear_error();
-    }
-    fprintf(stderr, "\r[clblast] %zu evals, %zu rejected, last %.3f ms (defaults %.3f ms)   ",
-            c->evals, c->rejected, total, c->default_ms);
-    fflush(stderr);
-    *cost_ms = total;
-    return CLCNN__TUNE_MEASURED;
-}
-
-/* The shapes' references and times with CLBlast's own parameters (the device was created
- * without the stored ones); shapes the gemm solver cannot run are left out. */
-static clcnn_status clblast_references(clblast_tuner *c, const shape *shapes, size_t count)
-{
-    for (size_t i = 0; i < count; i++) {
-        tuner *t = &c->shapes[c->count];
-        *t = (tuner){.o = c->o, .dev = c->dev, .shape_index = i, .shape_count = count};
-        clcnn_status st = make_tensors(t, &shapes[i]);
-        const char *why = "";
-        if (st == CLCNN_OK && !c->o->tunable->solver->applicable(&t->pb, c->dev, &why)) {
-            printf("# %s (%s): solver gemm cannot run it (%s), skipped\n", t->key, shapes[i].label,
-                   why);
-            free_tensors(t);
-            continue;
-        }
-        c->count++;
-        double ms = 0, err = 0;
-        if (st == CLCNN_OK && measure(t, t->space.defaults, &ms, &err) != OUT_OK)
-            st = CLCNN_ERR(CLCNN_STATUS_INTERNAL,
-                           "cltune: the gemm solver with CLBlast's own parameters failed on %s",
-                           t->key);
-        CLCNN_TRY(st);
-        t->ref = t->out;
-        t->out = malloc(t->count * sizeof *t->out);
-        CLCNN_FAIL_IF(t->out == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "cltune: out of host memory");
-        for (size_t k = 0; k < t->count; k++)
-            t->ref_max = fabs(t->ref[k]) > t->ref_max ? fabs(t->ref[k]) : t->ref_max;
-        t->default_ms = ms;
-        c->default_ms += ms;
-        printf("# %s (%s): %.3f ms with CLBlast's own parameters\n", t->key, shapes[i].label, ms);
-    }
-    return CLCNN_OK;
-}
-
-static void clblast_report(clblast_tuner *c, const clcnn__tune_result *r)
-{
-    qsort(c->results, c->nresults, sizeof c->results[0], compare_candidate);
-    printf("# CLBlast SGEMM over %zu shape(s): %zu evaluated of %zu valid points (%s), %zu "
-           "rejected; times are sums of the gemm solver's medians\n",
-           c->count, r->evals, r->valid_points, clcnn__tune_strategy_name(c->o->strategy),
-           r->rejected);
-    char point[200];
-    printf("%-4s %-70s %10s %8s\n", "rank", "parameters", "total ms", "speedup");
-    clblast_point(c, c->space.defaults, point, sizeof point);
-    printf("%-4s %-70s %10.3f %7.2fx\n", "def", point, c->default_ms, 1.0);
-    for (size_t i = 0; i < c->nresults && i < TOP_ROWS; i++) {
-        clblast_point(c, c->results[i].values, point, sizeof point);
-        printf("%-4zu %-70s %10.3f %7.2fx\n", i + 1, point, c->results[i].ms,
-               c->default_ms / c->results[i].ms);
-    }
-    fflush(stdout);
-}
-
-static clcnn_status tune_clblast(clcnn_device *dev, const opts *o, const shape *shapes,
-                                 size_t count, double end)
-{
-    clblast_tuner c = {.o = o, .dev = dev, .deadline = end};
-    clcnn__clblast_space(dev, &c.space);
-    if (o->resume) {
-        int v[CLCNN__TUNE_MAX_PARAMS];
-        const char *names[CLCNN__TUNE_MAX_PARAMS];
-        for (size_t i = 0; i < c.space.nparams; i++)
-            names[i] = c.space.params[i].name;
-        bool complete = false, found = false;
-        clcnn__tune_db_lookup_params(dev, CLCNN__CLBLAST_DB_KERNEL, CLCNN__CLBLAST_DB_PROBLEM,
-                                     names, v, c.space.nparams, &complete, &found);
-        if (found && complete) {
-            printf("# CLBlast parameters: already in the tuning database, skipped (--resume)\n");
-            return CLCNN_OK;
-        }
-    }
-    c.shapes = calloc(count > 0 ? count : 1, sizeof *c.shapes);
-    CLCNN_FAIL_IF(c.shapes == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "cltune: out of memory");
-    clcnn_status st = clblast_references(&c, shapes, count);
-    clcnn__tune_result r = {0};
-    if (st == CLCNN_OK && c.count > 0) {
-        clcnn__tune_options to = {.strategy = o->strategy,
-                                  .seed = o->seed,
-                                  .max_evals = o->evals,
-                                  .budget_s = end > 0 ? end - now_s() : 0,
-                                  .start_default = true};
-        if (end > 0 && !(to.budget_s > 0))
-            to.budget_s = 1e-9;
-        st = clcnn__tune_search(&c.space, &to, clblast_cost, &c, &r);
-        fprintf(stderr, "\n");
-    }
-    if (st == CLCNN_OK && c.count > 0) {
-        clblast_report(&c, &r);
-        st = clblast_save(&c, !interrupted);
-    }
-    for (size_t i = 0; i < c.count; i++)
-        free_tensors(&c.shapes[i]);
-    free(c.shapes);
-    free(c.results);
-    return st;
-}
-
-/* ---- --solver pool -------------------------------------------------------------------------- */
-
-/* One pooling forward problem to tune. */
-typedef struct pool_shape {
-    clcnn_shape x;
-    clcnn_pool_params p;
-    char label[40];
-} pool_shape;
-
-/* "N,C,H,W,R,S,stride,pad": max pooling with an R x S window. */
-static bool parse_pool_shape(const char *spec, pool_shape *out)
-{
-    size_t v[8];
-    const char *p = spec;
-    for (int i = 0; i < 8; i++) {
-        char *end;
-        if (*p < '0' || *p > '9')
-            return false;
-        unsigned long long x = strtoull(p, &end, 10);
-        if (x > (1ull << 30) || (i < 7 && *end != ',') || (i == 7 && *end != '\0'))
-            return false;
-        v[i] = (size_t)x;
-        p = end + 1;
-    }
-    out->x = (clcnn_shape){v[0], v[1], v[2], v[3]};
-    out->p = clcnn_pool_params_default(CLCNN_POOL_MAX);
-    out->p.window_h = v[4];
-    out->p.window_w = v[5];
-    out->p.stride_h = out->p.stride_w = v[6];
-    out->p.pad_h = out->p.pad_w = v[7];
-    snprintf(out->label, sizeof out->label, "shape");
-    return true;
-}
-
-/* The pooling layers of a model at [in] batch images (duplicates kept out). */
-static clcnn_status model_pool_shapes(const char *path, size_t batch, pool_shape *out,
-                                      size_t *count)
-{
-    clcnn_model_desc model;
-    CLCNN_TRY(clcnn_model_load(path, &model));
-    clcnn_layer_summary *rows = NULL;
-    clcnn_status st = clcnn_model_summary(&model, batch, &rows, NULL);
-    *count = 0;
-    for (size_t i = 1; st == CLCNN_OK && i < model.count && *count < MAX_SHAPES; i++) {
-        const clcnn_layer_desc *l = &model.layers[i];
-        if (l->kind != CLCNN_LAYER_POOL)
-            continue;
-        pool_shape s = {.p = l->pool};
-        s.x = (clcnn_shape){batch, rows[i - 1].channels, rows[i - 1].height, rows[i - 1].width};
-        snprintf(s.label, sizeof s.label, "%s", l->name);
-        char a[160], b[160];
-        st = clcnn__pool_key(s.x, &s.p, a, sizeof a);
-        bool seen = false;
-        for (size_t j = 0; st == CLCNN_OK && j < *count && !seen; j++)
-            seen =
-                clcnn__pool_key(out[j].x, &out[j].p, b, sizeof b) == CLCNN_OK && strcmp(a, b) == 0;
-        if (st == CLCNN_OK && !seen)
-            out[(*count)++] = s;
-    }
-    clcnn_free(rows);
-    clcnn_model_desc_free(&model);
-    return st;
-}
-
-typedef struct pool_tuner {
-    const opts *o;
-    clcnn_device *dev;
-    const pool_shape *s;
-    char key[160];
-    clcnn__pool_tuning tuning;
-    clcnn__tune_space space;
-    clcnn_tensor *x, *y;
-    float *ref, *out;
-    size_t count;
-    double default_ms, deadline;
-    const int *best;
-    double best_ms;
-    int best_values[CLCNN__TUNE_MAX_PARAMS];
-    size_t evals, rejected;
-} pool_tuner;
-
-/* Runs a point once (building it), checks it against the defaults' bits (pooling sums in one
- * order whatever the point), then the median of --repeat timed runs. */
-static outcome pool_measure(pool_tuner *t, const int *v, double *median_ms)
-{
-    double times[64] = {0};
-    clcnn_status st = clcnn_tensor_fill(t->y, NAN);
-    if (st == CLCNN_OK)
-        st = clcnn__pool_forward_with(t->dev, t->x, &t->s->p, t->y, v, NULL);
-    if (st == CLCNN_OK)
-        st = clcnn_tensor_download(t->y, t->out, t->count);
-    if (st != CLCNN_OK) {
-        fprintf(stderr, "\ncltune: candidate failed: %s\n", clcnn_last_error());
-        clcnn_clear_error();
-        return OUT_FAILED;
-    }
-    if (t->ref != NULL && memcmp(t->ref, t->out, t->count * sizeof *t->out) != 0)
-        return OUT_WRONG;
-    unsigned n = 0;
-    while (n < t->o->repeat) {
-        if (interrupted || (t->deadline > 0 && now_s() > t->deadline))
-            return OUT_STOP;
-        if (clcnn__pool_forward_with(t->dev, t->x, &t->s->p, t->y, v, &times[n]) != CLCNN_OK) {
-            clcnn_clear_error();
-            return OUT_FAILED;
-        }
-        n++;
-    }
-    qsort(times, n, sizeof times[0], compare_double);
-    *median_ms = times[n / 2];
-    return OUT_OK;
-}
-
-static clcnn_status pool_save(pool_tuner *t, bool complete)
-{
-    const char *names[CLCNN__TUNE_MAX_PARAMS];
-    for (size_t i = 0; i < t->space.nparams; i++)
-        names[i] = t->space.params[i].name;
-    const clcnn__tune_db_entry e = {.kernel = CLCNN__POOL_DB_KERNEL,
-                                    .problem = t->key,
-                                    .solver = "pool",
-                                    .nparams = t->space.nparams,
-                                    .names = names,
-                                    .values = t->best,
-                                    .time_us = t->best_ms * 1e3,
-                                    .default_us = t->default_ms * 1e3,
-                                    .verified = true,
-                                    .complete = complete};
-    return clcnn__tune_db_write(t->dev, &e);
-}
-
-static clcnn__tune_verdict pool_cost(const int *v, void *user, double *cost_ms)
-{
-    pool_tuner *t = user;
-    if (interrupted || (t->deadline > 0 && now_s() > t->deadline))
-        return CLCNN__TUNE_STOP;
-    double ms = 0;
-    outcome out = pool_measure(t, v, &ms);
-    if (out == OUT_STOP)
-        return CLCNN__TUNE_STOP;
-    t->evals++;
-    if (out != OUT_OK) {
-        t->rejected++;
-        fprintf(stderr, "\ncltune: rejected POOL_VW=%d LWS=%d: %s\n", v[0], v[1],
-                out == OUT_WRONG ? "wrong result" : "failed to build or run");
-        return CLCNN__TUNE_REJECTED;
-    }
-    if (ms < t->best_ms) {
-        memcpy(t->best_values, v, t->space.nparams * sizeof *v);
-        t->best = t->best_values;
-        t->best_ms = ms;
-        if (pool_save(t, false) != CLCNN_OK) {
-            fprintf(stderr, "\ncltune: cannot save progress: %s\n", clcnn_last_error());
-            clcnn_clear_error();
-        }
-    }
-    fprintf(stderr, "\r[pool] %zu evals, %zu rejected, best %.3f ms (%.2fx)   ", t->evals,
-            t->rejected, t->best_ms, t->default_ms / t->best_ms);
-    fflush(stderr);
-    *cost_ms = ms;
-    return CLCNN__TUNE_MEASURED;
-}
-
-/* Tunes one pooling forward problem. */
-static clcnn_status tune_pool(clcnn_device *dev, const opts *o, const pool_shape *s,
-                              double deadline)
-{
-    pool_tuner t = {.o = o, .dev = dev, .s = s, .deadline = deadline};
-    CLCNN_TRY(clcnn__pool_key(s->x, &s->p, t.key, sizeof t.key));
-    CLCNN_TRY(clcnn__pool_space(dev, s->x, &s->p, &t.tuning, &t.space));
-    if (o->resume) {
-        int v[CLCNN__TUNE_MAX_PARAMS];
-        bool complete = false, found = false;
-        const char *names[CLCNN__TUNE_MAX_PARAMS];
-        for (size_t i = 0; i < t.space.nparams; i++)
-            names[i] = t.space.params[i].name;
-        clcnn__tune_db_lookup_params(dev, CLCNN__POOL_DB_KERNEL, t.key, names, v, t.space.nparams,
-                                     &complete, &found);
-        if (found && complete) {
-            printf("# %s (%s): already in the tuning database, skipped (--resume)\n", t.key,
-                   s->label);
-            return CLCNN_OK;
-        }
-    }
-    printf("# %s (%s)\n", t.key, s->label);
-    t.count = t.tuning.y.n * t.tuning.y.c * t.tuning.y.h * t.tuning.y.w;
-    clcnn_status st = clcnn_tensor_create(dev, s->x, &t.x);
-    if (st == CLCNN_OK)
-        st = clcnn_tensor_create(dev, t.tuning.y, &t.y);
-    size_t nx = s->x.n * s->x.c * s->x.h * s->x.w;
-    float *host = st == CLCNN_OK ? malloc(nx * sizeof *host) : NULL;
-    t.out = malloc(t.count * sizeof *t.out);
-    if (st == CLCNN_OK && (host == NULL || t.out == NULL))
-        st = CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "cltune: out of host memory for %s", t.key);
-    uint64_t state = 0x9E3779B97F4A7C15ull ^ o->seed;
-    for (size_t i = 0; st == CLCNN_OK && i < nx; i++) {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        host[i] = (float)((double)((state * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0);
-    }
-    if (st == CLCNN_OK)
-        st = clcnn_tensor_upload(t.x, host, nx);
-    free(host);
-    /* The defaults' output is the reference. */
-    if (st == CLCNN_OK && pool_measure(&t, t.space.defaults, &t.default_ms) != OUT_OK)
-        st = CLCNN_ERR(CLCNN_STATUS_INTERNAL, "cltune: the default configuration of %s failed",
-                       t.key);
-    if (st == CLCNN_OK) {
-        t.ref = t.out;
-        t.out = malloc(t.count * sizeof *t.out);
-        if (t.out == NULL)
-            st = CLCNN_ERR(CLCNN_STATUS_OUT_OF_MEMORY, "cltune: out of host memory");
-        t.best = t.space.defaults;
-        t.best_ms = t.default_ms;
-    }
-    clcnn__tune_result r = {0};
-    if (st == CLCNN_OK) {
-        clcnn__tune_options to = {.strategy = o->strategy,
-                                  .seed = o->seed,
-                                  .max_evals = o->evals,
-                                  .budget_s = deadline > 0 ? deadline - now_s() : 0,
-                                  .start_default = true};
-        if (deadline > 0 && !(to.budget_s > 0))
-            to.budget_s = 1e-9;
-        st = clcnn__tune_search(&t.space, &to, pool_cost, &t, &r);
-        fprintf(stderr, "\n");
-    }
-    if (st == CLCNN_OK) {
-        printf("# %s: %zu evaluated of %zu valid points (%s), %zu rejected\n", t.key, r.evals,
-               r.valid_points, clcnn__tune_strategy_name(o->strategy), r.rejected);
-        printf("def  POOL_VW=%d LWS=%d %10.3f ms\n", t.space.defaults[0], t.space.defaults[1],
-               t.default_ms);
-        printf("best POOL_VW=%d LWS=%d %10.3f ms %7.2fx\n", t.best[0], t.best[1], t.best_ms,
-               t.default_ms / t.best_ms);
-        st = pool_save(&t, !interrupted);
-    }
-    clcnn_tensor_release(t.x);
-    clcnn_tensor_release(t.y);
-    free(t.ref);
-    free(t.out);
+    cltune_free_tensors(&t);
     return st;
 }
 
@@ -1404,7 +894,7 @@ int main(int argc, char **argv)
     static pool_shape pools[MAX_SHAPES];
     size_t count = 0;
     if (!o.show && o.pool && o.shape_spec != NULL) {
-        if (!parse_pool_shape(o.shape_spec, &pools[0]))
+        if (!cltune_parse_pool_shape(o.shape_spec, &pools[0]))
             return usage_error("--shape wants N,C,H,W,R,S,stride,pad for pooling, not '%s'",
                                o.shape_spec);
         count = 1;
@@ -1426,7 +916,7 @@ int main(int argc, char **argv)
         return rc;
     }
     if (o.model != NULL)
-        st = o.pool ? model_pool_shapes(o.model, o.batch, pools, &count)
+        st = o.pool ? cltune_model_pool_shapes(o.model, o.batch, pools, &count)
                     : model_shapes(o.model, o.batch, shapes, &count);
     const clcnn_device_info *info = clcnn_device_get_info(dev);
     if (st == CLCNN_OK)
@@ -1442,25 +932,26 @@ int main(int argc, char **argv)
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    double end = o.budget_s > 0 ? now_s() + o.budget_s : 0;
+    double end = o.budget_s > 0 ? cltune_now_s() + o.budget_s : 0;
     bool stopped = false;
     if (st == CLCNN_OK && o.clblast) {
-        st = tune_clblast(dev, &o, shapes, count, end);
+        st = cltune_clblast(dev, &o, shapes, count, end);
         count = 0;
     }
-    for (size_t i = 0; st == CLCNN_OK && o.pool && i < count && !interrupted; i++) {
+    for (size_t i = 0; st == CLCNN_OK && o.pool && i < count && !cltune_interrupted; i++) {
         /* An even share of what is left. */
-        double deadline = end > 0 ? now_s() + (end - now_s()) / (double)(count - i) : 0;
-        if (end > 0 && end - now_s() <= 0)
+        double deadline =
+            end > 0 ? cltune_now_s() + (end - cltune_now_s()) / (double)(count - i) : 0;
+        if (end > 0 && end - cltune_now_s() <= 0)
             break;
-        st = tune_pool(dev, &o, &pools[i], deadline);
+        st = cltune_pool(dev, &o, &pools[i], deadline);
     }
     if (o.pool)
         count = 0;
-    for (size_t i = 0; st == CLCNN_OK && i < count && !interrupted; i++) {
+    for (size_t i = 0; st == CLCNN_OK && i < count && !cltune_interrupted; i++) {
         double deadline = 0;
         if (end > 0) {
-            double left = end - now_s();
+            double left = end - cltune_now_s();
             if (left <= 0)
                 break;
             /* Half of what is left is shared evenly by the shapes still to do, half by their
@@ -1470,14 +961,14 @@ int main(int argc, char **argv)
                 rest += shape_flops(&shapes[j]);
             double share = 0.5 / (double)(count - i);
             share += rest > 0 ? 0.5 * shape_flops(&shapes[i]) / rest : 0.5 / (double)(count - i);
-            deadline = now_s() + left * share;
+            deadline = cltune_now_s() + left * share;
         }
         st = tune_shape(dev, &o, &shapes[i], i, count, deadline, &stopped);
     }
     if (st != CLCNN_OK)
         rc = fail(st);
-    else if (interrupted)
-        fprintf(stderr, "cltune: interrupted; what was found is saved, --resume goes on\n");
+    else if (cltune_interrupted)
+        fprintf(stderr, "cltune: cltune_interrupted; what was found is saved, --resume goes on\n");
     clcnn_device_release(dev);
-    return rc != 0 ? rc : interrupted ? 130 : 0;
+    return rc != 0 ? rc : cltune_interrupted ? 130 : 0;
 }
