@@ -1391,6 +1391,34 @@ static void test_pool_uses_stored_parameters(void **state)
     free(ref);
 }
 
+/* A workspace smaller than the run's configuration needs is refused before anything is written
+ * (a caller that overstates its size, or a tuning database re-read between the query and the
+ * run); the output is left alone. */
+static void test_small_workspace_refused(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 12);
+    size_t need = 0;
+    assert_ok(clcnn_conv2d_workspace_size(pb.dev, clcnn_tensor_shape(pb.x),
+                                          clcnn_tensor_shape(pb.w), &pb.p, CLCNN_CONV_ALGO_DIRECT,
+                                          &need));
+    assert_true(need > 64);
+    cl_int err;
+    cl_mem small = clCreateBuffer(clcnn_device_context(pb.dev), CL_MEM_READ_WRITE, 64, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    assert_ok(clcnn_tensor_fill(pb.y, 7.0f));
+    assert_status_msg(clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_DIRECT,
+                                           small, need, pb.y),
+                      CLCNN_STATUS_INVALID_ARG, "workspace has 64 bytes");
+    float *out = test_download(pb.y);
+    for (size_t i = 0; i < clcnn_tensor_count(pb.y); i++)
+        assert_true(out[i] == 7.0f);
+    free(out);
+    clReleaseMemObject(small);
+    problem_free(&pb);
+}
+
 int main(void)
 {
     if (!test_have_device())
@@ -1422,6 +1450,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bwd_direct_uses_stored_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_uses_stored_parameters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_workspace_refused, setup, teardown),
     };
     return cmocka_run_group_tests_name("tune_db", tests, NULL, NULL);
 }

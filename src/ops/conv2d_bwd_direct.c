@@ -175,6 +175,7 @@ static clcnn_status data_run_config(clcnn_device *dev, const clcnn__conv_problem
     char options[64];
     config_options(c, true, options, sizeof options);
     const char *opts = options[0] != '\0' ? options : NULL;
+    CLCNN_TRY(clcnn__check_workspace(workspace, data_workspace_of(pb, dev, c), what));
     cl_mem dy = args->y;
     if (pl.padded) {
         CLCNN_FAIL_IF(workspace == NULL, CLCNN_STATUS_INVALID_ARG, "%s: no workspace", what);
@@ -278,6 +279,7 @@ static clcnn_status weights_run_config(clcnn_device *dev, const clcnn__conv_prob
     const clcnn_conv_params *p = &pb->p;
     const size_t vw = (size_t)c->vw;
     const bool padded = weights_padded(pb, dev, vw);
+    CLCNN_TRY(clcnn__check_workspace(workspace, weights_workspace_of(pb, dev, c), what));
     char options[64];
     config_options(c, false, options, sizeof options);
     const char *opts = options[0] != '\0' ? options : NULL;

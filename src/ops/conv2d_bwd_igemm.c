@@ -253,6 +253,7 @@ static clcnn_status igemm_run_config(clcnn_device *dev, const clcnn__conv_proble
     const igemm_plan pl = make_plan(pb, dev, c);
     CLCNN_FAIL_IF(workspace == NULL, CLCNN_STATUS_INVALID_ARG, "%s: no workspace", what);
     CLCNN_FAIL_IF(pl.chunk == 0, CLCNN_STATUS_UNSUPPORTED, "%s: %s", what, pl.reason);
+    CLCNN_TRY(clcnn__check_workspace(workspace, workspace_of(&pl), what));
     /* The pad and transpose of a chunk overwrite the workspace the chunk before read: the
      * in-order queue runs them after its reduction. */
     for (size_t first = 0; first < pb->x.n; first += pl.chunk) {

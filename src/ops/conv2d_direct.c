@@ -288,6 +288,7 @@ static clcnn_status run_config(clcnn_device *dev, const clcnn__conv_problem *pb,
 {
     char options[96];
     config_options(cfg, options, sizeof options);
+    CLCNN_TRY(clcnn__check_workspace(workspace, workspace_of(pb, cfg), "conv2d: solver direct"));
     const clcnn_conv_params *p = &pb->p;
     cl_mem input = args->x;
     cl_int4 dims0 = {{(cl_int)pb->x.c, (cl_int)pb->x.h, (cl_int)pb->x.w, (cl_int)pb->y.c}};

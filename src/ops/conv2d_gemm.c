@@ -293,6 +293,7 @@ static clcnn_status run_config(clcnn_device *dev, const clcnn__conv_problem *pb,
     CLCNN_FAIL_IF(!make_plan(pb, dev, c, &pl, &why), CLCNN_STATUS_UNSUPPORTED, WHAT ": %s", why);
     const char *options = pl.options[0] != '\0' ? pl.options : NULL;
     CLCNN_FAIL_IF(workspace == NULL, CLCNN_STATUS_INVALID_ARG, WHAT ": no workspace");
+    CLCNN_TRY(clcnn__check_workspace(workspace, (pl.col + pl.tmp) * sizeof(float), WHAT));
     CLCNN_TRACE("conv2d", "solver gemm: %s layout, %zu images per chunk, workspace %zu bytes",
                 pl.wide ? "wide" : "per-image", pl.chunk, (pl.col + pl.tmp) * sizeof(float));
     cl_kernel im2col = NULL, epilogue = NULL;

@@ -546,6 +546,7 @@ static clcnn_status wino_run_config(clcnn_device *dev, const clcnn__conv_problem
     wino_geom g;
     make_geom(pb, dev, m, split, c, &g);
     CLCNN_FAIL_IF(workspace == NULL, CLCNN_STATUS_INVALID_ARG, "%s: no workspace", what);
+    CLCNN_TRY(clcnn__check_workspace(workspace, g.ws, what));
     wino_kernels ks = {0};
     cl_mem u = NULL, own = NULL;
     /* The split layout also depends on the stride (the weights alone do not say it); both are at

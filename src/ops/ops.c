@@ -46,6 +46,23 @@ clcnn_status clcnn__launch_options(clcnn_device *dev, const char *source, const 
     return st;
 }
 
+clcnn_status clcnn__check_workspace(cl_mem workspace, size_t need, const char *what)
+{
+    if (need == 0)
+        return CLCNN_OK;
+    size_t have = 0;
+    cl_int err = workspace != NULL
+                     ? clGetMemObjectInfo(workspace, CL_MEM_SIZE, sizeof have, &have, NULL)
+                     : CL_SUCCESS;
+    if (err != CL_SUCCESS)
+        return CLCNN_CL_ERR(err, "%s: clGetMemObjectInfo(workspace, CL_MEM_SIZE)", what);
+    CLCNN_FAIL_IF(have < need, CLCNN_STATUS_INVALID_ARG,
+                  "%s: the workspace has %zu bytes but this run needs %zu (was it sized before "
+                  "the tuning database changed?)",
+                  what, have, need);
+    return CLCNN_OK;
+}
+
 clcnn_status clcnn__launch_wait(clcnn_device *dev, cl_kernel kernel, const char *what,
                                 const size_t global[3], const size_t *local)
 {

@@ -43,6 +43,11 @@ clcnn_status clcnn__launch_options(clcnn_device *dev, const char *source, const 
                                    const clcnn__kernel_arg *args, size_t nargs, cl_uint dims,
                                    const size_t *global, const size_t *local);
 
+/* Checks that [in] workspace holds [need] bytes: a solver whose tuned configuration changed
+ * between the caller's workspace query and the run (the tuning database was re-read after
+ * another process wrote it) must not write past the buffer. INVALID_ARG naming [what]. */
+clcnn_status clcnn__check_workspace(cl_mem workspace, size_t need, const char *what);
+
 /* Enqueues a 3-D kernel on the compute queue and waits for it. */
 clcnn_status clcnn__launch_wait(clcnn_device *dev, cl_kernel kernel, const char *what,
                                 const size_t global[3], const size_t *local);
