@@ -891,7 +891,7 @@ static void test_auto_nearest_problem(void **state)
 
 /* The database shipped in the repository (tools/tune, CLCNN_TUNE_SOURCE): when it has a file
  * for this device, every entry is verified, no slower than the defaults, and its point
- * satisfies the direct solver's constraint for its own problem. */
+ * satisfies its solver's constraint (direct, pooling) for its own problem. */
 static void test_repository_database(void **state)
 {
     (void)state;
@@ -925,6 +925,30 @@ static void test_repository_database(void **state)
         assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "verified")));
         assert_true(cJSON_GetObjectItemCaseSensitive(e, "time_us")->valuedouble <=
                     cJSON_GetObjectItemCaseSensitive(e, "default_us")->valuedouble);
+        if (strcmp(kernel, CLCNN__POOL_DB_KERNEL) == 0) {
+            size_t q[8];
+            int kind = -1;
+            assert_int_equal(sscanf(key, "n%zuc%zuh%zuw%zur%zus%zuu%zup%zum%d", &q[0], &q[1], &q[2],
+                                    &q[3], &q[4], &q[5], &q[6], &q[7], &kind),
+                             9);
+            clcnn_pool_params pp = clcnn_pool_params_default((clcnn_pool_kind)kind);
+            pp.window_h = q[4];
+            pp.window_w = q[5];
+            pp.stride_h = pp.stride_w = q[6];
+            pp.pad_h = pp.pad_w = q[7];
+            static const char *const pool_names[2] = {"POOL_VW", "LWS"};
+            int got[2];
+            bool found = false;
+            clcnn__tune_db_lookup_params(dev, kernel, key, pool_names, got, 2, NULL, &found);
+            assert_true(found);
+            clcnn__pool_tuning tuning;
+            clcnn__tune_space space;
+            assert_ok(clcnn__pool_space(dev, (clcnn_shape){q[0], q[1], q[2], q[3]}, &pp, &tuning,
+                                        &space));
+            assert_true(space.valid(got, space.user));
+            checked++;
+            continue;
+        }
         if (strcmp(kernel, CLCNN__CONV_DIRECT_DB_KERNEL) != 0)
             continue;
         size_t v[11];
