@@ -11,6 +11,7 @@
 #include "device_impl.h"
 #include "log_impl.h"
 #include "op_cache_impl.h"
+#include "tune_clblast_impl.h"
 #include "tune_db_impl.h"
 #include "status_impl.h"
 
@@ -691,6 +692,8 @@ static clcnn_status finish_create(clcnn_device *d)
         CLCNN_DEBUG("device", "POCL %s with POCL_WORK_GROUP_METHOD=%s", d->info.driver_version,
                     method != NULL ? method : "(default)");
     }
+    /* CLBlast's tuned parameters, when the tuning database holds some for this device. */
+    clcnn__clblast_apply_tuned(d);
     CLCNN_INFO("device", "using [%u] %s '%s' (%s, driver %s)", d->info.index,
                clcnn_device_type_name(d->info.type), d->info.name, d->info.platform_name,
                d->info.driver_version);

@@ -34,9 +34,15 @@ struct clcnn_device {
     struct clcnn__op_cache_entry *op_cache;
     uint64_t op_cache_clock;
 
-    /* The tuning database as last read (src/tune_db.c, a cJSON tree), guarded by program_lock. */
+    /* The tuning database as last read (src/tune_db.c, a cJSON tree), guarded by program_lock;
+     * tune_db_shipped is the read-only one installed with the library (NULL when absent). */
     void *tune_db;
+    void *tune_db_shipped;
     bool tune_db_loaded;
+    /* The CLBlast parameters applied from the tuning database at creation (src/tune_clblast.c),
+     * when clblast_tuned. */
+    bool clblast_tuned;
+    int clblast_params[8];
 };
 
 /* Reads the program layer's settings from the environment; called once by device creation. */

@@ -2,6 +2,7 @@
  * "entries": [{kernel, dtype, problem, solver, params, time_us, verified}]}. A file that cannot
  * be read is ignored with a warning; writes merge with what is on disk and replace atomically. */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,10 @@
 #include "tune_db_impl.h"
 
 #define SCHEMA 1
+/* Where the database shipped with the library is installed (meson defines it). */
+#ifndef CLCNN_TUNE_SHIPPED_DIR
+#define CLCNN_TUNE_SHIPPED_DIR ""
+#endif
 /* A database beyond this is not one clcnn wrote. */
 #define MAX_DB_BYTES ((size_t)64 << 20)
 
@@ -36,19 +41,46 @@ static void slug(const char *in, char *out, size_t size)
     out[n] = '\0';
 }
 
+/* "<dir>/<vendor>/<device-slug>-<driver-slug>.json" (malloc'd), or NULL when out of memory. */
+static char *file_in(const clcnn_device *d, const char *dir)
+{
+    char name[200], driver[64];
+    slug(d->info.name, name, sizeof name);
+    slug(d->info.driver_version, driver, sizeof driver);
+    const char *vendor = clcnn_vendor_name(d->info.vendor);
+    size_t n = strlen(dir) + strlen(vendor) + strlen(name) + strlen(driver) + 32;
+    char *p = malloc(n);
+    if (p != NULL)
+        snprintf(p, n, "%s/%s/%s-%s.json", dir, vendor, name, driver);
+    return p;
+}
+
 clcnn_status clcnn__tune_db_path(const clcnn_device *d, char **path)
 {
     *path = NULL;
     if (d->cache_dir == NULL)
         return CLCNN_OK;
-    char name[200], driver[64];
-    slug(d->info.name, name, sizeof name);
-    slug(d->info.driver_version, driver, sizeof driver);
-    const char *vendor = clcnn_vendor_name(d->info.vendor);
-    size_t n = strlen(d->cache_dir) + strlen(vendor) + strlen(name) + strlen(driver) + 32;
-    char *p = malloc(n);
+    size_t n = strlen(d->cache_dir) + 8;
+    char *dir = malloc(n);
+    CLCNN_FAIL_IF(dir == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "tune db: out of memory");
+    snprintf(dir, n, "%s/tune", d->cache_dir);
+    char *p = file_in(d, dir);
+    free(dir);
     CLCNN_FAIL_IF(p == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "tune db: out of memory");
-    snprintf(p, n, "%s/tune/%s/%s-%s.json", d->cache_dir, vendor, name, driver);
+    *path = p;
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn__tune_db_shipped_path(const clcnn_device *d, char **path)
+{
+    *path = NULL;
+    const char *dir = getenv("CLCNN_TUNE_SHIPPED");
+    if (dir == NULL)
+        dir = CLCNN_TUNE_SHIPPED_DIR;
+    if (*dir == '\0' || strcmp(dir, "off") == 0)
+        return CLCNN_OK;
+    char *p = file_in(d, dir);
+    CLCNN_FAIL_IF(p == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "tune db: out of memory");
     *path = p;
     return CLCNN_OK;
 }
@@ -127,28 +159,57 @@ static cJSON *find_entry(cJSON *entries, const char *kernel, const char *problem
 void clcnn__tune_db_forget(clcnn_device *d)
 {
     cJSON_Delete(d->tune_db);
+    cJSON_Delete(d->tune_db_shipped);
     d->tune_db = NULL;
+    d->tune_db_shipped = NULL;
     d->tune_db_loaded = false;
 }
 
-/* The verified entry for (kernel, problem) in the database as read (loaded on first use), or
- * NULL. Call with program_lock held. */
-static const cJSON *lookup_locked(clcnn_device *d, const char *kernel, const char *problem)
+static void load_shipped_locked(clcnn_device *d)
 {
-    if (!d->tune_db_loaded) {
-        char *path = NULL;
-        if (clcnn__tune_db_path(d, &path) == CLCNN_OK && path != NULL)
-            d->tune_db = read_db(path);
-        clcnn_clear_error();
-        free(path);
-        d->tune_db_loaded = true;
-    }
+    char *path = NULL;
+    if (clcnn__tune_db_shipped_path(d, &path) == CLCNN_OK && path != NULL)
+        d->tune_db_shipped = read_db(path);
+    free(path);
+    clcnn_clear_error();
+}
+
+/* Reads the user's and the shipped database on first use. Call with program_lock held. */
+static void load_locked(clcnn_device *d)
+{
+    if (d->tune_db_loaded)
+        return;
+    char *path = NULL;
+    if (clcnn__tune_db_path(d, &path) == CLCNN_OK && path != NULL)
+        d->tune_db = read_db(path);
+    free(path);
+    load_shipped_locked(d);
+    d->tune_db_loaded = true;
+}
+
+static bool usable(const cJSON *e)
+{
+    return e != NULL && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "verified"));
+}
+
+/* The verified entry for (kernel, problem): the user's when it has one, else the shipped
+ * database's, else NULL; [out] shipped (may be NULL) says which. Call with program_lock held. */
+static const cJSON *lookup_locked(clcnn_device *d, const char *kernel, const char *problem,
+                                  bool *shipped)
+{
+    load_locked(d);
     const char *why;
-    cJSON *entries = d->tune_db != NULL ? entries_of(d->tune_db, &why) : NULL;
-    const cJSON *e = entries != NULL ? find_entry(entries, kernel, problem) : NULL;
-    if (e == NULL || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "verified")))
-        return NULL;
-    return e;
+    cJSON *mine = d->tune_db != NULL ? entries_of(d->tune_db, &why) : NULL;
+    const cJSON *e = mine != NULL ? find_entry(mine, kernel, problem) : NULL;
+    if (shipped != NULL)
+        *shipped = false;
+    if (usable(e))
+        return e;
+    cJSON *theirs = d->tune_db_shipped != NULL ? entries_of(d->tune_db_shipped, &why) : NULL;
+    e = theirs != NULL ? find_entry(theirs, kernel, problem) : NULL;
+    if (shipped != NULL)
+        *shipped = true;
+    return usable(e) ? e : NULL;
 }
 
 void clcnn__tune_db_lookup(clcnn_device *d, const char *kernel, const char *problem, char *solver,
@@ -156,7 +217,7 @@ void clcnn__tune_db_lookup(clcnn_device *d, const char *kernel, const char *prob
 {
     *found = false;
     pthread_mutex_lock(&d->program_lock);
-    const cJSON *e = lookup_locked(d, kernel, problem);
+    const cJSON *e = lookup_locked(d, kernel, problem, NULL);
     if (e != NULL) {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "solver");
         if (cJSON_IsString(s) && strlen(s->valuestring) < size) {
@@ -167,29 +228,171 @@ void clcnn__tune_db_lookup(clcnn_device *d, const char *kernel, const char *prob
     pthread_mutex_unlock(&d->program_lock);
 }
 
+/* Copies the integers named names[0..count) of the entry's params into [out] values (written
+ * only when every one is there). */
+static bool params_of(const cJSON *e, const char *const *names, int *values, size_t count)
+{
+    const cJSON *params = e != NULL ? cJSON_GetObjectItemCaseSensitive(e, "params") : NULL;
+    bool ok = cJSON_IsObject(params) && count <= CLCNN__TUNE_DB_MAX_PARAMS;
+    int got[CLCNN__TUNE_DB_MAX_PARAMS];
+    for (size_t i = 0; ok && i < count; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, names[i]);
+        ok = cJSON_IsNumber(v) && v->valuedouble == (double)v->valueint;
+        if (ok)
+            got[i] = v->valueint;
+    }
+    if (ok && count > 0)
+        memcpy(values, got, count * sizeof *values);
+    return ok;
+}
+
 void clcnn__tune_db_lookup_params(clcnn_device *d, const char *kernel, const char *problem,
                                   const char *const *names, int *values, size_t count,
                                   bool *complete, bool *found)
 {
     *found = false;
     pthread_mutex_lock(&d->program_lock);
-    const cJSON *e = lookup_locked(d, kernel, problem);
-    const cJSON *params = e != NULL ? cJSON_GetObjectItemCaseSensitive(e, "params") : NULL;
-    bool ok = cJSON_IsObject(params);
-    int got[64];
-    for (size_t i = 0; ok && i < count && i < 64; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, names[i]);
-        ok = cJSON_IsNumber(v) && v->valuedouble == (double)v->valueint;
-        if (ok)
-            got[i] = v->valueint;
-    }
-    if (ok && count <= 64) {
-        memcpy(values, got, count * sizeof *values);
+    const cJSON *e = lookup_locked(d, kernel, problem, NULL);
+    if (params_of(e, names, values, count)) {
         if (complete != NULL)
             *complete = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(e, "complete"));
         *found = true;
     }
     pthread_mutex_unlock(&d->program_lock);
+}
+
+/* ---- the nearest stored problem ------------------------------------------------------------- */
+
+/* Splits a problem key into its fields: a lowercase letter, then one number or two joined by
+ * 'x' ("u2x1" is u = {2, 1}). Returns the number of fields, 0 when the key is not of that form. */
+#define MAX_FIELDS 16
+typedef struct key_field {
+    char tag;
+    unsigned long v[2];
+} key_field;
+
+static size_t parse_key(const char *key, key_field *f)
+{
+    size_t n = 0;
+    while (*key != '\0') {
+        if (n == MAX_FIELDS || *key < 'a' || *key > 'z' || key[1] < '0' || key[1] > '9')
+            return 0;
+        f[n].tag = *key;
+        char *end;
+        f[n].v[0] = f[n].v[1] = strtoul(key + 1, &end, 10);
+        if (*end == 'x') {
+            if (end[1] < '0' || end[1] > '9')
+                return 0;
+            f[n].v[1] = strtoul(end + 1, &end, 10);
+        }
+        key = end;
+        n++;
+    }
+    return n;
+}
+
+/* Distance of two keys: the sum over fields of |ln((a+1)/(b+1))| (the mean of the two for a
+ * pair); negative when they differ in their fields or in a field named in same. */
+static double key_distance(const key_field *a, size_t na, const key_field *b, size_t nb,
+                           const char *same)
+{
+    if (na == 0 || na != nb)
+        return -1;
+    double dist = 0;
+    for (size_t i = 0; i < na; i++) {
+        if (a[i].tag != b[i].tag)
+            return -1;
+        for (int k = 0; k < 2; k++) {
+            if (a[i].v[k] == b[i].v[k])
+                continue;
+            if (strchr(same, a[i].tag) != NULL)
+                return -1;
+            dist += 0.5 * fabs(log(((double)a[i].v[k] + 1) / ((double)b[i].v[k] + 1)));
+        }
+    }
+    return dist;
+}
+
+static int compare_match(const void *pa, const void *pb)
+{
+    const clcnn__tune_db_match *a = pa, *b = pb;
+    if (a->distance != b->distance)
+        return a->distance < b->distance ? -1 : 1;
+    if (a->shipped != b->shipped)
+        return a->shipped ? 1 : -1;
+    return strcmp(a->problem, b->problem);
+}
+
+/* Adds the comparable entries of one database to out (grown as needed); entries of the shipped
+ * database whose problem the user's also holds are left out (the user's wins). */
+static bool collect(const cJSON *entries, const cJSON *mine, bool shipped, const char *kernel,
+                    const key_field *want, size_t nwant, const char *same, const char *const *names,
+                    size_t count, clcnn__tune_db_match **out, size_t *n, size_t *cap)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, entries)
+    {
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(e, "problem");
+        const cJSON *so = cJSON_GetObjectItemCaseSensitive(e, "solver");
+        if (!cJSON_IsObject(e) || !usable(e) || !str_field_is(e, "kernel", kernel) ||
+            !str_field_is(e, "dtype", "f32") || !cJSON_IsString(pr) || !cJSON_IsString(so) ||
+            strlen(pr->valuestring) >= sizeof(*out)->problem ||
+            strlen(so->valuestring) >= sizeof(*out)->solver)
+            continue;
+        if (shipped && mine != NULL && usable(find_entry((cJSON *)mine, kernel, pr->valuestring)))
+            continue;
+        key_field got[MAX_FIELDS];
+        size_t ngot = parse_key(pr->valuestring, got);
+        double dist = key_distance(want, nwant, got, ngot, same);
+        clcnn__tune_db_match m = {.distance = dist, .shipped = shipped};
+        if (dist < 0 || !params_of(e, names, m.values, count))
+            continue;
+        snprintf(m.problem, sizeof m.problem, "%s", pr->valuestring);
+        snprintf(m.solver, sizeof m.solver, "%s", so->valuestring);
+        m.complete = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(e, "complete"));
+        if (*n == *cap) {
+            size_t grown = *cap ? 2 * *cap : 16;
+            clcnn__tune_db_match *p = realloc(*out, grown * sizeof *p);
+            if (p == NULL)
+                return false;
+            *out = p;
+            *cap = grown;
+        }
+        (*out)[(*n)++] = m;
+    }
+    return true;
+}
+
+size_t clcnn__tune_db_nearest(clcnn_device *d, const char *kernel, const char *problem,
+                              const char *same, const char *const *names, size_t count,
+                              clcnn__tune_db_match *out, size_t max)
+{
+    key_field want[MAX_FIELDS];
+    size_t nwant = parse_key(problem, want);
+    if (nwant == 0 || max == 0 || count > CLCNN__TUNE_DB_MAX_PARAMS)
+        return 0;
+    clcnn__tune_db_match *all = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&d->program_lock);
+    load_locked(d);
+    const char *why;
+    const cJSON *mine = d->tune_db != NULL ? entries_of(d->tune_db, &why) : NULL;
+    const cJSON *theirs = d->tune_db_shipped != NULL ? entries_of(d->tune_db_shipped, &why) : NULL;
+    bool ok = true;
+    if (mine != NULL)
+        ok = collect(mine, NULL, false, kernel, want, nwant, same, names, count, &all, &n, &cap);
+    if (ok && theirs != NULL)
+        ok = collect(theirs, mine, true, kernel, want, nwant, same, names, count, &all, &n, &cap);
+    pthread_mutex_unlock(&d->program_lock);
+    if (!ok)
+        n = 0;
+    if (n > 0)
+        qsort(all, n, sizeof *all, compare_match);
+    size_t keep = n < max ? n : max;
+    if (keep > 0)
+        memcpy(out, all, keep * sizeof *out);
+    free(all);
+    return keep;
 }
 
 static cJSON *new_db(const clcnn_device *d)
@@ -227,6 +430,9 @@ clcnn_status clcnn__tune_db_write(clcnn_device *d, const clcnn__tune_db_entry *e
     if (path == NULL)
         return CLCNN_OK;
     pthread_mutex_lock(&d->program_lock);
+    /* The shipped database is read before the user's tree below stands for the loaded one. */
+    if (!d->tune_db_loaded)
+        load_shipped_locked(d);
     cJSON *root = read_db(path);
     if (root == NULL)
         root = new_db(d);

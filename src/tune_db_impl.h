@@ -12,6 +12,15 @@
  * NULL with OK when the cache directory is off. */
 clcnn_status clcnn__tune_db_path(const clcnn_device *device, char **path);
 
+/* The database shipped with the library for this device (malloc'd),
+ * "<dir>/<vendor>/<device-slug>.json" where dir is $CLCNN_TUNE_SHIPPED, else the directory it
+ * was installed to; NULL with OK when that is "off" or empty. The file may not exist. */
+clcnn_status clcnn__tune_db_shipped_path(const clcnn_device *device, char **path);
+
+/* Lookups read two databases: the user's (the cache directory's, which cltune and find mode
+ * write) and the shipped one (read-only). For each (kernel, problem) a verified entry of the
+ * user's wins over the shipped one's. */
+
 /* The solver recorded for (kernel, problem) as a verified winner, copied into solver (size
  * bytes). *found is false when there is none, when the cache is off, or when the file is
  * unreadable or corrupt (that is logged once as a warning, never an error). */
@@ -54,6 +63,29 @@ clcnn_status clcnn__tune_db_write(clcnn_device *device, const clcnn__tune_db_ent
 void clcnn__tune_db_lookup_params(clcnn_device *device, const char *kernel, const char *problem,
                                   const char *const *names, int *values, size_t count,
                                   bool *complete, bool *found);
+
+/* Most parameters an entry's lookup reads. */
+#define CLCNN__TUNE_DB_MAX_PARAMS 16
+
+/* A stored entry near a problem (clcnn__tune_db_nearest). */
+typedef struct clcnn__tune_db_match {
+    char problem[128], solver[64];
+    int values[CLCNN__TUNE_DB_MAX_PARAMS]; /* the names asked for, in their order */
+    double distance;
+    bool complete;
+    bool shipped; /* from the shipped database */
+} clcnn__tune_db_match;
+
+/* The verified entries of kernel nearest to [in] problem, nearest first, at most max into [out]
+ * out; returns how many. Problem keys are fields of a letter and a number ("n1c64...g1", where
+ * "u2x1" is two numbers); an entry is comparable when it has the same fields, equal in every
+ * letter of [in] same ("rsudg"), and integers for every one of names[0..count). The distance is
+ * the sum over fields of |ln((a+1)/(b+1))| (of a pair, the mean of its two); ties go to the user's
+ * entries, then key order. The exact problem, when stored, comes first (distance 0). The caller
+ * rechecks that the values suit its problem. Thread-safe. */
+size_t clcnn__tune_db_nearest(clcnn_device *device, const char *kernel, const char *problem,
+                              const char *same, const char *const *names, size_t count,
+                              clcnn__tune_db_match *out, size_t max);
 
 /* Forgets what was read, so the next lookup reads the file again (device release, tests). */
 void clcnn__tune_db_forget(clcnn_device *device);

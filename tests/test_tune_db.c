@@ -10,8 +10,10 @@
 #include <cjson/cJSON.h>
 
 #include "conv2d_impl.h"
+#include "pool_impl.h"
 #include "program_impl.h"
 #include "testutil.h"
+#include "tune_clblast_impl.h"
 #include "tune_db_impl.h"
 
 static char *cache_dir;
@@ -585,6 +587,862 @@ static void test_direct_space_respects_device_limits(void **state)
     problem_free(&pb);
 }
 
+/* ---- the shipped database and the nearest problem ------------------------------------------ */
+
+static char *shipped_dir;
+
+static int setup_shipped(void **state)
+{
+    setup(state);
+    size_t n = strlen(cache_dir) + 16;
+    shipped_dir = malloc(n);
+    snprintf(shipped_dir, n, "%s/shipped", cache_dir);
+    setenv("CLCNN_TUNE_SHIPPED", shipped_dir, 1);
+    return 0;
+}
+
+static int teardown_shipped(void **state)
+{
+    setenv("CLCNN_TUNE_SHIPPED", "off", 1);
+    free(shipped_dir);
+    shipped_dir = NULL;
+    return teardown(state);
+}
+
+/* One database entry of direct parameters (JSON text, no trailing comma). */
+static void direct_entry(char *buf, size_t size, const char *key, const int *v)
+{
+    snprintf(buf, size,
+             "{\"kernel\": \"conv2d_direct\", \"dtype\": \"f32\", \"problem\": \"%s\", "
+             "\"solver\": \"direct\", \"params\": {\"CONV_VW\": %d, \"CONV_OYB\": %d, "
+             "\"CONV_KB\": %d, \"CONV_PADDED\": %d, \"LWS\": %d}, \"time_us\": 10, "
+             "\"default_us\": 20, \"verified\": true, \"complete\": true}",
+             key, v[0], v[1], v[2], v[3], v[4]);
+}
+
+/* Writes a database holding [in] entries (JSON objects joined by commas) at path. */
+static void write_db(const char *path, const char *entries)
+{
+    size_t n = strlen(entries) + 128;
+    char *text = malloc(n);
+    snprintf(text, n, "{\"schema\": 1, \"device\": {}, \"clcnn\": \"x\", \"entries\": [%s]}",
+             entries);
+    mkdir_parent(path);
+    test_write_file(path, text, strlen(text));
+    free(text);
+}
+
+static char *shipped_path(clcnn_device *dev)
+{
+    char *path = NULL;
+    assert_ok(clcnn__tune_db_shipped_path(dev, &path));
+    assert_non_null(path);
+    assert_non_null(strstr(path, shipped_dir));
+    return path;
+}
+
+/* The key of problem_make(pb, h)'s problem. */
+static void key_of(problem *pb, char *key, size_t size)
+{
+    clcnn__conv_problem cp;
+    assert_ok(clcnn__conv_make_problem(clcnn_tensor_shape(pb->x), clcnn_tensor_shape(pb->w), &pb->p,
+                                       &cp));
+    clcnn__conv_problem_key(&cp, key, size);
+}
+
+static const char *const tuned_a = "-DCONV_VW=4 -DCONV_OYB=1 -DCONV_KB=2 -DCONV_PADDED";
+static const int point_a[5] = {4, 1, 2, 1, 4};
+static const char *const tuned_b = "-DCONV_VW=2 -DCONV_OYB=2 -DCONV_KB=4 -DCONV_PADDED";
+static const int point_b[5] = {2, 2, 4, 1, 0};
+
+/* The shipped database alone: its parameters build the direct solver and its solver choice
+ * decides AUTO; CLCNN_TUNE_SHIPPED=off hides it. */
+static void test_shipped_only(void **state)
+{
+    (void)state;
+    problem pb;
+    float *ref = direct_fresh(&pb);
+    size_t n = clcnn_tensor_count(pb.y);
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_a));
+    assert_true(direct_point_valid(&pb, point_a));
+    char key[256], entries[2048];
+    key_of(&pb, key, sizeof key);
+    clcnn_conv_algo heuristic = auto_of(&pb);
+    clcnn_conv_algo planted = other_applicable(&pb, heuristic);
+    int used = snprintf(entries, sizeof entries,
+                        "{\"kernel\": \"conv2d_fwd\", \"dtype\": \"f32\", \"problem\": \"%s\", "
+                        "\"solver\": \"%s\", \"params\": {}, \"time_us\": 1, \"verified\": true}, ",
+                        key, clcnn_conv_algo_name(planted));
+    direct_entry(entries + used, sizeof entries - (size_t)used, key, point_a);
+    char *path = shipped_path(pb.dev);
+    write_db(path, entries);
+    problem_free(&pb);
+
+    float *out = direct_fresh(&pb);
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_a));
+    assert_int_equal(auto_of(&pb), planted);
+    assert_close(out, ref, n);
+    free(out);
+    /* Nothing was written to the user's database. */
+    char *user = db_path(pb.dev);
+    FILE *f = fopen(user, "rb");
+    assert_null(f);
+    free(user);
+    problem_free(&pb);
+
+    setenv("CLCNN_TUNE_SHIPPED", "off", 1);
+    out = direct_fresh(&pb);
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_a));
+    assert_int_equal(auto_of(&pb), heuristic);
+    free(out);
+    problem_free(&pb);
+    free(path);
+    free(ref);
+}
+
+/* Entry by entry: the user's entry for a problem wins over the shipped one, the shipped
+ * entries of other problems still count, and a cltune write keeps the shipped ones visible. */
+static void test_user_overrides_shipped(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 12);
+    char key[256], entries[2048];
+    key_of(&pb, key, sizeof key);
+    size_t used = 0;
+    direct_entry(entries, sizeof entries, key, point_a);
+    used = strlen(entries);
+    snprintf(entries + used, sizeof entries - used, ", ");
+    used += 2;
+    direct_entry(entries + used, sizeof entries - used, "n9c9h9w9k9r1s1u1p0d1g1", point_a);
+    char *path = shipped_path(pb.dev);
+    write_db(path, entries);
+    clcnn__tune_db_forget(pb.dev);
+    /* Written before this handle looked anything up: the shipped entries still count. */
+    store_direct(&pb, point_b, 5);
+    int got[5];
+    bool found = false, complete = false;
+    clcnn__tune_db_lookup_params(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, key, direct_names, got, 5,
+                                 &complete, &found);
+    assert_true(found && complete);
+    assert_memory_equal(got, point_b, sizeof point_b);
+    clcnn__tune_db_lookup_params(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, "n9c9h9w9k9r1s1u1p0d1g1",
+                                 direct_names, got, 5, NULL, &found);
+    assert_true(found);
+    assert_memory_equal(got, point_a, sizeof point_a);
+    problem_free(&pb);
+
+    /* A fresh handle builds with the user's point, not the shipped one. */
+    float *out = direct_fresh(&pb);
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_b));
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_a));
+    free(out);
+    /* The shipped file is never written. */
+    cJSON *root = read_json(path);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "entries")), 2);
+    cJSON_Delete(root);
+    problem_free(&pb);
+
+    /* An unverified user entry does not hide the shipped one. */
+    problem_make(&pb, 12);
+    const clcnn__tune_db_entry e = {.kernel = CLCNN__CONV_DIRECT_DB_KERNEL,
+                                    .problem = key,
+                                    .solver = "direct",
+                                    .nparams = 5,
+                                    .names = direct_names,
+                                    .values = point_b,
+                                    .time_us = 1,
+                                    .verified = false,
+                                    .complete = true};
+    assert_ok(clcnn__tune_db_write(pb.dev, &e));
+    clcnn__tune_db_lookup_params(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, key, direct_names, got, 5,
+                                 NULL, &found);
+    assert_true(found);
+    assert_memory_equal(got, point_a, sizeof point_a);
+    problem_free(&pb);
+    free(path);
+}
+
+/* A corrupt shipped file: one warning naming it, the user's entries still used. */
+static void test_corrupt_shipped_ignored(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 12);
+    char *path = shipped_path(pb.dev);
+    mkdir_parent(path);
+    test_write_file(path, "{\"schema\": 1, \"entries\": [ {broken", 33);
+    store_direct(&pb, point_b, 5);
+    problem_free(&pb);
+
+    warn_capture c = {0};
+    clcnn_log_set(capture, &c, CLCNN_LOG_WARN);
+    float *out = direct_fresh(&pb);
+    clcnn_log_set(NULL, NULL, CLCNN_LOG_WARN);
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_b));
+    assert_int_equal(c.warnings, 1);
+    assert_non_null(strstr(c.last, "ignoring tuning database"));
+    assert_non_null(strstr(c.last, path));
+    free(out);
+    problem_free(&pb);
+    free(path);
+}
+
+/* The nearest stored problem: same filter, stride, dilation and groups required, nearest in
+ * the log of the rest; a point that breaks this problem's constraint is passed over. */
+static void test_nearest_problem(void **state)
+{
+    (void)state;
+    clcnn_device *dev;
+    assert_ok(clcnn_device_create(NULL, &dev));
+    char *user = db_path(dev);
+    char *path = shipped_path(dev);
+    char entries[4096];
+    size_t used = 0;
+    const char *keys[] = {
+        "n2c3h64w64k4r3s3u1p1d1g1", /* far */
+        "n2c3h16w16k4r3s3u1p1d1g1", /* nearest to h12 */
+        "n2c3h12w12k4r5s5u1p1d1g1", /* another filter */
+        "n2c3h12w12k4r3s3u2p1d1g1", /* another stride */
+        "n2c3h12w12k4r3s3u1p1d2g1", /* another dilation */
+    };
+    for (size_t i = 0; i < 5; i++) {
+        if (i > 0)
+            used += (size_t)snprintf(entries + used, sizeof entries - used, ", ");
+        direct_entry(entries + used, sizeof entries - used, keys[i], point_a);
+        used = strlen(entries);
+    }
+    write_db(path, entries);
+    /* The user's own entry at h=10 is nearer than h16 (|ln 11/13| < |ln 17/13|). */
+    direct_entry(entries, sizeof entries, "n2c3h10w10k4r3s3u1p1d1g1", point_b);
+    write_db(user, entries);
+    /* The handle read the (then absent) databases when it was created. */
+    clcnn__tune_db_forget(dev);
+    clcnn__tune_db_match m[8];
+    size_t n = clcnn__tune_db_nearest(dev, CLCNN__CONV_DIRECT_DB_KERNEL, "n2c3h12w12k4r3s3u1p1d1g1",
+                                      CLCNN__CONV_NEAREST_SAME, direct_names, 5, m, 8);
+    assert_int_equal(n, 3);
+    assert_string_equal(m[0].problem, "n2c3h10w10k4r3s3u1p1d1g1");
+    assert_false(m[0].shipped);
+    assert_memory_equal(m[0].values, point_b, sizeof point_b);
+    assert_string_equal(m[1].problem, "n2c3h16w16k4r3s3u1p1d1g1");
+    assert_true(m[1].shipped);
+    assert_string_equal(m[2].problem, "n2c3h64w64k4r3s3u1p1d1g1");
+    assert_true(fabs(m[0].distance - 2 * log(13.0 / 11.0)) < 1e-12);
+    assert_true(m[0].distance < m[1].distance && m[1].distance < m[2].distance);
+    /* at most max; a name no entry has finds none; a key of another form finds none */
+    assert_int_equal(clcnn__tune_db_nearest(dev, CLCNN__CONV_DIRECT_DB_KERNEL,
+                                            "n2c3h12w12k4r3s3u1p1d1g1", CLCNN__CONV_NEAREST_SAME,
+                                            direct_names, 5, m, 1),
+                     1);
+    const char *other[1] = {"TILE_M"};
+    assert_int_equal(clcnn__tune_db_nearest(dev, CLCNN__CONV_DIRECT_DB_KERNEL,
+                                            "n2c3h12w12k4r3s3u1p1d1g1", CLCNN__CONV_NEAREST_SAME,
+                                            other, 1, m, 8),
+                     0);
+    assert_int_equal(clcnn__tune_db_nearest(dev, CLCNN__CONV_DIRECT_DB_KERNEL, "h12w12",
+                                            CLCNN__CONV_NEAREST_SAME, direct_names, 5, m, 8),
+                     0);
+    clcnn_device_release(dev);
+
+    /* The direct solver on h=12 (no entry of its own) builds with the h=10 entry's point. */
+    problem pb;
+    float *out = direct_fresh(&pb);
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_b));
+    free(out);
+    problem_free(&pb);
+
+    /* When the nearest entry's point breaks the constraint here (blocks of 8 output channels
+     * where there are 4), the next one is taken. */
+    const int bad[5] = {2, 2, 8, 1, 0};
+    direct_entry(entries, sizeof entries, "n2c3h10w10k4r3s3u1p1d1g1", bad);
+    write_db(user, entries);
+    out = direct_fresh(&pb);
+    assert_false(direct_point_valid(&pb, bad));
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_b));
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_direct.cl",
+                                           "-DCONV_VW=2 -DCONV_OYB=2 -DCONV_KB=8 -DCONV_PADDED"));
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_direct.cl", tuned_a));
+    free(out);
+    problem_free(&pb);
+    free(user);
+    free(path);
+}
+
+/* AUTO falls back to the solver of the nearest stored problem when it can run this one. */
+static void test_auto_nearest_problem(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 12);
+    clcnn_conv_algo heuristic = auto_of(&pb);
+    clcnn_conv_algo planted = other_applicable(&pb, heuristic);
+    /* plant() writes the entry for problem_make(pb, 9)'s problem, and one naming a solver that
+     * does not exist for a nearer problem, which is passed over. */
+    plant(pb.dev, clcnn_conv_algo_name(planted), true,
+          "{\"kernel\": \"conv2d_fwd\", \"dtype\": \"f32\", \"problem\": "
+          "\"n2c3h11w11k4r3s3u1p1d1g1\", \"solver\": \"no-such-solver\", \"params\": {}, "
+          "\"time_us\": 1, \"verified\": true}, ");
+    problem_free(&pb);
+    problem_make(&pb, 12);
+    assert_int_equal(auto_of(&pb), planted);
+    problem_free(&pb);
+}
+
+/* The database shipped in the repository (tools/tune, CLCNN_TUNE_SOURCE): when it has a file
+ * for this device, every entry is verified, no slower than the defaults, and its point
+ * satisfies its solver's constraint (direct, pooling) for its own problem. */
+static void test_repository_database(void **state)
+{
+    (void)state;
+    const char *dir = getenv("CLCNN_TUNE_SOURCE");
+    if (dir == NULL) {
+        skip();
+        return;
+    }
+    setenv("CLCNN_TUNE_SHIPPED", dir, 1);
+    clcnn_device *dev;
+    assert_ok(clcnn_device_create(NULL, &dev));
+    char *path = NULL;
+    assert_ok(clcnn__tune_db_shipped_path(dev, &path));
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        print_message("no shipped database for this device: %s\n", path);
+        free(path);
+        clcnn_device_release(dev);
+        setenv("CLCNN_TUNE_SHIPPED", "off", 1);
+        skip();
+        return;
+    }
+    fclose(f);
+    cJSON *root = read_json(path);
+    const cJSON *e;
+    int checked = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "entries"))
+    {
+        const char *kernel = cJSON_GetObjectItemCaseSensitive(e, "kernel")->valuestring;
+        const char *key = cJSON_GetObjectItemCaseSensitive(e, "problem")->valuestring;
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "verified")));
+        assert_true(cJSON_GetObjectItemCaseSensitive(e, "time_us")->valuedouble <=
+                    cJSON_GetObjectItemCaseSensitive(e, "default_us")->valuedouble);
+        if (strcmp(kernel, CLCNN__POOL_DB_KERNEL) == 0) {
+            size_t q[8];
+            int kind = -1;
+            assert_int_equal(sscanf(key, "n%zuc%zuh%zuw%zur%zus%zuu%zup%zum%d", &q[0], &q[1], &q[2],
+                                    &q[3], &q[4], &q[5], &q[6], &q[7], &kind),
+                             9);
+            clcnn_pool_params pp = clcnn_pool_params_default((clcnn_pool_kind)kind);
+            pp.window_h = q[4];
+            pp.window_w = q[5];
+            pp.stride_h = pp.stride_w = q[6];
+            pp.pad_h = pp.pad_w = q[7];
+            static const char *const pool_names[2] = {"POOL_VW", "LWS"};
+            int got[2];
+            bool found = false;
+            clcnn__tune_db_lookup_params(dev, kernel, key, pool_names, got, 2, NULL, &found);
+            assert_true(found);
+            clcnn__pool_tuning tuning;
+            clcnn__tune_space space;
+            assert_ok(clcnn__pool_space(dev, (clcnn_shape){q[0], q[1], q[2], q[3]}, &pp, &tuning,
+                                        &space));
+            assert_true(space.valid(got, space.user));
+            checked++;
+            continue;
+        }
+        if (strcmp(kernel, CLCNN__CONV_DIRECT_DB_KERNEL) != 0)
+            continue;
+        size_t v[11];
+        assert_int_equal(sscanf(key, "n%zuc%zuh%zuw%zuk%zur%zus%zuu%zup%zud%zug%zu", &v[0], &v[1],
+                                &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10]),
+                         11);
+        clcnn_conv_params p = clcnn_conv_params_default();
+        p.stride_h = p.stride_w = v[7];
+        p.pad_h = p.pad_w = v[8];
+        p.dilation_h = p.dilation_w = v[9];
+        p.groups = v[10];
+        clcnn__conv_problem cp;
+        assert_ok(clcnn__conv_make_problem((clcnn_shape){v[0], v[1], v[2], v[3]},
+                                           (clcnn_shape){v[4], v[1] / v[10], v[5], v[6]}, &p, &cp));
+        int got[5];
+        bool found = false;
+        clcnn__tune_db_lookup_params(dev, kernel, key, direct_names, got, 5, NULL, &found);
+        assert_true(found);
+        clcnn__conv_direct_tuning tuning;
+        clcnn__tune_space space;
+        clcnn__conv_direct_space(&cp, dev, &tuning, &space);
+        assert_true(space.valid(got, space.user));
+        checked++;
+    }
+    assert_true(checked > 0);
+    cJSON_Delete(root);
+    free(path);
+    clcnn_device_release(dev);
+    setenv("CLCNN_TUNE_SHIPPED", "off", 1);
+}
+
+/* Winograd parameters from the database: a stored point builds the kernels with its -D options
+ * and gives the defaults' bits (the same sums in the same order); a point that breaks the
+ * constraint (blocks of 8 output channels where there are 4) is ignored; a problem without an
+ * entry takes the nearest one's. */
+static void test_winograd_build_uses_stored_parameters(void **state)
+{
+    (void)state;
+    static const char *const names[5] = {"WINO_VP", "WINO_KB", "GEMM_WG", "TRANSFORM_WG", "WS_MIB"};
+    const int point[5] = {8, 4, 4, 2, 16}, bad[5] = {8, 8, 4, 2, 16};
+    const char *tuned = "-DWINO_VP=8 -DWINO_KB=4";
+    problem pb;
+    problem_make(&pb, 12);
+    assert_ok(clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_WINOGRAD4, NULL,
+                                   0, pb.y));
+    float *ref = test_download(pb.y);
+    size_t n = clcnn_tensor_count(pb.y);
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_winograd.cl", tuned));
+    clcnn__conv_problem cp;
+    assert_ok(
+        clcnn__conv_make_problem(clcnn_tensor_shape(pb.x), clcnn_tensor_shape(pb.w), &pb.p, &cp));
+    clcnn__conv_tuning tuning;
+    clcnn__tune_space space;
+    clcnn__conv_tunable_winograd4.space(&cp, pb.dev, &clcnn__conv_tunable_winograd4, &tuning,
+                                        &space);
+    assert_ok(clcnn__tune_space_check(&space));
+    assert_true(space.valid(space.defaults, space.user));
+    assert_true(space.valid(point, space.user));
+    assert_false(space.valid(bad, space.user));
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(space.params[i].name, names[i]);
+    char key[256];
+    clcnn__conv_problem_key(&cp, key, sizeof key);
+    const int *points[2] = {point, bad};
+    for (int round = 0; round < 2; round++) {
+        const clcnn__tune_db_entry e = {.kernel = "conv2d_winograd4",
+                                        .problem = key,
+                                        .solver = "winograd4",
+                                        .nparams = 5,
+                                        .names = names,
+                                        .values = points[round],
+                                        .time_us = 1,
+                                        .verified = true,
+                                        .complete = true};
+        assert_ok(clcnn__tune_db_write(pb.dev, &e));
+        problem_free(&pb);
+        problem_make(&pb, 12);
+        assert_ok(clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_WINOGRAD4,
+                                       NULL, 0, pb.y));
+        float *out = test_download(pb.y);
+        assert_int_equal(clcnn__program_built_with(pb.dev, "conv2d_winograd.cl", tuned),
+                         round == 0);
+        assert_memory_equal(out, ref, n * sizeof *out);
+        free(out);
+    }
+    /* With the good point back under h=12's key, h=9 (no entry of its own) takes it as the
+     * nearest problem's. */
+    const clcnn__tune_db_entry e = {.kernel = "conv2d_winograd4",
+                                    .problem = key,
+                                    .solver = "winograd4",
+                                    .nparams = 5,
+                                    .names = names,
+                                    .values = point,
+                                    .time_us = 1,
+                                    .verified = true,
+                                    .complete = true};
+    assert_ok(clcnn__tune_db_write(pb.dev, &e));
+    problem_free(&pb);
+    problem_make(&pb, 9);
+    assert_ok(clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_WINOGRAD4, NULL,
+                                   0, pb.y));
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_winograd.cl", tuned));
+    problem_free(&pb);
+    free(ref);
+}
+
+/* gemm parameters from the database: a stored point builds im2col with its vector width and
+ * gives the defaults' result; an invalid one (16 lanes over 4 output pixels) is ignored. */
+static void test_gemm_build_uses_stored_parameters(void **state)
+{
+    (void)state;
+    static const char *const names[3] = {"IM2COL_VW", "WS_MIB", "WIDE"};
+    const int point[3] = {4, 16, 0};
+    problem pb;
+    problem_make(&pb, 12);
+    assert_ok(
+        clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_GEMM, NULL, 0, pb.y));
+    float *ref = test_download(pb.y);
+    size_t n = clcnn_tensor_count(pb.y);
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_im2col.cl", "-DIM2COL_VW=4"));
+    clcnn__conv_problem cp;
+    assert_ok(
+        clcnn__conv_make_problem(clcnn_tensor_shape(pb.x), clcnn_tensor_shape(pb.w), &pb.p, &cp));
+    clcnn__conv_tuning tuning;
+    clcnn__tune_space space;
+    clcnn__conv_tunable_gemm.space(&cp, pb.dev, &clcnn__conv_tunable_gemm, &tuning, &space);
+    assert_ok(clcnn__tune_space_check(&space));
+    assert_true(space.valid(space.defaults, space.user));
+    assert_true(space.valid(point, space.user));
+    char key[256];
+    clcnn__conv_problem_key(&cp, key, sizeof key);
+    const clcnn__tune_db_entry e = {.kernel = "conv2d_gemm",
+                                    .problem = key,
+                                    .solver = "gemm",
+                                    .nparams = 3,
+                                    .names = names,
+                                    .values = point,
+                                    .time_us = 1,
+                                    .verified = true,
+                                    .complete = true};
+    assert_ok(clcnn__tune_db_write(pb.dev, &e));
+    problem_free(&pb);
+    problem_make(&pb, 12);
+    /* The per-image layout needs no temporary output: the workspace is the columns alone. */
+    size_t ws = 0;
+    assert_ok(clcnn_conv2d_workspace_size(pb.dev, clcnn_tensor_shape(pb.x),
+                                          clcnn_tensor_shape(pb.w), &pb.p, CLCNN_CONV_ALGO_GEMM,
+                                          &ws));
+    assert_int_equal(ws, 2 * 27 * 144 * sizeof(float));
+    assert_ok(
+        clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_GEMM, NULL, 0, pb.y));
+    float *out = test_download(pb.y);
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_im2col.cl", "-DIM2COL_VW=4"));
+    assert_close(out, ref, n);
+    free(out);
+    problem_free(&pb);
+
+    /* 16 lanes over a 2x2 output break the constraint. */
+    problem_make(&pb, 4);
+    clcnn_conv_params p = pb.p;
+    p.pad_h = p.pad_w = 0;
+    assert_ok(
+        clcnn__conv_make_problem(clcnn_tensor_shape(pb.x), clcnn_tensor_shape(pb.w), &p, &cp));
+    clcnn__conv_tunable_gemm.space(&cp, pb.dev, &clcnn__conv_tunable_gemm, &tuning, &space);
+    const int wide16[3] = {16, 16, 1};
+    assert_false(space.valid(wide16, space.user));
+    problem_free(&pb);
+    free(ref);
+}
+
+static void store_clblast(clcnn_device *dev, const int *values)
+{
+    static const char *const names[8] = {"MIN_INDIRECT", "MWG",   "NWG", "KWG",
+                                         "MDIMC",        "NDIMC", "VWM", "VWN"};
+    const clcnn__tune_db_entry e = {.kernel = CLCNN__CLBLAST_DB_KERNEL,
+                                    .problem = CLCNN__CLBLAST_DB_PROBLEM,
+                                    .solver = "clblast",
+                                    .nparams = 8,
+                                    .names = names,
+                                    .values = values,
+                                    .time_us = 1,
+                                    .verified = true,
+                                    .complete = true};
+    assert_ok(clcnn__tune_db_write(dev, &e));
+}
+
+/* CLBlast's parameters: the space's constraint; a stored point applied when a device is created
+ * (not with CLCNN_TUNE_CLBLAST=off, not when it breaks the constraint), after which the gemm
+ * solver still gives the direct solver's result. */
+static void test_clblast_parameters_applied_at_creation(void **state)
+{
+    (void)state;
+    const int point[8] = {1, 64, 64, 32, 8, 8, 8, 1};
+    const int uneven[8] = {1, 16, 64, 32, 8, 8, 4, 1}; /* 16 % (8 * 4) != 0 */
+    const int pinned[8] = {0, 32, 64, 32, 8, 8, 8, 1}; /* CLBlast's own, but not the pinned rest */
+    problem pb;
+    problem_make(&pb, 12);
+    assert_false(pb.dev->clblast_tuned);
+    clcnn__tune_space space;
+    clcnn__clblast_space(pb.dev, &space);
+    assert_ok(clcnn__tune_space_check(&space));
+    assert_true(space.valid(space.defaults, space.user));
+    assert_int_equal(space.defaults[0], 0);
+    assert_true(space.valid(point, space.user));
+    assert_false(space.valid(uneven, space.user));
+    assert_false(space.valid(pinned, space.user));
+    assert_true(clcnn__tune_space_count_valid(&space) > 100);
+    assert_ok(clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_DIRECT, NULL, 0,
+                                   pb.y));
+    float *ref = test_download(pb.y);
+    size_t n = clcnn_tensor_count(pb.y);
+    store_clblast(pb.dev, point);
+    problem_free(&pb);
+
+    setenv("CLCNN_TUNE_CLBLAST", "off", 1);
+    clcnn_device *dev;
+    assert_ok(clcnn_device_create(NULL, &dev));
+    assert_false(dev->clblast_tuned);
+    clcnn_device_release(dev);
+    unsetenv("CLCNN_TUNE_CLBLAST");
+
+    problem_make(&pb, 12);
+    assert_true(pb.dev->clblast_tuned);
+    assert_memory_equal(pb.dev->clblast_params, point, sizeof point);
+    assert_ok(
+        clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_GEMM, NULL, 0, pb.y));
+    float *out = test_download(pb.y);
+    assert_close(out, ref, n);
+    free(out);
+
+    store_clblast(pb.dev, uneven);
+    problem_free(&pb);
+    warn_capture c = {0};
+    clcnn_log_set(capture, &c, CLCNN_LOG_WARN);
+    assert_ok(clcnn_device_create(NULL, &dev));
+    clcnn_log_set(NULL, NULL, CLCNN_LOG_WARN);
+    assert_false(dev->clblast_tuned);
+    assert_int_equal(c.warnings, 1);
+    assert_non_null(strstr(c.last, "CLBlast"));
+    clcnn_device_release(dev);
+    free(ref);
+}
+
+/* Backward-weights implicit GEMM parameters, keyed by pass: a stored point builds the kernels
+ * with its -D options and gives the defaults' dw; the forward's entries do not touch it. */
+static void test_igemm_bwd_weights_uses_stored_parameters(void **state)
+{
+    (void)state;
+    static const char *const names[3] = {"IG_MR", "IG_KV", "CHUNK_MIB"};
+    const int point[3] = {4, 1, 16};
+    const char *tuned = "-DIG_MR=4 -DIG_KV=1";
+    problem pb;
+    problem_make(&pb, 12);
+    /* y serves as dy, w receives dw. */
+    test_rng rng;
+    test_rng_seed(&rng, 7);
+    size_t ny = clcnn_tensor_count(pb.y), nw = clcnn_tensor_count(pb.w);
+    float *dy = malloc(ny * sizeof *dy);
+    test_rng_fill(&rng, dy, ny, -1, 1);
+    assert_ok(clcnn_tensor_upload(pb.y, dy, ny));
+    assert_ok(clcnn_conv2d_backward_weights(pb.dev, pb.x, pb.y, &pb.p,
+                                            CLCNN_CONV_ALGO_IMPLICIT_GEMM, NULL, 0, pb.w));
+    float *ref = test_download(pb.w);
+    assert_false(clcnn__program_built_with(pb.dev, "conv2d_bwd_igemm.cl", tuned));
+    clcnn__conv_problem cp;
+    assert_ok(
+        clcnn__conv_make_problem(clcnn_tensor_shape(pb.x), clcnn_tensor_shape(pb.w), &pb.p, &cp));
+    const clcnn__conv_tunable *t =
+        clcnn__conv_tunable_find("implicit_gemm", CLCNN_CONV_PASS_BWD_WEIGHTS);
+    assert_ptr_equal(t, &clcnn__conv_tunable_bwd_weights_igemm);
+    assert_null(clcnn__conv_tunable_find("implicit_gemm", CLCNN_CONV_PASS_FWD));
+    clcnn__conv_tuning tuning;
+    clcnn__tune_space space;
+    t->space(&cp, pb.dev, t, &tuning, &space);
+    assert_ok(clcnn__tune_space_check(&space));
+    assert_true(space.valid(space.defaults, space.user));
+    assert_true(space.valid(point, space.user));
+    const int wide[3] = {4, 2, 16}; /* 32 channels per work-item where there are 4 */
+    assert_false(space.valid(wide, space.user));
+    char key[256];
+    clcnn__conv_problem_key(&cp, key, sizeof key);
+    const clcnn__tune_db_entry e = {.kernel = t->db_kernel,
+                                    .problem = key,
+                                    .solver = "implicit_gemm",
+                                    .nparams = 3,
+                                    .names = names,
+                                    .values = point,
+                                    .time_us = 1,
+                                    .verified = true,
+                                    .complete = true};
+    assert_ok(clcnn__tune_db_write(pb.dev, &e));
+    clcnn_tensor *x = pb.x, *w = pb.w, *y = pb.y;
+    clcnn_tensor_release(pb.b);
+    clcnn_device *old = pb.dev;
+    /* A fresh handle on the same tensors' data: upload again. */
+    float *hx = test_download(x);
+    clcnn_tensor_release(x);
+    clcnn_tensor_release(w);
+    clcnn_tensor_release(y);
+    clcnn_device_release(old);
+    problem_make(&pb, 12);
+    assert_ok(clcnn_tensor_upload(pb.x, hx, clcnn_tensor_count(pb.x)));
+    assert_ok(clcnn_tensor_upload(pb.y, dy, ny));
+    assert_ok(clcnn_conv2d_backward_weights(pb.dev, pb.x, pb.y, &pb.p,
+                                            CLCNN_CONV_ALGO_IMPLICIT_GEMM, NULL, 0, pb.w));
+    float *out = test_download(pb.w);
+    assert_true(clcnn__program_built_with(pb.dev, "conv2d_bwd_igemm.cl", tuned));
+    assert_close(out, ref, nw);
+    free(out);
+    free(hx);
+    free(dy);
+    free(ref);
+    problem_free(&pb);
+}
+
+/* The backward direct solvers' parameters, one entry per pass: a stored point builds each pass's
+ * kernel with its -D options and gives the defaults' result; an entry of one pass leaves the
+ * other alone. */
+static void test_bwd_direct_uses_stored_parameters(void **state)
+{
+    (void)state;
+    static const char *const data_names[3] = {"BWD_VW", "BWD_YB", "BWD_CB"};
+    static const char *const weights_names[3] = {"BWD_VW", "BWDW_KB", "BWDW_TB"};
+    const int data_point[3] = {4, 1, 2}, weights_point[3] = {4, 2, 1};
+    const char *data_opts = "-DBWD_VW=4 -DBWD_YB=1 -DBWD_CB=2";
+    const char *weights_opts = "-DBWD_VW=4 -DBWDW_KB=2 -DBWDW_TB=1";
+    problem pb;
+    problem_make(&pb, 12);
+    size_t nx = clcnn_tensor_count(pb.x), ny = clcnn_tensor_count(pb.y);
+    size_t nw = clcnn_tensor_count(pb.w);
+    float *dy = malloc(ny * sizeof *dy);
+    test_rng rng;
+    test_rng_seed(&rng, 11);
+    test_rng_fill(&rng, dy, ny, -1, 1);
+    float *hx = test_download(pb.x), *hw = test_download(pb.w);
+    clcnn_tensor *dx = NULL, *dw = NULL;
+    float *ref_dx = NULL, *ref_dw = NULL;
+    clcnn__conv_problem cp;
+    assert_ok(
+        clcnn__conv_make_problem(clcnn_tensor_shape(pb.x), clcnn_tensor_shape(pb.w), &pb.p, &cp));
+    char key[256];
+    clcnn__conv_problem_key(&cp, key, sizeof key);
+    for (int round = 0; round < 3; round++) {
+        /* 0: defaults; 1: a stored backward-data point; 2: and a backward-weights one. */
+        assert_ok(clcnn_tensor_upload(pb.y, dy, ny));
+        assert_ok(clcnn_tensor_create(pb.dev, clcnn_tensor_shape(pb.x), &dx));
+        assert_ok(clcnn_tensor_create(pb.dev, clcnn_tensor_shape(pb.w), &dw));
+        assert_ok(clcnn_conv2d_backward_data(pb.dev, pb.y, pb.w, &pb.p, CLCNN_CONV_ALGO_DIRECT,
+                                             NULL, 0, dx));
+        assert_ok(clcnn_conv2d_backward_weights(pb.dev, pb.x, pb.y, &pb.p, CLCNN_CONV_ALGO_DIRECT,
+                                                NULL, 0, dw));
+        float *got_dx = test_download(dx), *got_dw = test_download(dw);
+        assert_int_equal(clcnn__program_built_with(pb.dev, "conv2d_bwd_direct.cl", data_opts),
+                         round >= 1);
+        assert_int_equal(clcnn__program_built_with(pb.dev, "conv2d_bwd_direct.cl", weights_opts),
+                         round >= 2);
+        if (round == 0) {
+            ref_dx = got_dx;
+            ref_dw = got_dw;
+        } else {
+            assert_close(got_dx, ref_dx, nx);
+            assert_close(got_dw, ref_dw, nw);
+            free(got_dx);
+            free(got_dw);
+        }
+        clcnn_tensor_release(dx);
+        clcnn_tensor_release(dw);
+        if (round == 2)
+            break;
+        const clcnn__conv_tunable *t =
+            round == 0 ? clcnn__conv_tunable_find("direct", CLCNN_CONV_PASS_BWD_DATA)
+                       : clcnn__conv_tunable_find("direct", CLCNN_CONV_PASS_BWD_WEIGHTS);
+        assert_non_null(t);
+        clcnn__conv_tuning tuning;
+        clcnn__tune_space space;
+        t->space(&cp, pb.dev, t, &tuning, &space);
+        assert_ok(clcnn__tune_space_check(&space));
+        const int *point = round == 0 ? data_point : weights_point;
+        assert_true(space.valid(point, space.user));
+        const clcnn__tune_db_entry e = {.kernel = t->db_kernel,
+                                        .problem = key,
+                                        .solver = "direct",
+                                        .nparams = 3,
+                                        .names = round == 0 ? data_names : weights_names,
+                                        .values = point,
+                                        .time_us = 1,
+                                        .verified = true,
+                                        .complete = true};
+        assert_ok(clcnn__tune_db_write(pb.dev, &e));
+        problem_free(&pb);
+        problem_make(&pb, 12);
+        assert_ok(clcnn_tensor_upload(pb.x, hx, nx));
+        assert_ok(clcnn_tensor_upload(pb.w, hw, nw));
+    }
+    problem_free(&pb);
+    free(ref_dx);
+    free(ref_dw);
+    free(hx);
+    free(hw);
+    free(dy);
+}
+
+/* Pooling forward parameters: a stored point builds the 2x2 stride-2 kernel with its vector
+ * width and gives the defaults' bits; a problem without an entry takes the nearest one's; a
+ * width on another window breaks the constraint and is ignored. */
+static void test_pool_uses_stored_parameters(void **state)
+{
+    (void)state;
+    static const char *const names[2] = {"POOL_VW", "LWS"};
+    const int point[2] = {4, 4};
+    clcnn_device *dev;
+    assert_ok(clcnn_device_create(NULL, &dev));
+    const clcnn_shape xs = {2, 3, 16, 16};
+    clcnn_pool_params p = clcnn_pool_params_default(CLCNN_POOL_MAX);
+    clcnn_tensor *x, *y;
+    clcnn_shape ys;
+    assert_ok(clcnn_pool_output_shape(xs, &p, &ys));
+    assert_ok(clcnn_tensor_create(dev, xs, &x));
+    assert_ok(clcnn_tensor_create(dev, ys, &y));
+    test_rng rng;
+    test_rng_seed(&rng, 5);
+    float hx[2 * 3 * 16 * 16];
+    test_rng_fill(&rng, hx, 2 * 3 * 16 * 16, -1, 1);
+    assert_ok(clcnn_tensor_upload(x, hx, 2 * 3 * 16 * 16));
+    assert_ok(clcnn_pool_forward(dev, x, &p, y, NULL));
+    float *ref = test_download(y);
+    assert_false(clcnn__program_built_with(dev, "pool.cl", "-DPOOL_VW=4"));
+    clcnn__pool_tuning tuning;
+    clcnn__tune_space space;
+    assert_ok(clcnn__pool_space(dev, xs, &p, &tuning, &space));
+    assert_ok(clcnn__tune_space_check(&space));
+    assert_true(space.valid(space.defaults, space.user));
+    assert_true(space.valid(point, space.user));
+    char key[160];
+    assert_ok(clcnn__pool_key(xs, &p, key, sizeof key));
+    assert_string_equal(key, "n2c3h16w16r2s2u2p0m0");
+    /* Stored for a bigger batch: the nearest problem's entry serves this one. */
+    const clcnn__tune_db_entry e = {.kernel = CLCNN__POOL_DB_KERNEL,
+                                    .problem = "n8c3h16w16r2s2u2p0m0",
+                                    .solver = "pool",
+                                    .nparams = 2,
+                                    .names = names,
+                                    .values = point,
+                                    .time_us = 1,
+                                    .verified = true,
+                                    .complete = true};
+    assert_ok(clcnn__tune_db_write(dev, &e));
+    assert_ok(clcnn_tensor_fill(y, NAN));
+    assert_ok(clcnn_pool_forward(dev, x, &p, y, NULL));
+    float *out = test_download(y);
+    assert_true(clcnn__program_built_with(dev, "pool.cl", "-DPOOL_VW=4"));
+    assert_memory_equal(out, ref, clcnn_tensor_count(y) * sizeof *out);
+    free(out);
+    /* A 3x3 window has no vector kernel: the point breaks the constraint there. */
+    clcnn_pool_params q = p;
+    q.window_h = q.window_w = 3;
+    assert_ok(clcnn__pool_space(dev, xs, &q, &tuning, &space));
+    assert_false(space.valid(point, space.user));
+    const int lws_only[2] = {8, 4};
+    assert_true(space.valid(lws_only, space.user));
+    clcnn_tensor_release(x);
+    clcnn_tensor_release(y);
+    clcnn_device_release(dev);
+    free(ref);
+}
+
+/* A workspace smaller than the run's configuration needs is refused before anything is written
+ * (a caller that overstates its size, or a tuning database re-read between the query and the
+ * run); the output is left alone. */
+static void test_small_workspace_refused(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 12);
+    size_t need = 0;
+    assert_ok(clcnn_conv2d_workspace_size(pb.dev, clcnn_tensor_shape(pb.x),
+                                          clcnn_tensor_shape(pb.w), &pb.p, CLCNN_CONV_ALGO_DIRECT,
+                                          &need));
+    assert_true(need > 64);
+    cl_int err;
+    cl_mem small = clCreateBuffer(clcnn_device_context(pb.dev), CL_MEM_READ_WRITE, 64, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    assert_ok(clcnn_tensor_fill(pb.y, 7.0f));
+    assert_status_msg(clcnn_conv2d_forward(pb.dev, pb.x, pb.w, pb.b, &pb.p, CLCNN_CONV_ALGO_DIRECT,
+                                           small, need, pb.y),
+                      CLCNN_STATUS_INVALID_ARG, "workspace has 64 bytes");
+    float *out = test_download(pb.y);
+    for (size_t i = 0; i < clcnn_tensor_count(pb.y); i++)
+        assert_true(out[i] == 7.0f);
+    free(out);
+    clReleaseMemObject(small);
+    problem_free(&pb);
+}
+
 int main(void)
 {
     if (!test_have_device())
@@ -599,6 +1457,24 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_params_round_trip_and_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_build_uses_stored_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_space_respects_device_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shipped_only, setup_shipped, teardown_shipped),
+        cmocka_unit_test_setup_teardown(test_user_overrides_shipped, setup_shipped,
+                                        teardown_shipped),
+        cmocka_unit_test_setup_teardown(test_corrupt_shipped_ignored, setup_shipped,
+                                        teardown_shipped),
+        cmocka_unit_test_setup_teardown(test_nearest_problem, setup_shipped, teardown_shipped),
+        cmocka_unit_test_setup_teardown(test_auto_nearest_problem, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repository_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_winograd_build_uses_stored_parameters, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_gemm_build_uses_stored_parameters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clblast_parameters_applied_at_creation, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_igemm_bwd_weights_uses_stored_parameters, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bwd_direct_uses_stored_parameters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_uses_stored_parameters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_workspace_refused, setup, teardown),
     };
     return cmocka_run_group_tests_name("tune_db", tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* cltune: searches a solver's parameter space for convolution shapes, verifies every candidate
- * against the defaults' output, times it with OpenCL profiling events and stores the winner in
- * the device's tuning database, which the library reads when it builds the solver's programs. */
+ * against the defaults' output, times it and stores the winner in the device's tuning database,
+ * which the library reads when it builds the solver's programs; also --show and main. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <signal.h>
@@ -13,6 +13,7 @@
 
 #include "clcnn/clcnn.h"
 #include "cli.h"
+#include "cltune.h"
 #include "conv2d_impl.h"
 #include "fileio_impl.h"
 #include "status_impl.h"
@@ -21,30 +22,39 @@
 #include "tune_search_impl.h"
 
 #define EXIT_USAGE 2
-/* Largest max |out - ref| / max |ref| a candidate may show: the direct solver's variants sum
- * each output in the same order, so anything past rounding noise is a wrong kernel. */
-#define MAX_REL_ERR 1e-5
-#define MAX_SHAPES 64
-#define TOP_ROWS 5
 /* A warm-up run this many times slower than the defaults ends a candidate's timing. */
 #define SLOW_FACTOR 3.0
 
 static const char usage_text[] =
-    "usage: cltune --solver direct (--shape N,C,H,W,K,R,S,stride,pad | --model FILE [--batch N])\n"
-    "              [--pass fwd] [--strategy exhaustive|random|annealing|pso]\n"
+    "usage: cltune --solver direct|winograd4|winograd2|winograd4_split|gemm|clblast\n"
+    "              (--shape N,C,H,W,K,R,S,stride,pad | --model FILE [--batch N])\n"
+    "              [--pass fwd|bwd-data|bwd-weights] [--strategy exhaustive|random|annealing|pso]\n"
     "              [--budget SECONDS[s] | --evals N] [--seed S] [--repeat N] [--resume]\n"
     "              [--device SEL]\n"
+    "       cltune --solver pool (--shape N,C,H,W,R,S,stride,pad | --model FILE [--batch N])\n"
+    "              [--strategy ...] [--budget ... | --evals N] [--seed S] [--repeat N] [--resume]\n"
     "       cltune --show [--device SEL]\n"
     "\n"
     "Searches the solver's parameter space for each convolution shape (with --model, each\n"
-    "distinct conv layer of the model at --batch images, default 1). Every candidate is built,\n"
-    "run, checked against the default configuration's output (max relative error 1e-5; a wrong\n"
-    "candidate is counted and never chosen) and timed with OpenCL profiling events: the median\n"
-    "of --repeat runs (default 5) after one warm-up (a warm-up 3x slower than the defaults\n"
-    "ends the candidate's timing). The best candidate, or the defaults when nothing beat them,\n"
-    "is written to the device's tuning database as soon as it is found; at the end the defaults\n"
+    "distinct conv layer of the model at --batch images, default 1; shapes the solver cannot\n"
+    "run are skipped). Every candidate is built, run, checked against the default\n"
+    "configuration's output (max relative error 1e-5; a wrong candidate is counted and never\n"
+    "chosen) and timed: direct with OpenCL profiling events, the others (several kernels per\n"
+    "call) on the host clock around the call and a clcnn_device_finish; the median of --repeat\n"
+    "runs (default 5) after one warm-up (a warm-up 3x slower than the defaults ends the\n"
+    "candidate's timing). The best candidate, or the defaults when nothing beat them, is\n"
+    "written to the device's tuning database as soon as it is found; at the end the defaults\n"
     "and the best 5 are re-timed in turn (--repeat rounds) against load that came and went, and\n"
     "the winner of that is stored. The library then builds the solver with it.\n"
+    "--solver pool tunes max/avg/L2 pooling forwards (outputs per work-item of the 2x2\n"
+    "stride-2 kernel, work-group width; every candidate must give the defaults' bits); a --shape\n"
+    "is max pooling.\n"
+    "--solver clblast tunes CLBlast's SGEMM kernel (Xgemm tiles, threads, vector widths, and\n"
+    "the size from which CLBlast uses it) for the gemm solver on all the shapes at once: one\n"
+    "entry per device, applied through CLBlast's override API when a device is created\n"
+    "(CLCNN_TUNE_CLBLAST=off skips that). CLBlast's own parameters are timed first and cannot\n"
+    "be restored once overridden, so nothing is re-timed at the end; each candidate's first\n"
+    "run builds CLBlast's kernels (20-30 s on POCL).\n"
     "  --budget   wall-clock bound of the whole run (of what is left, each shape gets half an\n"
     "             even share plus half in proportion to its FLOPs);\n"
     "             no candidate starts or keeps timing past it\n"
@@ -52,34 +62,19 @@ static const char usage_text[] =
     "             --budget is given)\n"
     "  --strategy default annealing; --seed default 1 (same seed, same candidates)\n"
     "  --resume   skip shapes the database already holds a finished search for\n"
-    "  --show     list what the database holds for the device\n";
+    "  --show     list what the databases hold for the device: the user's (written by cltune,\n"
+    "             in the cache directory) and the shipped one (read-only); a user entry\n"
+    "             overrides the shipped one for the same problem\n";
 
-typedef struct opts {
-    const char *solver, *shape_spec, *model, *device, *pass;
-    size_t batch;
-    clcnn__tune_strategy strategy;
-    double budget_s;
-    size_t evals;
-    uint64_t seed;
-    unsigned repeat;
-    bool resume, show;
-} opts;
-
-typedef struct shape {
-    clcnn_shape x, w;
-    clcnn_conv_params p;
-    char label[40];
-} shape;
-
-static volatile sig_atomic_t interrupted;
+volatile sig_atomic_t cltune_interrupted;
 
 static void on_sigint(int sig)
 {
     (void)sig;
-    interrupted = 1;
+    cltune_interrupted = 1;
 }
 
-static double now_s(void)
+double cltune_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -215,12 +210,56 @@ static int parse_args(int argc, char **argv, opts *o)
     }
     if (o->show)
         return 0;
-    if (o->solver == NULL)
-        return usage_error("%s", "--solver is required (direct)");
-    if (strcmp(o->solver, "direct") != 0)
-        return usage_error("solver '%s' is not tunable yet (tunable: direct)", o->solver);
-    if (o->pass != NULL && strcmp(o->pass, "fwd") != 0)
-        return usage_error("pass '%s' is not tunable yet (tunable: fwd)", o->pass);
+    char tunable[160] = "";
+    for (size_t i = 0, used = 0; clcnn__conv_tunable_at(i) != NULL && used < sizeof tunable; i++) {
+        int w = snprintf(tunable + used, sizeof tunable - used, "%s%s", i ? ", " : "",
+                         clcnn__conv_tunable_at(i)->solver->name);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    if (o->solver != NULL && strcmp(o->solver, "pool") == 0) {
+        o->pool = true;
+        if (o->pass != NULL && strcmp(o->pass, "fwd") != 0)
+            return usage_error("pass '%s' is not tunable for pooling (fwd only)", o->pass);
+        if ((o->shape_spec == NULL) == (o->model == NULL))
+            return usage_error("%s", "give one of --shape and --model");
+        return 0;
+    }
+    if (o->solver != NULL && strcmp(o->solver, "clblast") == 0) {
+        o->clblast = true;
+        o->solver = "gemm";
+    }
+    if (o->solver == NULL) {
+        fprintf(stderr, "cltune: --solver is required (%s) (see 'cltune --help')\n", tunable);
+        return EXIT_USAGE;
+    }
+    clcnn_conv_pass pass = CLCNN_CONV_PASS_FWD;
+    if (o->pass != NULL && strcmp(o->pass, "bwd-data") == 0)
+        pass = CLCNN_CONV_PASS_BWD_DATA;
+    else if (o->pass != NULL && strcmp(o->pass, "bwd-weights") == 0)
+        pass = CLCNN_CONV_PASS_BWD_WEIGHTS;
+    else if (o->pass != NULL && strcmp(o->pass, "fwd") != 0)
+        return usage_error("unknown pass '%s' (fwd, bwd-data, bwd-weights)", o->pass);
+    if (o->clblast && pass != CLCNN_CONV_PASS_FWD)
+        return usage_error("%s",
+                           "--solver clblast tunes through the forward gemm solver: no --pass");
+    o->tunable = clcnn__conv_tunable_find(o->solver, pass);
+    if (o->tunable == NULL) {
+        /* The tunable solvers of the pass asked for. */
+        char list[160] = "";
+        for (size_t i = 0, used = 0; clcnn__conv_tunable_at(i) != NULL && used < sizeof list; i++) {
+            if (clcnn__conv_tunable_at(i)->pass != pass)
+                continue;
+            int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "",
+                             clcnn__conv_tunable_at(i)->solver->name);
+            used += w > 0 ? (size_t)w : 0;
+        }
+        fprintf(stderr,
+                "cltune: solver '%s' is not tunable yet for --pass %s (tunable: %s%s) (see "
+                "'cltune --help')\n",
+                o->solver, clcnn_conv_pass_name(pass), list,
+                pass == CLCNN_CONV_PASS_FWD ? ", clblast" : "");
+        return EXIT_USAGE;
+    }
     if ((o->shape_spec == NULL) == (o->model == NULL))
         return usage_error("%s", "give one of --shape and --model");
     return 0;
@@ -277,36 +316,6 @@ static double shape_flops(const shape *s)
 
 /* ---- one shape ---------------------------------------------------------------------------- */
 
-typedef struct candidate {
-    int values[CLCNN__TUNE_MAX_PARAMS];
-    double ms;
-} candidate;
-
-typedef struct tuner {
-    const opts *o;
-    clcnn_device *dev;
-    clcnn__conv_problem pb;
-    char key[256];
-    clcnn__conv_direct_tuning tuning;
-    clcnn__tune_space space;
-    clcnn_tensor *x, *w, *b, *y;
-    cl_mem ws;
-    size_t ws_bytes;
-    float *ref, *out;
-    size_t count;
-    double ref_max;
-    double flops;
-    double default_ms;
-    double deadline; /* absolute now_s(); 0: none */
-    candidate *results;
-    size_t nresults, cap;
-    size_t evals, rejected, planned;
-    double started;
-    size_t shape_index, shape_count;
-    int corrupt[CLCNN__TUNE_MAX_PARAMS]; /* CLTUNE_TEST_CORRUPT: a planted wrong variant */
-    bool corrupt_on;
-} tuner;
-
 static clcnn_status ensure_workspace(tuner *t, size_t need)
 {
     if (need <= t->ws_bytes)
@@ -327,33 +336,44 @@ static clcnn_status ensure_workspace(tuner *t, size_t need)
 
 static clcnn_status run_once(tuner *t, const int *v, double *ms)
 {
-    CLCNN_TRY(ensure_workspace(t, clcnn__conv_direct_workspace_with(&t->pb, v)));
+    const clcnn__conv_tunable *tun = t->o->tunable;
+    CLCNN_TRY(ensure_workspace(t, tun->workspace_with(&t->pb, t->dev, tun, v)));
     clcnn__conv_args args = {clcnn_tensor_buffer(t->x), clcnn_tensor_buffer(t->w),
                              clcnn_tensor_buffer(t->b), clcnn_tensor_buffer(t->y), t->w};
-    return clcnn__conv_direct_run_with(t->dev, &t->pb, &args, t->ws, v, ms);
+    /* The backward passes write x (dx) or w (dw), read y as dy, and have no bias. */
+    if (tun->pass != CLCNN_CONV_PASS_FWD) {
+        args.bias = NULL;
+        args.w_tensor = NULL;
+    }
+    if (!tun->host_clock)
+        return tun->run_with(t->dev, &t->pb, &args, t->ws, tun, v, ms);
+    /* The ops return before their kernels run: the time is the call's and the finish's. */
+    const double t0 = cltune_now_s();
+    CLCNN_TRY(tun->run_with(t->dev, &t->pb, &args, t->ws, tun, v, NULL));
+    CLCNN_TRY(clcnn_device_finish(t->dev));
+    *ms = (cltune_now_s() - t0) * 1e3;
+    return CLCNN_OK;
 }
 
-static int compare_double(const void *a, const void *b)
+int cltune_compare_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-typedef enum outcome { OUT_OK, OUT_WRONG, OUT_FAILED, OUT_STOP } outcome;
-
 /* Runs a candidate once (building it), checks its output against the reference (when
  * t->ref holds one), then times repeat runs: [out] median_ms. */
-static outcome measure(tuner *t, const int *v, double *median_ms, double *rel_err)
+outcome cltune_measure(tuner *t, const int *v, double *median_ms, double *rel_err)
 {
     double ms;
     *rel_err = 0;
-    clcnn_status st = clcnn_tensor_fill(t->y, NAN);
+    clcnn_status st = clcnn_tensor_fill(t->target, NAN);
     if (st == CLCNN_OK)
         st = run_once(t, v, &ms);
     if (st == CLCNN_OK && t->corrupt_on && memcmp(v, t->corrupt, t->space.nparams * sizeof *v) == 0)
-        st = clcnn_tensor_fill(t->y, 0.5f); /* what a kernel with a wrong index would leave */
+        st = clcnn_tensor_fill(t->target, 0.5f); /* what a kernel with a wrong index would leave */
     if (st == CLCNN_OK)
-        st = clcnn_tensor_download(t->y, t->out, t->count);
+        st = clcnn_tensor_download(t->target, t->out, t->count);
     if (st != CLCNN_OK) {
         if (clcnn_last_error()[0] != '\0')
             fprintf(stderr, "\ncltune: candidate failed: %s\n", clcnn_last_error());
@@ -371,6 +391,12 @@ static outcome measure(tuner *t, const int *v, double *median_ms, double *rel_er
         if (!(*rel_err <= MAX_REL_ERR))
             return OUT_WRONG;
     }
+    /* On the host clock the first run's time includes building the candidate: the warm-up is
+     * a second run. */
+    if (t->o->tunable->host_clock && run_once(t, v, &ms) != CLCNN_OK) {
+        clcnn_clear_error();
+        return OUT_FAILED;
+    }
     /* A candidate whose warm-up run already took three times the defaults' median cannot win:
      * its warm-up time stands for it, and the budget goes to the next one. */
     if (t->default_ms > 0 && ms > SLOW_FACTOR * t->default_ms) {
@@ -380,7 +406,7 @@ static outcome measure(tuner *t, const int *v, double *median_ms, double *rel_er
     double times[64] = {0};
     unsigned n = 0;
     while (n < t->o->repeat) {
-        if (interrupted || (t->deadline > 0 && now_s() > t->deadline))
+        if (cltune_interrupted || (t->deadline > 0 && cltune_now_s() > t->deadline))
             return OUT_STOP;
         if (run_once(t, v, &times[n]) != CLCNN_OK) {
             clcnn_clear_error();
@@ -388,7 +414,7 @@ static outcome measure(tuner *t, const int *v, double *median_ms, double *rel_er
         }
         n++;
     }
-    qsort(times, n, sizeof times[0], compare_double);
+    qsort(times, n, sizeof times[0], cltune_compare_double);
     *median_ms = times[n / 2];
     return OUT_OK;
 }
@@ -399,7 +425,7 @@ static void format_point(const tuner *t, const int *v, char *buf, size_t size)
     buf[0] = '\0';
     for (size_t i = 0; i < t->space.nparams && used < size; i++) {
         const char *name = t->space.params[i].name;
-        if (strncmp(name, "CONV_", 5) == 0)
+        if (strncmp(name, "CONV_", 5) == 0 || strncmp(name, "WINO_", 5) == 0)
             name += 5;
         int w = snprintf(buf + used, size - used, "%s%s=%d", i ? " " : "", name, v[i]);
         if (w < 0)
@@ -415,7 +441,7 @@ static void progress(const tuner *t)
         best = t->results[i].ms < best ? t->results[i].ms : best;
     double frac = t->planned > 0 ? (double)t->evals / (double)t->planned : 0;
     if (t->deadline > 0) {
-        double tf = (now_s() - t->started) / (t->deadline - t->started);
+        double tf = (cltune_now_s() - t->started) / (t->deadline - t->started);
         frac = tf > frac ? tf : frac;
     }
     frac = frac > 1 ? 1 : frac;
@@ -444,9 +470,9 @@ static clcnn_status save(tuner *t, bool complete)
     const char *names[CLCNN__TUNE_MAX_PARAMS];
     for (size_t i = 0; i < t->space.nparams; i++)
         names[i] = t->space.params[i].name;
-    const clcnn__tune_db_entry e = {.kernel = CLCNN__CONV_DIRECT_DB_KERNEL,
+    const clcnn__tune_db_entry e = {.kernel = t->o->tunable->db_kernel,
                                     .problem = t->key,
-                                    .solver = "direct",
+                                    .solver = t->o->tunable->solver->name,
                                     .nparams = t->space.nparams,
                                     .names = names,
                                     .values = v,
@@ -460,10 +486,10 @@ static clcnn_status save(tuner *t, bool complete)
 static clcnn__tune_verdict cost(const int *v, void *user, double *c)
 {
     tuner *t = user;
-    if (interrupted || (t->deadline > 0 && now_s() > t->deadline))
+    if (cltune_interrupted || (t->deadline > 0 && cltune_now_s() > t->deadline))
         return CLCNN__TUNE_STOP;
     double ms = INFINITY, err = 0;
-    outcome o = measure(t, v, &ms, &err);
+    outcome o = cltune_measure(t, v, &ms, &err);
     if (o == OUT_STOP)
         return CLCNN__TUNE_STOP;
     t->evals++;
@@ -491,7 +517,7 @@ static clcnn__tune_verdict cost(const int *v, void *user, double *c)
     }
     memcpy(t->results[t->nresults].values, v, t->space.nparams * sizeof *v);
     t->results[t->nresults++].ms = ms;
-    /* Progress is saved as it goes: an interrupted run keeps its best so far. */
+    /* Progress is saved as it goes: an cltune_interrupted run keeps its best so far. */
     if (ms < best && save(t, false) != CLCNN_OK) {
         fprintf(stderr, "\ncltune: cannot save progress: %s\n", clcnn_last_error());
         clcnn_clear_error();
@@ -501,9 +527,9 @@ static clcnn__tune_verdict cost(const int *v, void *user, double *c)
     return CLCNN__TUNE_MEASURED;
 }
 
-static int compare_candidate(const void *a, const void *b)
+int cltune_compare_candidate(const void *a, const void *b)
 {
-    return compare_double(&((const candidate *)a)->ms, &((const candidate *)b)->ms);
+    return cltune_compare_double(&((const candidate *)a)->ms, &((const candidate *)b)->ms);
 }
 
 /* Re-times the defaults and the best few candidates, one run of each in turn for --repeat
@@ -512,7 +538,7 @@ static int compare_candidate(const void *a, const void *b)
  * search's times stand when not one round finished. Returns whether the times were replaced. */
 static bool confirm(tuner *t)
 {
-    qsort(t->results, t->nresults, sizeof t->results[0], compare_candidate);
+    qsort(t->results, t->nresults, sizeof t->results[0], cltune_compare_candidate);
     if (t->nresults == 0)
         return false;
     size_t k = TOP_ROWS;
@@ -524,7 +550,7 @@ static bool confirm(tuner *t)
         bool complete = true;
         for (size_t i = 0; i <= k && complete; i++) {
             const int *v = i == 0 ? t->space.defaults : t->results[i - 1].values;
-            complete = !interrupted && !(t->deadline > 0 && now_s() > t->deadline) &&
+            complete = !cltune_interrupted && !(t->deadline > 0 && cltune_now_s() > t->deadline) &&
                        run_once(t, v, &times[i][r]) == CLCNN_OK;
         }
         if (!complete)
@@ -535,7 +561,7 @@ static bool confirm(tuner *t)
     if (rounds == 0)
         return false;
     for (size_t i = 0; i <= k; i++) {
-        qsort(times[i], rounds, sizeof times[i][0], compare_double);
+        qsort(times[i], rounds, sizeof times[i][0], cltune_compare_double);
         if (i == 0)
             t->default_ms = times[0][rounds / 2];
         else
@@ -543,13 +569,13 @@ static bool confirm(tuner *t)
     }
     /* Only the re-timed candidates keep a place in the ranking. */
     t->nresults = k;
-    qsort(t->results, t->nresults, sizeof t->results[0], compare_candidate);
+    qsort(t->results, t->nresults, sizeof t->results[0], cltune_compare_candidate);
     return true;
 }
 
 static void report(tuner *t, const clcnn__tune_result *r, bool confirmed)
 {
-    qsort(t->results, t->nresults, sizeof t->results[0], compare_candidate);
+    qsort(t->results, t->nresults, sizeof t->results[0], cltune_compare_candidate);
     printf("# %s: %zu evaluated of %zu valid points (%s, %s), %zu rejected by verification or "
            "build\n",
            t->key, r->evals, r->valid_points, clcnn__tune_strategy_name(t->o->strategy),
@@ -570,20 +596,27 @@ static void report(tuner *t, const clcnn__tune_result *r, bool confirmed)
     fflush(stdout);
 }
 
-static clcnn_status make_tensors(tuner *t, const shape *s)
+clcnn_status cltune_make_tensors(tuner *t, const shape *s)
 {
     CLCNN_TRY(clcnn__conv_make_problem(s->x, s->w, &s->p, &t->pb));
     clcnn__conv_problem_key(&t->pb, t->key, sizeof t->key);
-    clcnn__conv_direct_space(&t->pb, t->dev, &t->tuning, &t->space);
-    t->count = t->pb.y.n * t->pb.y.c * t->pb.y.h * t->pb.y.w;
-    t->flops = 2.0 * (double)t->count * (double)(t->pb.cg * t->pb.w.h * t->pb.w.w);
+    t->o->tunable->space(&t->pb, t->dev, t->o->tunable, &t->tuning, &t->space);
+    const size_t ny = t->pb.y.n * t->pb.y.c * t->pb.y.h * t->pb.y.w;
+    /* Every pass does the forward's multiply-adds. */
+    t->flops = 2.0 * (double)ny * (double)(t->pb.cg * t->pb.w.h * t->pb.w.w);
     CLCNN_TRY(clcnn_tensor_create(t->dev, t->pb.x, &t->x));
     CLCNN_TRY(clcnn_tensor_create(t->dev, t->pb.w, &t->w));
     CLCNN_TRY(clcnn_tensor_create(t->dev, (clcnn_shape){1, t->pb.w.n, 1, 1}, &t->b));
     CLCNN_TRY(clcnn_tensor_create(t->dev, t->pb.y, &t->y));
+    const clcnn_conv_pass pass = t->o->tunable->pass;
+    t->target = pass == CLCNN_CONV_PASS_BWD_DATA      ? t->x
+                : pass == CLCNN_CONV_PASS_BWD_WEIGHTS ? t->w
+                                                      : t->y;
+    t->count = clcnn_tensor_count(t->target);
     size_t nx = clcnn_tensor_count(t->x), nw = clcnn_tensor_count(t->w);
     size_t most = nx > nw ? nx : nw;
-    float *host = malloc((most > t->count ? most : t->count) * sizeof *host);
+    most = most > ny ? most : ny;
+    float *host = malloc(most * sizeof *host);
     t->out = malloc(t->count * sizeof *t->out);
     if (host == NULL || t->out == NULL) {
         free(host);
@@ -591,10 +624,11 @@ static clcnn_status make_tensors(tuner *t, const shape *s)
     }
     /* A fixed xorshift sequence: the same data for every candidate and every run. */
     uint64_t state = 0x9E3779B97F4A7C15ull ^ t->o->seed;
-    size_t sizes[3] = {nx, nw, t->pb.w.n};
-    clcnn_tensor *dst[3] = {t->x, t->w, t->b};
+    size_t sizes[4] = {nx, nw, t->pb.w.n, ny};
+    clcnn_tensor *dst[4] = {t->x, t->w, t->b, t->y};
     clcnn_status st = CLCNN_OK;
-    for (int k = 0; k < 3 && st == CLCNN_OK; k++) {
+    /* y is dy for the backward passes; the forward overwrites it. */
+    for (int k = 0; k < 4 && st == CLCNN_OK; k++) {
         for (size_t i = 0; i < sizes[k]; i++) {
             state ^= state >> 12;
             state ^= state << 25;
@@ -609,7 +643,7 @@ static clcnn_status make_tensors(tuner *t, const shape *s)
     return st;
 }
 
-static void free_tensors(tuner *t)
+void cltune_free_tensors(tuner *t)
 {
     clcnn_tensor_release(t->x);
     clcnn_tensor_release(t->w);
@@ -638,26 +672,33 @@ static void read_corrupt_hook(tuner *t)
     t->corrupt_on = true;
 }
 
-/* Tunes one shape; [in,out] *stopped when the run was interrupted or out of budget. */
+/* Tunes one shape; [in,out] *stopped when the run was cltune_interrupted or out of budget. */
 static clcnn_status tune_shape(clcnn_device *dev, const opts *o, const shape *s, size_t index,
                                size_t count, double deadline, bool *stopped)
 {
     tuner t = {.o = o, .dev = dev, .shape_index = index, .shape_count = count};
     t.deadline = deadline;
-    t.started = now_s();
-    clcnn_status st = make_tensors(&t, s);
+    t.started = cltune_now_s();
+    clcnn_status st = cltune_make_tensors(&t, s);
+    const char *why = "";
+    if (st == CLCNN_OK && !o->tunable->solver->applicable(&t.pb, dev, &why)) {
+        printf("# %s (%s): solver %s cannot run it (%s), skipped\n", t.key, s->label,
+               o->tunable->solver->name, why);
+        cltune_free_tensors(&t);
+        return CLCNN_OK;
+    }
     if (st == CLCNN_OK && o->resume) {
         int v[CLCNN__TUNE_MAX_PARAMS];
         const char *names[CLCNN__TUNE_MAX_PARAMS];
         for (size_t i = 0; i < t.space.nparams; i++)
             names[i] = t.space.params[i].name;
         bool complete = false, found = false;
-        clcnn__tune_db_lookup_params(dev, CLCNN__CONV_DIRECT_DB_KERNEL, t.key, names, v,
-                                     t.space.nparams, &complete, &found);
+        clcnn__tune_db_lookup_params(dev, o->tunable->db_kernel, t.key, names, v, t.space.nparams,
+                                     &complete, &found);
         if (found && complete) {
             printf("# %s (%s): already in the tuning database, skipped (--resume)\n", t.key,
                    s->label);
-            free_tensors(&t);
+            cltune_free_tensors(&t);
             return CLCNN_OK;
         }
     }
@@ -667,11 +708,11 @@ static clcnn_status tune_shape(clcnn_device *dev, const opts *o, const shape *s,
     /* The defaults' output is the reference every candidate is checked against. */
     outcome d = OUT_FAILED;
     if (st == CLCNN_OK)
-        d = measure(&t, t.space.defaults, &ms, &err);
+        d = cltune_measure(&t, t.space.defaults, &ms, &err);
     if (st == CLCNN_OK && d != OUT_OK) {
         if (d == OUT_STOP) {
             *stopped = true;
-            free_tensors(&t);
+            cltune_free_tensors(&t);
             return CLCNN_OK;
         }
         st = CLCNN_ERR(CLCNN_STATUS_INTERNAL, "cltune: the default configuration of %s failed",
@@ -695,7 +736,7 @@ static clcnn_status tune_shape(clcnn_device *dev, const opts *o, const shape *s,
         clcnn__tune_options to = {.strategy = o->strategy,
                                   .seed = o->seed,
                                   .max_evals = o->evals,
-                                  .budget_s = deadline > 0 ? deadline - now_s() : 0,
+                                  .budget_s = deadline > 0 ? deadline - cltune_now_s() : 0,
                                   .start_default = true};
         if (deadline > 0 && !(to.budget_s > 0))
             to.budget_s = 1e-9;
@@ -705,63 +746,69 @@ static clcnn_status tune_shape(clcnn_device *dev, const opts *o, const shape *s,
         /* The search gets 85% of the shape's time; re-timing the best few gets the rest. */
         if (deadline > 0) {
             t.deadline = t.started + 0.85 * (deadline - t.started);
-            to.budget_s = t.deadline - now_s() > 0 ? t.deadline - now_s() : 1e-9;
+            to.budget_s = t.deadline - cltune_now_s() > 0 ? t.deadline - cltune_now_s() : 1e-9;
         }
         st = clcnn__tune_search(&t.space, &to, cost, &t, &r);
         fprintf(stderr, "\n");
         t.deadline = deadline;
     }
     if (st == CLCNN_OK) {
-        report(&t, &r, !interrupted && confirm(&t));
+        report(&t, &r, !cltune_interrupted && confirm(&t));
         *stopped = r.stopped;
         /* A search cut short by Ctrl-C is left for --resume; one that met its bounds is done. */
-        st = save(&t, !interrupted);
+        st = save(&t, !cltune_interrupted);
     }
-    free_tensors(&t);
+    cltune_free_tensors(&t);
     return st;
 }
 
 /* ---- --show ------------------------------------------------------------------------------- */
 
-static int show(clcnn_device *dev)
+/* A database file for --show: NULL when absent (*absent) or corrupt (a warning on stderr). */
+static cJSON *show_load(const char *path, bool *absent)
 {
-    char *path = NULL;
-    clcnn_status st = clcnn__tune_db_path(dev, &path);
-    if (st != CLCNN_OK)
-        return fail(st);
-    if (path == NULL) {
-        printf("# the cache directory is off (CLCNN_CACHE_DIR=off): no tuning database\n");
-        return 0;
-    }
-    printf("# tuning database of %s: %s\n", clcnn_device_get_info(dev)->name, path);
-    void *data = NULL;
-    size_t size = 0;
+    *absent = false;
     FILE *probe = fopen(path, "rb");
     if (probe == NULL) {
-        printf("# (no file yet)\n");
-        free(path);
-        return 0;
+        *absent = true;
+        return NULL;
     }
     fclose(probe);
+    void *data = NULL;
+    size_t size = 0;
     cJSON *root = NULL;
+    const char *why = "unreadable";
     if (clcnn__file_read_all(path, (size_t)64 << 20, &data, &size) == CLCNN_OK)
-        root = cJSON_ParseWithLength(data, size);
+        root = clcnn__tune_db_parse(data, size, &why);
     free(data);
-    const cJSON *entries = cJSON_GetObjectItemCaseSensitive(root, "entries");
-    const cJSON *schema = cJSON_GetObjectItemCaseSensitive(root, "schema");
-    if (root == NULL || !cJSON_IsArray(entries) || !cJSON_IsNumber(schema) ||
-        schema->valueint != 1) {
-        fprintf(stderr, "cltune: warning: ignoring corrupt tuning database %s (%s)\n", path,
-                root == NULL ? "not valid JSON" : "not a schema 1 database");
-        clcnn_clear_error();
-        cJSON_Delete(root);
-        free(path);
-        return 0;
-    }
-    printf("%-14s %-32s %-16s %-56s %10s %8s %s\n", "kernel", "problem", "solver", "params",
-           "time us", "speedup", "state");
+    clcnn_clear_error();
+    if (root == NULL)
+        fprintf(stderr, "cltune: warning: ignoring corrupt tuning database %s (%s)\n", path, why);
+    return root;
+}
+
+static bool holds_verified(const cJSON *root, const cJSON *kernel, const cJSON *problem)
+{
     const cJSON *e;
-    cJSON_ArrayForEach(e, entries)
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "entries"))
+    {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kernel");
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(e, "problem");
+        if (cJSON_IsString(k) && cJSON_IsString(pr) &&
+            strcmp(k->valuestring, kernel->valuestring) == 0 &&
+            strcmp(pr->valuestring, problem->valuestring) == 0 &&
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "verified")))
+            return true;
+    }
+    return false;
+}
+
+/* One row per entry of root; from says which database; an entry of the shipped one that the
+ * user's (mine, may be NULL) also holds is marked overridden. */
+static void show_entries(const cJSON *root, const char *from, const cJSON *mine)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "entries"))
     {
         const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kernel");
         const cJSON *pr = cJSON_GetObjectItemCaseSensitive(e, "problem");
@@ -790,11 +837,55 @@ static int show(clcnn_device *dev)
             !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "verified"))   ? "unverified"
             : cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(e, "complete")) ? "partial"
                                                                              : "done";
-        printf("%-14s %-32s %-16s %-56s %10.1f %8s %s\n", k->valuestring, pr->valuestring,
-               so->valuestring, ptext, cJSON_IsNumber(t) ? t->valuedouble : NAN, speed, state);
+        const char *origin = mine != NULL && holds_verified(mine, k, pr) ? "overridden" : from;
+        printf("%-14s %-32s %-16s %-56s %10.1f %8s %-10s %s\n", k->valuestring, pr->valuestring,
+               so->valuestring, ptext, cJSON_IsNumber(t) ? t->valuedouble : NAN, speed, state,
+               origin);
     }
-    cJSON_Delete(root);
+}
+
+/* Lists the user's database (the cache directory's, which cltune writes) and the shipped one
+ * (read-only, beneath it): the "from" column says where each entry is; a shipped entry the
+ * user's also holds is "overridden". */
+static int show(clcnn_device *dev)
+{
+    char *path = NULL, *shipped = NULL;
+    clcnn_status st = clcnn__tune_db_path(dev, &path);
+    if (st == CLCNN_OK)
+        st = clcnn__tune_db_shipped_path(dev, &shipped);
+    if (st != CLCNN_OK) {
+        free(path);
+        return fail(st);
+    }
+    const char *name = clcnn_device_get_info(dev)->name;
+    bool absent = true, shipped_absent = true;
+    cJSON *mine = NULL, *theirs = NULL;
+    if (path == NULL) {
+        printf("# the cache directory is off (CLCNN_CACHE_DIR=off): no user tuning database\n");
+    } else {
+        mine = show_load(path, &absent);
+        printf("# tuning database of %s (user): %s%s\n", name, path,
+               absent ? " (no file yet)" : "");
+    }
+    if (shipped == NULL) {
+        printf("# shipped tuning database: off (CLCNN_TUNE_SHIPPED)\n");
+    } else {
+        theirs = show_load(shipped, &shipped_absent);
+        printf("# shipped tuning database: %s%s\n", shipped,
+               shipped_absent ? " (none for this device)" : "");
+    }
+    if (mine != NULL || theirs != NULL) {
+        printf("%-14s %-32s %-16s %-56s %10s %8s %-10s %s\n", "kernel", "problem", "solver",
+               "params", "time us", "speedup", "state", "from");
+        if (mine != NULL)
+            show_entries(mine, "user", NULL);
+        if (theirs != NULL)
+            show_entries(theirs, "shipped", mine);
+    }
+    cJSON_Delete(mine);
+    cJSON_Delete(theirs);
     free(path);
+    free(shipped);
     return 0;
 }
 
@@ -807,12 +898,21 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     static shape shapes[MAX_SHAPES];
+    static pool_shape pools[MAX_SHAPES];
     size_t count = 0;
-    if (!o.show && o.shape_spec != NULL) {
+    if (!o.show && o.pool && o.shape_spec != NULL) {
+        if (!cltune_parse_pool_shape(o.shape_spec, &pools[0]))
+            return usage_error("--shape wants N,C,H,W,R,S,stride,pad for pooling, not '%s'",
+                               o.shape_spec);
+        count = 1;
+    } else if (!o.show && o.shape_spec != NULL) {
         if (!parse_shape(o.shape_spec, &shapes[0]))
             return usage_error("--shape wants N,C,H,W,K,R,S,stride,pad, not '%s'", o.shape_spec);
         count = 1;
     }
+    /* Tuning CLBlast starts from its own parameters, not the ones stored. */
+    if (o.clblast)
+        setenv("CLCNN_TUNE_CLBLAST", "off", 1);
     clcnn_device *dev = NULL;
     clcnn_status st = clcnn_device_create(o.device, &dev);
     if (st != CLCNN_OK)
@@ -823,12 +923,15 @@ int main(int argc, char **argv)
         return rc;
     }
     if (o.model != NULL)
-        st = model_shapes(o.model, o.batch, shapes, &count);
+        st = o.pool ? cltune_model_pool_shapes(o.model, o.batch, pools, &count)
+                    : model_shapes(o.model, o.batch, shapes, &count);
     const clcnn_device_info *info = clcnn_device_get_info(dev);
     if (st == CLCNN_OK)
-        printf("# cltune --solver %s on %s (%s, driver %s): %zu shape(s), strategy %s, seed %llu, "
-               "%s\n",
-               o.solver, info->name, info->platform_name, info->driver_version, count,
+        printf("# cltune --solver %s --pass %s on %s (%s, driver %s): %zu shape(s), strategy %s, "
+               "seed %llu, %s\n",
+               o.clblast ? "clblast" : o.solver,
+               o.pool ? "fwd" : clcnn_conv_pass_name(o.tunable->pass), info->name,
+               info->platform_name, info->driver_version, count,
                clcnn__tune_strategy_name(o.strategy), (unsigned long long)o.seed,
                o.budget_s > 0 ? "time budget" : "evaluation bound");
     struct sigaction sa;
@@ -836,12 +939,26 @@ int main(int argc, char **argv)
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    double end = o.budget_s > 0 ? now_s() + o.budget_s : 0;
+    double end = o.budget_s > 0 ? cltune_now_s() + o.budget_s : 0;
     bool stopped = false;
-    for (size_t i = 0; st == CLCNN_OK && i < count && !interrupted; i++) {
+    if (st == CLCNN_OK && o.clblast) {
+        st = cltune_clblast(dev, &o, shapes, count, end);
+        count = 0;
+    }
+    for (size_t i = 0; st == CLCNN_OK && o.pool && i < count && !cltune_interrupted; i++) {
+        /* An even share of what is left. */
+        double deadline =
+            end > 0 ? cltune_now_s() + (end - cltune_now_s()) / (double)(count - i) : 0;
+        if (end > 0 && end - cltune_now_s() <= 0)
+            break;
+        st = cltune_pool(dev, &o, &pools[i], deadline);
+    }
+    if (o.pool)
+        count = 0;
+    for (size_t i = 0; st == CLCNN_OK && i < count && !cltune_interrupted; i++) {
         double deadline = 0;
         if (end > 0) {
-            double left = end - now_s();
+            double left = end - cltune_now_s();
             if (left <= 0)
                 break;
             /* Half of what is left is shared evenly by the shapes still to do, half by their
@@ -851,14 +968,14 @@ int main(int argc, char **argv)
                 rest += shape_flops(&shapes[j]);
             double share = 0.5 / (double)(count - i);
             share += rest > 0 ? 0.5 * shape_flops(&shapes[i]) / rest : 0.5 / (double)(count - i);
-            deadline = now_s() + left * share;
+            deadline = cltune_now_s() + left * share;
         }
         st = tune_shape(dev, &o, &shapes[i], i, count, deadline, &stopped);
     }
     if (st != CLCNN_OK)
         rc = fail(st);
-    else if (interrupted)
-        fprintf(stderr, "cltune: interrupted; what was found is saved, --resume goes on\n");
+    else if (cltune_interrupted)
+        fprintf(stderr, "cltune: cltune_interrupted; what was found is saved, --resume goes on\n");
     clcnn_device_release(dev);
-    return rc != 0 ? rc : interrupted ? 130 : 0;
+    return rc != 0 ? rc : cltune_interrupted ? 130 : 0;
 }

@@ -1,6 +1,7 @@
 /* 2-D pooling forward and backward, NCHW float32. The generic kernels take one output (forward)
  * or one input gradient element (backward) per work-item; the 2x2 stride-2 kernels take eight
- * outputs per work-item as float8 (16 inputs per row pair), which CPU devices need for SIMD. */
+ * outputs per work-item as float8 (16 inputs per row pair; POOL_VW in the forward), which CPU
+ * devices need for SIMD. */
 #include "common.clh"
 
 /* Pooling kinds (clcnn_pool_kind). */
@@ -11,6 +12,29 @@
 
 /* Flag bits of misc.w: the indices buffer is given. */
 #define POOL_INDICES 1
+
+/* Outputs of one row per work-item of the 2x2 stride-2 forward kernel (a vector): 2, 4 or 8. */
+#ifndef POOL_VW
+#define POOL_VW 8
+#endif
+#if POOL_VW == 8
+#define POOL_VW2 16
+#define POOL_RAMP (int8)(0, 2, 4, 6, 8, 10, 12, 14)
+#elif POOL_VW == 4
+#define POOL_VW2 8
+#define POOL_RAMP (int4)(0, 2, 4, 6)
+#elif POOL_VW == 2
+#define POOL_VW2 4
+#define POOL_RAMP (int2)(0, 2)
+#else
+#error "POOL_VW must be 2, 4 or 8"
+#endif
+#define POOL_CAT_(a, b) a##b
+#define POOL_CAT(a, b) POOL_CAT_(a, b)
+#define floatP POOL_CAT(float, POOL_VW)
+#define intP POOL_CAT(int, POOL_VW)
+#define vloadP2 POOL_CAT(vload, POOL_VW2)
+#define vstoreP POOL_CAT(vstore, POOL_VW)
 
 /* Argument layout shared by every kernel: dims = (H, W, Ho, Wo), win = (R, S, stride_h,
  * stride_w), misc = (pad_h, pad_w, kind, flags); the global size's third dimension is N*C. */
@@ -159,9 +183,27 @@ static float8 max4(float8 v0, float8 v1, float8 v2, float8 v3, int8 *arg)
     return best;
 }
 
-/* Forward, 2x2 stride 2: eight outputs of one row per work-item from two float16 loads.
- * Work-items at the right or bottom edge (odd sizes, ceil mode, Wo not a multiple of 8) fall
- * back to pool_one. Global size (ceil(Wo / 8), Ho, N*C). */
+/* max4 over POOL_VW lanes, for the forward kernel. */
+static floatP max4p(floatP v0, floatP v1, floatP v2, floatP v3, intP *arg)
+{
+    floatP best = v0;
+    intP a = (intP)(0);
+    intP t = isgreater(v1, best) | isnan(v1);
+    best = select(best, v1, t);
+    a = select(a, (intP)(1), t);
+    t = isgreater(v2, best) | isnan(v2);
+    best = select(best, v2, t);
+    a = select(a, (intP)(2), t);
+    t = isgreater(v3, best) | isnan(v3);
+    best = select(best, v3, t);
+    a = select(a, (intP)(3), t);
+    *arg = a;
+    return best;
+}
+
+/* Forward, 2x2 stride 2: POOL_VW outputs of one row per work-item from two loads of 2 * POOL_VW.
+ * Work-items at the right or bottom edge (odd sizes, ceil mode, Wo not a multiple of POOL_VW)
+ * fall back to pool_one. Global size (ceil(Wo / POOL_VW), Ho, N*C). */
 __kernel void clcnn_pool_fwd_2x2s2(__global const float *restrict x, __global float *restrict y,
                                    __global int *restrict indices, const int4 dims,
                                    const int4 win, const int4 misc)
@@ -169,14 +211,14 @@ __kernel void clcnn_pool_fwd_2x2s2(__global const float *restrict x, __global fl
     const int bx = (int)get_global_id(0), oy = (int)get_global_id(1);
     const size_t plane = get_global_id(2);
     const int H = dims.s0, W = dims.s1, Ho = dims.s2, Wo = dims.s3;
-    const int ox0 = bx * 8;
+    const int ox0 = bx * POOL_VW;
     if (ox0 >= Wo || oy >= Ho)
         return;
     __global const float *xp = x + plane * (size_t)H * W;
     const size_t o = (plane * Ho + oy) * Wo + ox0;
     const int kind = misc.s2;
-    if (2 * oy + 1 >= H || 2 * ox0 + 16 > W) {
-        for (int l = 0; l < 8 && ox0 + l < Wo; l++) {
+    if (2 * oy + 1 >= H || 2 * ox0 + POOL_VW2 > W) {
+        for (int l = 0; l < POOL_VW && ox0 + l < Wo; l++) {
             int arg;
             y[o + l] = pool_one(xp, dims, win, misc, oy, ox0 + l, &arg);
             if (misc.s3 & POOL_INDICES)
@@ -185,19 +227,18 @@ __kernel void clcnn_pool_fwd_2x2s2(__global const float *restrict x, __global fl
         return;
     }
     const int base = 2 * oy * W + 2 * ox0;
-    const float16 r0 = vload16(0, xp + base), r1 = vload16(0, xp + base + W);
-    const float8 v0 = r0.even, v1 = r0.odd, v2 = r1.even, v3 = r1.odd;
-    float8 out;
+    const POOL_CAT(float, POOL_VW2) r0 = vloadP2(0, xp + base), r1 = vloadP2(0, xp + base + W);
+    const floatP v0 = r0.even, v1 = r0.odd, v2 = r1.even, v3 = r1.odd;
+    floatP out;
     if (kind == POOL_MAX) {
-        int8 a;
-        out = max4(v0, v1, v2, v3, &a);
+        intP a;
+        out = max4p(v0, v1, v2, v3, &a);
         if (misc.s3 & POOL_INDICES) {
-            const int8 pos = (int8)(base) + (int8)(0, 2, 4, 6, 8, 10, 12, 14) + (a & 1) +
-                             (a >> 1) * (int8)(W);
-            vstore8(pos, 0, indices + o);
+            const intP pos = (intP)(base) + POOL_RAMP + (a & 1) + (a >> 1) * (intP)(W);
+            vstoreP(pos, 0, indices + o);
         }
     } else if (kind == POOL_L2) {
-        float8 acc = v0 * v0;
+        floatP acc = v0 * v0;
         acc = fma(v1, v1, acc);
         acc = fma(v2, v2, acc);
         acc = fma(v3, v3, acc);
@@ -205,7 +246,7 @@ __kernel void clcnn_pool_fwd_2x2s2(__global const float *restrict x, __global fl
     } else {
         out = (((v0 + v1) + v2) + v3) / 4.0f;
     }
-    vstore8(out, 0, y + o);
+    vstoreP(out, 0, y + o);
 }
 
 /* (a0, b0, a1, b1, ...): the even and odd columns merged back into one row. */

@@ -187,6 +187,31 @@ void clcnn__conv_problem_key(const clcnn__conv_problem *pb, char *buf, size_t si
 
 #define DB_KERNEL "conv2d_fwd"
 
+/* The solvers cltune can tune, in the order its usage lists them. */
+static const clcnn__conv_tunable *const tunables[] = {
+    &clcnn__conv_tunable_direct,
+    &clcnn__conv_tunable_winograd4,
+    &clcnn__conv_tunable_winograd2,
+    &clcnn__conv_tunable_winograd4_split,
+    &clcnn__conv_tunable_gemm,
+    &clcnn__conv_tunable_bwd_weights_igemm,
+    &clcnn__conv_tunable_bwd_data_direct,
+    &clcnn__conv_tunable_bwd_weights_direct,
+};
+
+const clcnn__conv_tunable *clcnn__conv_tunable_find(const char *name, clcnn_conv_pass pass)
+{
+    for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)
+        if (tunables[i]->pass == pass && strcmp(tunables[i]->solver->name, name) == 0)
+            return tunables[i];
+    return NULL;
+}
+
+const clcnn__conv_tunable *clcnn__conv_tunable_at(size_t i)
+{
+    return i < sizeof tunables / sizeof tunables[0] ? tunables[i] : NULL;
+}
+
 static const clcnn__conv_solver *find_solver_by_name(const char *name)
 {
     for (size_t i = 0; i < SOLVER_COUNT; i++)
@@ -213,6 +238,20 @@ static const clcnn__conv_solver *choose(const clcnn__conv_problem *pb, const clc
         }
         CLCNN_DEBUG("conv2d", "tuning database names %s for %s, which cannot run it (%s)", name,
                     key, why);
+    }
+    /* Else the winner of the nearest stored problem with the same filter, stride, dilation and
+     * groups, when it can run this one. */
+    clcnn__tune_db_match near[8];
+    size_t n = clcnn__tune_db_nearest((clcnn_device *)dev, DB_KERNEL, key, CLCNN__CONV_NEAREST_SAME,
+                                      NULL, 0, near, 8);
+    for (size_t i = 0; i < n; i++) {
+        const clcnn__conv_solver *s = find_solver_by_name(near[i].solver);
+        const char *why = NULL;
+        if (strcmp(near[i].problem, key) != 0 && s != NULL && s->applicable(pb, dev, &why)) {
+            CLCNN_DEBUG("conv2d", "auto %s -> %s (tuning database, nearest: %s)", key, s->name,
+                        near[i].problem);
+            return s;
+        }
     }
     for (size_t i = 0; i < SOLVER_COUNT; i++) {
         const char *why = NULL;

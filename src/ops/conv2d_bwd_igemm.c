@@ -7,14 +7,18 @@
  *   with the weights' input and output channels swapped, the flip mode toggled and padding
  *   (R-1)*d - pad, so the forward Winograd solvers run it. */
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "conv2d_bwd_impl.h"
+#include "log_impl.h"
 #include "program_impl.h"
 #include "status_impl.h"
+#include "tune_db_impl.h"
 
 #define FILE_CL "conv2d_bwd_igemm.cl"
-#define IG_MR 7  /* rows (c, r, s) per work-item, as in the kernel */
-#define IG_KB 64 /* output channels per work-item: IG_KV = 4 float16s */
+#define IG_MR 7 /* rows (c, r, s) per work-item, as in the kernel */
+#define IG_KV 4 /* float16s of output channels per work-item, as in the kernel */
 
 /* Images per chunk: what fits in this many bytes of workspace (or one image). */
 #define CHUNK_BYTES ((size_t)64 << 20)
@@ -25,6 +29,14 @@
 static const size_t local_one[3] = {1, 1, 1};
 
 static size_t chunk_limit = CHUNK_BYTES;
+
+/* One launch configuration, a point of the parameter space (cltune --pass bwd-weights): rows
+ * per work-item (IG_MR), float16s of channels per work-item (IG_KV), the chunk bound in MiB. */
+typedef struct igemm_config {
+    int mr, kv, chunk_mib;
+} igemm_config;
+
+static const igemm_config igemm_defaults = {IG_MR, IG_KV, (int)(CHUNK_BYTES >> 20)};
 
 void clcnn__conv_igemm_limit_chunk(size_t bytes)
 {
@@ -45,9 +57,12 @@ typedef struct igemm_plan {
     size_t chunk;       /* images per chunk; 0 when the solver cannot run */
     size_t dyt_offset;  /* floats from the workspace's start to the dyt region */
     const char *reason; /* why not, when chunk is 0 */
+    size_t mr, kb;      /* rows and output channels per work-item */
+    char options[32];   /* the kernels' -D options ("" for the file's defaults) */
 } igemm_plan;
 
-static igemm_plan make_plan(const clcnn__conv_problem *pb, const clcnn_device *dev)
+static igemm_plan make_plan(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                            const igemm_config *c)
 {
     const clcnn_conv_params *p = &pb->p;
     igemm_plan pl = {0};
@@ -56,8 +71,14 @@ static igemm_plan make_plan(const clcnn__conv_problem *pb, const clcnn_device *d
     pl.xp_floats = pb->x.c * pl.hp * pl.wp;
     pl.dyt_floats = pb->y.c * pb->y.h * pb->y.w;
     pl.reason = "";
-    pl.chunk = clcnn__conv_images_per_chunk(pb, dev, pl.xp_floats + pl.dyt_floats + 1024,
-                                            chunk_limit, &pl.reason);
+    pl.mr = (size_t)c->mr;
+    pl.kb = 16 * (size_t)c->kv;
+    if (c->mr != IG_MR || c->kv != IG_KV)
+        snprintf(pl.options, sizeof pl.options, "-DIG_MR=%d -DIG_KV=%d", c->mr, c->kv);
+    /* The tests' bound (clcnn__conv_igemm_limit_chunk) wins over a tuned one. */
+    const size_t bound = chunk_limit != CHUNK_BYTES ? chunk_limit : (size_t)c->chunk_mib << 20;
+    pl.chunk = clcnn__conv_images_per_chunk(pb, dev, pl.xp_floats + pl.dyt_floats + 1024, bound,
+                                            &pl.reason);
     const size_t align = REGION_ALIGN / sizeof(float);
     pl.dyt_offset = ceil_div(pl.chunk * pl.xp_floats, align) * align;
     return pl;
@@ -70,7 +91,7 @@ static bool igemm_applicable(const clcnn__conv_problem *pb, const clcnn_device *
         *reason = "grouped convolutions are not supported";
         return false;
     }
-    igemm_plan pl = make_plan(pb, dev);
+    igemm_plan pl = make_plan(pb, dev, &igemm_defaults);
     if (pl.chunk == 0) {
         *reason = pl.reason;
         return false;
@@ -78,17 +99,107 @@ static bool igemm_applicable(const clcnn__conv_problem *pb, const clcnn_device *
     return true;
 }
 
-static size_t igemm_workspace(const clcnn__conv_problem *pb, const clcnn_device *dev)
+/* ---- the parameter space (cltune --pass bwd-weights) ---------------------------------------- */
+
+enum { P_MR, P_KV, P_CHUNK_MIB, P_COUNT };
+
+static const char *const param_names[P_COUNT] = {"IG_MR", "IG_KV", "CHUNK_MIB"};
+
+static igemm_config config_of(const int *v)
 {
-    igemm_plan pl = make_plan(pb, dev);
-    return (pl.dyt_offset + pl.chunk * pl.dyt_floats) * sizeof(float);
+    igemm_config c = {v[P_MR], v[P_KV], v[P_CHUNK_MIB]};
+    return c;
 }
 
-/* Enqueues kernel name of this file over global with args, one work-item per work-group. */
-static clcnn_status launch(clcnn_device *dev, const char *what, const char *name,
-                           const clcnn__kernel_arg *args, size_t nargs, const size_t global[3])
+/* Accumulators (floats) of one work-item past which registers spill. */
+#define MAX_ACCUMULATORS 512
+
+/* The constraint: the defaults always; otherwise a compiler, accumulators within the registers,
+ * blocks not mostly past the rows and channels, and a chunk of at least one image. */
+static bool igemm_valid(const int *v, const void *user)
 {
-    return clcnn__launch(dev, FILE_CL, name, what, args, nargs, 3, global, local_one);
+    const clcnn__conv_tuning *t = user;
+    const clcnn__conv_problem *pb = &t->problem;
+    const igemm_config c = config_of(v);
+    if (memcmp(&c, &igemm_defaults, sizeof c) == 0)
+        return true;
+    if (!t->device->info.compiler_available)
+        return false;
+    if (c.mr * c.kv * 16 > MAX_ACCUMULATORS)
+        return false;
+    if (c.mr > 1 && (size_t)c.mr / 2 >= pb->x.c * pb->w.h * pb->w.w)
+        return false;
+    if (c.kv > 1 && (size_t)c.kv * 8 >= pb->y.c)
+        return false;
+    return make_plan(pb, t->device, &c).chunk > 0;
+}
+
+static void igemm_space(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                        const clcnn__conv_tunable *tunable, clcnn__conv_tuning *tuning,
+                        clcnn__tune_space *space)
+{
+    tuning->problem = *pb;
+    tuning->device = dev;
+    tuning->tunable = tunable;
+    memset(space, 0, sizeof *space);
+    space->nparams = P_COUNT;
+    const clcnn__tune_param params[P_COUNT] = {
+        /* kernels/cl/conv2d_bwd_igemm.cl: 1 to 8 rows, 1 to 4 float16s */
+        {param_names[P_MR], {2, 3, 4, 5, 6, 7, 8}, 7},
+        {param_names[P_KV], {1, 2, 4}, 3},
+        {param_names[P_CHUNK_MIB], {16, 32, 64, 128}, 4},
+    };
+    memcpy(space->params, params, sizeof params);
+    space->defaults[P_MR] = igemm_defaults.mr;
+    space->defaults[P_KV] = igemm_defaults.kv;
+    space->defaults[P_CHUNK_MIB] = igemm_defaults.chunk_mib;
+    space->valid = igemm_valid;
+    space->user = tuning;
+}
+
+/* The database's point for this problem, else the nearest stored problem's, when valid here;
+ * else the defaults. */
+static igemm_config config_for(const clcnn__conv_problem *pb, const clcnn_device *dev)
+{
+    char key[256];
+    clcnn__conv_problem_key(pb, key, sizeof key);
+    const clcnn__conv_tuning t = {*pb, dev, &clcnn__conv_tunable_bwd_weights_igemm};
+    clcnn__tune_db_match near[8];
+    /* The database is read lazily under the device's lock: logically const. */
+    size_t n =
+        clcnn__tune_db_nearest((clcnn_device *)dev, clcnn__conv_tunable_bwd_weights_igemm.db_kernel,
+                               key, CLCNN__CONV_NEAREST_SAME, param_names, P_COUNT, near, 8);
+    for (size_t i = 0; i < n; i++) {
+        if (igemm_valid(near[i].values, &t)) {
+            if (strcmp(near[i].problem, key) != 0)
+                CLCNN_DEBUG("conv2d", "implicit_gemm: %s uses the tuning database entry of %s", key,
+                            near[i].problem);
+            return config_of(near[i].values);
+        }
+    }
+    return igemm_defaults;
+}
+
+static size_t workspace_of(const igemm_plan *pl)
+{
+    return (pl->dyt_offset + pl->chunk * pl->dyt_floats) * sizeof(float);
+}
+
+static size_t igemm_workspace(const clcnn__conv_problem *pb, const clcnn_device *dev)
+{
+    const igemm_config c = config_for(pb, dev);
+    const igemm_plan pl = make_plan(pb, dev, &c);
+    return workspace_of(&pl);
+}
+
+/* Enqueues kernel name of this file, built for the plan, over global with args, one work-item
+ * per work-group. */
+static clcnn_status launch(clcnn_device *dev, const igemm_plan *pl, const char *what,
+                           const char *name, const clcnn__kernel_arg *args, size_t nargs,
+                           const size_t global[3])
+{
+    return clcnn__launch_options(dev, FILE_CL, pl->options[0] != '\0' ? pl->options : NULL, name,
+                                 what, args, nargs, 3, global, local_one);
 }
 
 /* One chunk of images [first, first + count): pad, transpose dy, reduce into dw. */
@@ -110,7 +221,7 @@ static clcnn_status igemm_chunk(clcnn_device *dev, const clcnn__conv_problem *pb
                                           {sizeof top, &top},
                                           {sizeof left, &left}};
     const size_t pad_global[3] = {pl->hp, count * pb->x.c, 1};
-    CLCNN_TRY(launch(dev, what, "clcnn_conv2d_igemm_pad", pad_args, 9, pad_global));
+    CLCNN_TRY(launch(dev, pl, what, "clcnn_conv2d_igemm_pad", pad_args, 9, pad_global));
 
     const cl_ulong dy_off = first * pl->dyt_floats, dyt_off = pl->dyt_offset;
     const cl_int k = (cl_int)pb->y.c, hw = (cl_int)(pb->y.h * pb->y.w);
@@ -118,7 +229,7 @@ static clcnn_status igemm_chunk(clcnn_device *dev, const clcnn__conv_problem *pb
         {sizeof(cl_mem), &args->y}, {sizeof dy_off, &dy_off}, {sizeof(cl_mem), &ws},
         {sizeof dyt_off, &dyt_off}, {sizeof k, &k},           {sizeof hw, &hw}};
     const size_t dyt_global[3] = {pb->y.h * pb->y.w, count, 1};
-    CLCNN_TRY(launch(dev, what, "clcnn_conv2d_igemm_dyt", dyt_args, 6, dyt_global));
+    CLCNN_TRY(launch(dev, pl, what, "clcnn_conv2d_igemm_dyt", dyt_args, 6, dyt_global));
 
     cl_int4 g0 = {{(cl_int)pb->x.c, hp, wp, k}};
     cl_int4 g1 = {{(cl_int)pb->w.h, (cl_int)pb->w.w, (cl_int)pb->y.h, (cl_int)pb->y.w}};
@@ -130,17 +241,19 @@ static clcnn_status igemm_chunk(clcnn_device *dev, const clcnn__conv_problem *pb
                                            {sizeof g0, &g0},           {sizeof g1, &g1},
                                            {sizeof g2, &g2},           {sizeof g3, &g3}};
     const size_t crs = pb->x.c * pb->w.h * pb->w.w;
-    const size_t main_global[3] = {ceil_div(crs, IG_MR), ceil_div(pb->y.c, IG_KB), 1};
-    return launch(dev, what, "clcnn_conv2d_bwdw_igemm", main_args, 8, main_global);
+    const size_t main_global[3] = {ceil_div(crs, pl->mr), ceil_div(pb->y.c, pl->kb), 1};
+    return launch(dev, pl, what, "clcnn_conv2d_bwdw_igemm", main_args, 8, main_global);
 }
 
-static clcnn_status igemm_run(clcnn_device *dev, const clcnn__conv_problem *pb,
-                              const clcnn__conv_args *args, cl_mem workspace)
+static clcnn_status igemm_run_config(clcnn_device *dev, const clcnn__conv_problem *pb,
+                                     const clcnn__conv_args *args, cl_mem workspace,
+                                     const igemm_config *c)
 {
     static const char what[] = "conv2d_backward_weights: solver implicit_gemm";
-    const igemm_plan pl = make_plan(pb, dev);
+    const igemm_plan pl = make_plan(pb, dev, c);
     CLCNN_FAIL_IF(workspace == NULL, CLCNN_STATUS_INVALID_ARG, "%s: no workspace", what);
     CLCNN_FAIL_IF(pl.chunk == 0, CLCNN_STATUS_UNSUPPORTED, "%s: %s", what, pl.reason);
+    CLCNN_TRY(clcnn__check_workspace(workspace, workspace_of(&pl), what));
     /* The pad and transpose of a chunk overwrite the workspace the chunk before read: the
      * in-order queue runs them after its reduction. */
     for (size_t first = 0; first < pb->x.n; first += pl.chunk) {
@@ -149,6 +262,45 @@ static clcnn_status igemm_run(clcnn_device *dev, const clcnn__conv_problem *pb,
     }
     return CLCNN_OK;
 }
+
+static clcnn_status igemm_run(clcnn_device *dev, const clcnn__conv_problem *pb,
+                              const clcnn__conv_args *args, cl_mem workspace)
+{
+    const igemm_config c = config_for(pb, dev);
+    return igemm_run_config(dev, pb, args, workspace, &c);
+}
+
+static size_t igemm_workspace_with(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                                   const clcnn__conv_tunable *tunable, const int *values)
+{
+    (void)tunable;
+    const igemm_config c = config_of(values);
+    const igemm_plan pl = make_plan(pb, dev, &c);
+    return workspace_of(&pl);
+}
+
+/* Runs one point of the space; ms is left to cltune, which times the call and a
+ * clcnn_device_finish on the host clock (host_clock). */
+static clcnn_status igemm_run_with(clcnn_device *dev, const clcnn__conv_problem *pb,
+                                   const clcnn__conv_args *args, cl_mem workspace,
+                                   const clcnn__conv_tunable *tunable, const int *values,
+                                   double *ms)
+{
+    (void)ms;
+    (void)tunable;
+    const igemm_config c = config_of(values);
+    return igemm_run_config(dev, pb, args, workspace, &c);
+}
+
+const clcnn__conv_tunable clcnn__conv_tunable_bwd_weights_igemm = {
+    .solver = &clcnn__conv_bwd_weights_igemm,
+    .pass = CLCNN_CONV_PASS_BWD_WEIGHTS,
+    .db_kernel = "conv2d_bwd_weights_implicit_gemm",
+    .space = igemm_space,
+    .workspace_with = igemm_workspace_with,
+    .run_with = igemm_run_with,
+    .host_clock = true,
+};
 
 const clcnn__conv_solver clcnn__conv_bwd_weights_igemm = {
     .name = "implicit_gemm",
@@ -249,7 +401,8 @@ static clcnn_status rotated_run(const clcnn__conv_solver *fwd, const char *what,
                                            {sizeof c, &c},
                                            {sizeof rs, &rs}};
     const size_t global[3] = {pb->w.h * pb->w.w, pb->w.c, pb->w.n};
-    clcnn_status st = launch(dev, what, "clcnn_conv2d_swap_kc", swap_args, 5, global);
+    clcnn_status st = clcnn__launch(dev, FILE_CL, "clcnn_conv2d_swap_kc", what, swap_args, 5, 3,
+                                    global, local_one);
     if (st == CLCNN_OK) {
         /* The forward solver reads dy as its input and writes dx as its output. */
         const clcnn__conv_args fargs = {args->y, swapped, NULL, args->x, NULL};

@@ -139,6 +139,7 @@ void clcnn__conv_direct_space(const clcnn__conv_problem *pb, const clcnn_device 
 {
     tuning->problem = *pb;
     tuning->device = dev;
+    tuning->tunable = &clcnn__conv_tunable_direct;
     memset(space, 0, sizeof *space);
     space->nparams = P_COUNT;
     const clcnn__tune_param params[P_COUNT] = {
@@ -171,15 +172,25 @@ static direct_config config_for(const clcnn__conv_problem *pb, const clcnn_devic
     /* The database is read lazily under the device's lock: logically const. */
     clcnn__tune_db_lookup_params((clcnn_device *)dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
                                  param_names, v, P_COUNT, NULL, &found);
-    if (!found)
-        return c;
-    const clcnn__conv_direct_tuning t = {*pb, dev};
-    if (!direct_valid(v, &t)) {
+    const clcnn__conv_direct_tuning t = {*pb, dev, &clcnn__conv_tunable_direct};
+    if (found && direct_valid(v, &t))
+        return config_of(v);
+    if (found)
         CLCNN_DEBUG("conv2d", "direct: tuning database entry for %s breaks a constraint; ignored",
                     key);
-        return c;
+    /* No usable entry for this problem: the nearest stored one of the same filter, stride,
+     * dilation and groups whose point still satisfies the constraint here. */
+    clcnn__tune_db_match near[8];
+    size_t n = clcnn__tune_db_nearest((clcnn_device *)dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
+                                      CLCNN__CONV_NEAREST_SAME, param_names, P_COUNT, near, 8);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(near[i].problem, key) != 0 && direct_valid(near[i].values, &t)) {
+            CLCNN_DEBUG("conv2d", "direct: %s uses the tuning database entry of %s", key,
+                        near[i].problem);
+            return config_of(near[i].values);
+        }
     }
-    return config_of(v);
+    return c;
 }
 
 static void config_options(direct_config c, char *buf, size_t size)
@@ -278,6 +289,7 @@ static clcnn_status run_config(clcnn_device *dev, const clcnn__conv_problem *pb,
 {
     char options[96];
     config_options(cfg, options, sizeof options);
+    CLCNN_TRY(clcnn__check_workspace(workspace, workspace_of(pb, cfg), "conv2d: solver direct"));
     const clcnn_conv_params *p = &pb->p;
     cl_mem input = args->x;
     cl_int4 dims0 = {{(cl_int)pb->x.c, (cl_int)pb->x.h, (cl_int)pb->x.w, (cl_int)pb->y.c}};
@@ -350,4 +362,38 @@ const clcnn__conv_solver clcnn__conv_solver_direct = {
     .run = direct_run,
     /* fp32 accumulation over at most C*R*S terms in a fixed order. */
     .tolerance = 1e-10,
+};
+
+static void direct_space(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                         const clcnn__conv_tunable *tunable, clcnn__conv_tuning *tuning,
+                         clcnn__tune_space *space)
+{
+    (void)tunable;
+    clcnn__conv_direct_space(pb, dev, tuning, space);
+}
+
+static size_t direct_workspace_with(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                                    const clcnn__conv_tunable *tunable, const int *values)
+{
+    (void)dev;
+    (void)tunable;
+    return clcnn__conv_direct_workspace_with(pb, values);
+}
+
+/* The time is the kernels' own, from profiling events. */
+static clcnn_status direct_run_with(clcnn_device *dev, const clcnn__conv_problem *pb,
+                                    const clcnn__conv_args *args, cl_mem workspace,
+                                    const clcnn__conv_tunable *tunable, const int *values,
+                                    double *ms)
+{
+    (void)tunable;
+    return clcnn__conv_direct_run_with(dev, pb, args, workspace, values, ms);
+}
+
+const clcnn__conv_tunable clcnn__conv_tunable_direct = {
+    .solver = &clcnn__conv_solver_direct,
+    .db_kernel = CLCNN__CONV_DIRECT_DB_KERNEL,
+    .space = direct_space,
+    .workspace_with = direct_workspace_with,
+    .run_with = direct_run_with,
 };

@@ -3,11 +3,14 @@
  * groups and flip mode; the workspace is bounded (see WORKSPACE_BOUND). */
 #include <clblast_c.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "conv2d_impl.h"
 #include "log_impl.h"
 #include "program_impl.h"
 #include "status_impl.h"
+#include "tune_db_impl.h"
 
 /* The kernel file's vector width (IM2COL_VW's default); the global sizes depend on it. */
 #define IM2COL_VW 8
@@ -26,6 +29,15 @@
  * above this many output pixels per image the GEMMs go straight into y, image by image. */
 #define WIDE_MAX_PIXELS 4096
 
+/* One launch configuration, a point of the solver's parameter space (cltune): the kernels'
+ * vector width (IM2COL_VW), the workspace bound in MiB, and the layout (1: wide, 0: per image;
+ * -1 in the defaults: by WIDE_MAX_PIXELS). */
+typedef struct gemm_config {
+    int vw, ws_mib, wide;
+} gemm_config;
+
+static const gemm_config gemm_defaults = {IM2COL_VW, (int)(WORKSPACE_BOUND >> 20), -1};
+
 /* Flag bits of the kernels (IM2COL_FLIP, IM2COL_RELU, IM2COL_BIAS). */
 #define FLAG_FLIP 1
 #define FLAG_RELU 2
@@ -34,26 +46,32 @@
 #define WHAT "conv2d: solver gemm"
 
 typedef struct gemm_plan {
-    size_t crs;   /* rows of the column matrix: C * R * S */
-    size_t cgrs;  /* rows per group: C/groups * R * S */
-    size_t howo;  /* output pixels per image */
-    bool wide;    /* the wide layout (see WIDE_MAX_PIXELS) */
-    size_t chunk; /* images per chunk */
-    size_t col;   /* floats of the column matrix for one chunk */
-    size_t tmp;   /* floats of the temporary output for one chunk (wide layout only) */
+    size_t crs;       /* rows of the column matrix: C * R * S */
+    size_t cgrs;      /* rows per group: C/groups * R * S */
+    size_t howo;      /* output pixels per image */
+    bool wide;        /* the wide layout (see WIDE_MAX_PIXELS) */
+    size_t chunk;     /* images per chunk */
+    size_t col;       /* floats of the column matrix for one chunk */
+    size_t tmp;       /* floats of the temporary output for one chunk (wide layout only) */
+    size_t vw;        /* the kernels' vector width */
+    char options[24]; /* the kernels' -D options ("" for the file's defaults) */
 } gemm_plan;
 
 /* Sizes the chunks; false with a reason when one image does not fit. */
-static bool make_plan(const clcnn__conv_problem *pb, const clcnn_device *dev, gemm_plan *plan,
-                      const char **reason)
+static bool make_plan(const clcnn__conv_problem *pb, const clcnn_device *dev, const gemm_config *c,
+                      gemm_plan *plan, const char **reason)
 {
     gemm_plan pl = {0};
     pl.crs = pb->x.c * pb->w.h * pb->w.w;
     pl.cgrs = pb->cg * pb->w.h * pb->w.w;
     pl.howo = pb->y.h * pb->y.w;
-    pl.wide = pb->y.n > 1 && pl.howo < WIDE_MAX_PIXELS;
+    pl.wide = c->wide < 0 ? pb->y.n > 1 && pl.howo < WIDE_MAX_PIXELS : c->wide != 0;
+    pl.vw = (size_t)c->vw;
+    if (c->vw != IM2COL_VW)
+        snprintf(pl.options, sizeof pl.options, "-DIM2COL_VW=%d", c->vw);
     const size_t per_image = pl.crs * pl.howo + (pl.wide ? pb->y.c * pl.howo : 0);
-    size_t chunk = clcnn__conv_images_per_chunk(pb, dev, per_image, WORKSPACE_BOUND, reason);
+    size_t chunk =
+        clcnn__conv_images_per_chunk(pb, dev, per_image, (size_t)c->ws_mib << 20, reason);
     if (chunk == 0)
         return false;
     pl.chunk = chunk;
@@ -67,16 +85,97 @@ static bool gemm_applicable(const clcnn__conv_problem *pb, const clcnn_device *d
                             const char **reason)
 {
     gemm_plan pl;
-    return make_plan(pb, dev, &pl, reason);
+    return make_plan(pb, dev, &gemm_defaults, &pl, reason);
+}
+
+/* ---- the parameter space (cltune) ---------------------------------------------------------- */
+
+enum { P_VW, P_WS_MIB, P_WIDE, P_COUNT };
+
+static const char *const param_names[P_COUNT] = {"IM2COL_VW", "WS_MIB", "WIDE"};
+
+static gemm_config config_of(const int *v)
+{
+    gemm_config c = {v[P_VW], v[P_WS_MIB], v[P_WIDE]};
+    return c;
+}
+
+/* The constraint: the defaults always; otherwise a compiler, a vector not mostly past the
+ * output pixels, and one image's columns within the device's allocations. */
+static bool gemm_valid(const int *v, const void *user)
+{
+    const clcnn__conv_tuning *t = user;
+    const gemm_config c = config_of(v);
+    if (memcmp(&c, &gemm_defaults, sizeof c) == 0)
+        return true;
+    if (!t->device->info.compiler_available && c.vw != IM2COL_VW)
+        return false;
+    if (c.vw > 2 && (size_t)c.vw / 2 >= t->problem.y.h * t->problem.y.w)
+        return false;
+    gemm_plan pl;
+    const char *why;
+    return make_plan(&t->problem, t->device, &c, &pl, &why);
+}
+
+static void gemm_space(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                       const clcnn__conv_tunable *tunable, clcnn__conv_tuning *tuning,
+                       clcnn__tune_space *space)
+{
+    tuning->problem = *pb;
+    tuning->device = dev;
+    tuning->tunable = tunable;
+    memset(space, 0, sizeof *space);
+    space->nparams = P_COUNT;
+    const clcnn__tune_param params[P_COUNT] = {
+        /* kernels/cl/conv2d_im2col.cl: 2, 4, 8 or 16 lanes */
+        {param_names[P_VW], {2, 4, 8, 16}, 4},
+        {param_names[P_WS_MIB], {16, 32, 64, 128, 256}, 5},
+        {param_names[P_WIDE], {-1, 0, 1}, 3},
+    };
+    memcpy(space->params, params, sizeof params);
+    space->defaults[P_VW] = gemm_defaults.vw;
+    space->defaults[P_WS_MIB] = gemm_defaults.ws_mib;
+    space->defaults[P_WIDE] = gemm_defaults.wide;
+    space->valid = gemm_valid;
+    space->user = tuning;
+}
+
+/* The database's point for this problem, else the nearest stored problem's, when valid here;
+ * else the defaults. */
+static gemm_config config_for(const clcnn__conv_problem *pb, const clcnn_device *dev)
+{
+    char key[256];
+    clcnn__conv_problem_key(pb, key, sizeof key);
+    const clcnn__conv_tuning t = {*pb, dev, &clcnn__conv_tunable_gemm};
+    clcnn__tune_db_match near[8];
+    /* The database is read lazily under the device's lock: logically const. */
+    size_t n = clcnn__tune_db_nearest((clcnn_device *)dev, clcnn__conv_tunable_gemm.db_kernel, key,
+                                      CLCNN__CONV_NEAREST_SAME, param_names, P_COUNT, near, 8);
+    for (size_t i = 0; i < n; i++) {
+        if (gemm_valid(near[i].values, &t)) {
+            if (strcmp(near[i].problem, key) != 0)
+                CLCNN_DEBUG("conv2d", "gemm: %s uses the tuning database entry of %s", key,
+                            near[i].problem);
+            return config_of(near[i].values);
+        }
+    }
+    return gemm_defaults;
+}
+
+static size_t workspace_of(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                           const gemm_config *c)
+{
+    gemm_plan pl;
+    const char *why = NULL;
+    if (!make_plan(pb, dev, c, &pl, &why))
+        return 0;
+    return (pl.col + pl.tmp) * sizeof(float);
 }
 
 static size_t gemm_workspace_size(const clcnn__conv_problem *pb, const clcnn_device *dev)
 {
-    gemm_plan pl;
-    const char *why = NULL;
-    if (!make_plan(pb, dev, &pl, &why))
-        return 0;
-    return (pl.col + pl.tmp) * sizeof(float);
+    const gemm_config c = config_for(pb, dev);
+    return workspace_of(pb, dev, &c);
 }
 
 /* One row-major SGEMM C = A * B (alpha 1, beta 0) on the compute queue. *last receives its
@@ -127,7 +226,7 @@ static clcnn_status run_chunk(clcnn_device *dev, const clcnn__conv_problem *pb, 
         {sizeof layout, &layout},
     };
     CLCNN_TRY(clcnn__set_args(im2col, WHAT ": im2col", iargs, sizeof iargs / sizeof iargs[0]));
-    const size_t vblocks = (howo + IM2COL_VW - 1) / IM2COL_VW;
+    const size_t vblocks = (howo + pl->vw - 1) / pl->vw;
     const size_t iglobal[3] = {vblocks, pl->crs, count};
     CLCNN_TRY(clcnn__enqueue(dev, im2col, WHAT ": im2col", 3, iglobal, NULL, NULL));
 
@@ -180,25 +279,27 @@ static clcnn_status run_all(clcnn_device *dev, const clcnn__conv_problem *pb, co
         };
         CLCNN_TRY(
             clcnn__set_args(epilogue, WHAT ": epilogue", eargs, sizeof eargs / sizeof eargs[0]));
-        const size_t eglobal[3] = {(howo + IM2COL_VW - 1) / IM2COL_VW, pb->y.c, pb->y.n};
+        const size_t eglobal[3] = {(howo + pl->vw - 1) / pl->vw, pb->y.c, pb->y.n};
         CLCNN_TRY(clcnn__enqueue(dev, epilogue, WHAT ": epilogue", 3, eglobal, NULL, NULL));
     }
     return CLCNN_OK;
 }
 
-static clcnn_status gemm_run(clcnn_device *dev, const clcnn__conv_problem *pb,
-                             const clcnn__conv_args *args, cl_mem workspace)
+static clcnn_status run_config(clcnn_device *dev, const clcnn__conv_problem *pb,
+                               const clcnn__conv_args *args, cl_mem workspace, const gemm_config *c)
 {
     gemm_plan pl;
     const char *why = "";
-    CLCNN_FAIL_IF(!make_plan(pb, dev, &pl, &why), CLCNN_STATUS_UNSUPPORTED, WHAT ": %s", why);
+    CLCNN_FAIL_IF(!make_plan(pb, dev, c, &pl, &why), CLCNN_STATUS_UNSUPPORTED, WHAT ": %s", why);
+    const char *options = pl.options[0] != '\0' ? pl.options : NULL;
     CLCNN_FAIL_IF(workspace == NULL, CLCNN_STATUS_INVALID_ARG, WHAT ": no workspace");
+    CLCNN_TRY(clcnn__check_workspace(workspace, (pl.col + pl.tmp) * sizeof(float), WHAT));
     CLCNN_TRACE("conv2d", "solver gemm: %s layout, %zu images per chunk, workspace %zu bytes",
                 pl.wide ? "wide" : "per-image", pl.chunk, (pl.col + pl.tmp) * sizeof(float));
     cl_kernel im2col = NULL, epilogue = NULL;
-    CLCNN_TRY(clcnn__kernel_create(dev, "conv2d_im2col.cl", NULL, "clcnn_im2col", &im2col));
+    CLCNN_TRY(clcnn__kernel_create(dev, "conv2d_im2col.cl", options, "clcnn_im2col", &im2col));
     clcnn_status st =
-        clcnn__kernel_create(dev, "conv2d_im2col.cl", NULL, "clcnn_im2col_epilogue", &epilogue);
+        clcnn__kernel_create(dev, "conv2d_im2col.cl", options, "clcnn_im2col_epilogue", &epilogue);
     cl_event last = NULL;
     if (st == CLCNN_OK)
         st = run_all(dev, pb, &pl, args, workspace, im2col, epilogue, &last);
@@ -209,6 +310,42 @@ static clcnn_status gemm_run(clcnn_device *dev, const clcnn__conv_problem *pb,
         clReleaseKernel(epilogue);
     return st;
 }
+
+static clcnn_status gemm_run(clcnn_device *dev, const clcnn__conv_problem *pb,
+                             const clcnn__conv_args *args, cl_mem workspace)
+{
+    const gemm_config c = config_for(pb, dev);
+    return run_config(dev, pb, args, workspace, &c);
+}
+
+static size_t gemm_workspace_with(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                                  const clcnn__conv_tunable *tunable, const int *values)
+{
+    (void)tunable;
+    const gemm_config c = config_of(values);
+    return workspace_of(pb, dev, &c);
+}
+
+/* Runs one point of the space; ms is left to cltune, which times the call and a
+ * clcnn_device_finish on the host clock (host_clock). */
+static clcnn_status gemm_run_with(clcnn_device *dev, const clcnn__conv_problem *pb,
+                                  const clcnn__conv_args *args, cl_mem workspace,
+                                  const clcnn__conv_tunable *tunable, const int *values, double *ms)
+{
+    (void)ms;
+    (void)tunable;
+    const gemm_config c = config_of(values);
+    return run_config(dev, pb, args, workspace, &c);
+}
+
+const clcnn__conv_tunable clcnn__conv_tunable_gemm = {
+    .solver = &clcnn__conv_solver_gemm,
+    .db_kernel = "conv2d_gemm",
+    .space = gemm_space,
+    .workspace_with = gemm_workspace_with,
+    .run_with = gemm_run_with,
+    .host_clock = true,
+};
 
 const clcnn__conv_solver clcnn__conv_solver_gemm = {
     .name = "gemm",

@@ -51,6 +51,10 @@ clcnn_status clcnn__conv_make_problem(clcnn_shape x, clcnn_shape w, const clcnn_
 /* The tuning database's key of a problem ("n1c64h56w56k64r3s3u1p1d1g1"). */
 void clcnn__conv_problem_key(const clcnn__conv_problem *pb, char *buf, size_t size);
 
+/* The fields of a problem key an entry of another problem must share to stand in for it (the
+ * nearest-problem fallback): filter size, stride, dilation and groups. */
+#define CLCNN__CONV_NEAREST_SAME "rsudg"
+
 /* ---- the direct solver's parameter space (src/ops/conv2d_direct.c) ---- */
 
 /* The tuning database's kernel name for the direct solver's parameters; the entry's problem is
@@ -58,11 +62,54 @@ void clcnn__conv_problem_key(const clcnn__conv_problem *pb, char *buf, size_t si
  * CONV_PADDED, LWS). */
 #define CLCNN__CONV_DIRECT_DB_KERNEL "conv2d_direct"
 
-/* What the direct space's constraint reads: a copy of the problem and the device (borrowed). */
-typedef struct clcnn__conv_direct_tuning {
+/* What a tunable solver's space constraint reads: a copy of the problem, the device and the
+ * tunable row (borrowed). */
+typedef struct clcnn__conv_tuning {
     clcnn__conv_problem problem;
     const clcnn_device *device;
-} clcnn__conv_direct_tuning;
+    const struct clcnn__conv_tunable *tunable;
+} clcnn__conv_tuning;
+typedef clcnn__conv_tuning clcnn__conv_direct_tuning;
+
+/* A solver cltune can tune: its parameter space for a problem (the defaults are what a launch
+ * uses without tuning; the constraint reads [out] tuning, which must outlive the space), the
+ * workspace a point needs, and a run with an explicit point (checked by the caller against the
+ * constraint) that puts its time in [out] ms (may be NULL). The database's entries are
+ * (db_kernel, clcnn__conv_problem_key(), params named as the space's parameters). */
+typedef struct clcnn__conv_tunable {
+    const clcnn__conv_solver *solver;
+    /* the pass the solver computes: its run reads and writes clcnn__conv_args as that pass's
+     * solvers do (backward weights: x, dy in y, dw in w; backward data: dy in y, w, dx in x) */
+    clcnn_conv_pass pass;
+    const char *db_kernel;
+    void (*space)(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                  const struct clcnn__conv_tunable *tunable, clcnn__conv_tuning *tuning,
+                  clcnn__tune_space *space);
+    size_t (*workspace_with)(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                             const struct clcnn__conv_tunable *tunable, const int *values);
+    clcnn_status (*run_with)(clcnn_device *dev, const clcnn__conv_problem *pb,
+                             const clcnn__conv_args *args, cl_mem workspace,
+                             const struct clcnn__conv_tunable *tunable, const int *values,
+                             double *ms);
+    /* run_with leaves *ms alone: the caller times it on the host clock, around the call and a
+     * clcnn_device_finish (a first run's time includes the build) */
+    bool host_clock;
+} clcnn__conv_tunable;
+
+extern const clcnn__conv_tunable clcnn__conv_tunable_direct;
+extern const clcnn__conv_tunable clcnn__conv_tunable_winograd2;
+extern const clcnn__conv_tunable clcnn__conv_tunable_winograd4;
+extern const clcnn__conv_tunable clcnn__conv_tunable_winograd4_split;
+extern const clcnn__conv_tunable clcnn__conv_tunable_gemm;
+extern const clcnn__conv_tunable clcnn__conv_tunable_bwd_weights_igemm;
+extern const clcnn__conv_tunable clcnn__conv_tunable_bwd_data_direct;
+extern const clcnn__conv_tunable clcnn__conv_tunable_bwd_weights_direct;
+
+/* The tunable row of the solver named [in] name for [in] pass, or NULL. */
+const clcnn__conv_tunable *clcnn__conv_tunable_find(const char *name, clcnn_conv_pass pass);
+
+/* The i-th tunable solver (of any pass), NULL past the last. */
+const clcnn__conv_tunable *clcnn__conv_tunable_at(size_t i);
 
 /* Fills [out] space with the direct solver's parameters for this problem on this device; its
  * defaults are what a launch uses without tuning, and its constraint reads [out] tuning, which

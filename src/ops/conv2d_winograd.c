@@ -3,12 +3,16 @@
  * Transformed filters are cached per weight version; tiles run in chunks of bounded workspace. */
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "conv2d_impl.h"
+#include "log_impl.h"
 #include "op_cache_impl.h"
 #include "program_impl.h"
 #include "status_impl.h"
 #include "tensor_impl.h"
+#include "tune_db_impl.h"
 
 /* The kernel file's defaults (WINO_VP tiles per vector, WINO_KB output channels per GEMM
  * work-item); kept option-free so exported binaries match. Layouts depend on both. A 16x16
@@ -26,6 +30,16 @@
  * VGG-16 conv1_2 with N=8 (POCL, 2 cores) F(4x4) took 104-123 ms with 32 MiB (14 chunks) and
  * 145-173 ms with 256 MiB (2 chunks). */
 #define WORKSPACE_MAX ((size_t)32 << 20)
+
+/* One launch configuration, a point of the solver's parameter space (cltune): tiles per vector
+ * (WINO_VP), output channels per GEMM work-item (WINO_KB), the most work-items per work-group of
+ * the GEMM and of the transforms, and the workspace bound in MiB. */
+typedef struct wino_config {
+    int vp, kb, gemm_wg, transform_wg, ws_mib;
+} wino_config;
+
+static const wino_config wino_defaults = {DEFAULT_VP, DEFAULT_KB, GEMM_WG, TRANSFORM_WG,
+                                          (int)(WORKSPACE_MAX >> 20)};
 
 /* Test hooks, process-wide: the filter transforms run so far (proves the cache is used) and a
  * smaller workspace bound (0: WORKSPACE_MAX) so small problems exercise the chunking. */
@@ -52,9 +66,11 @@ typedef struct wino_geom {
     size_t cr;     /* the GEMM's reduction length: C * sh * sw * na * nb virtual channels */
     size_t th, tw; /* tiles per image along H, W */
     size_t tiles;  /* N * th * tw */
-    size_t kp;     /* K rounded up to DEFAULT_KB */
-    size_t pc;     /* tiles per chunk, a multiple of DEFAULT_VP */
+    size_t kp;     /* K rounded up to cfg.kb */
+    size_t pc;     /* tiles per chunk, a multiple of cfg.vp */
     size_t ws;     /* workspace bytes: V and M of one chunk */
+    wino_config cfg;
+    char options[48]; /* the -D options of cfg ("" for the kernel file's defaults) */
 } wino_geom;
 
 static size_t round_up(size_t v, size_t to)
@@ -62,11 +78,11 @@ static size_t round_up(size_t v, size_t to)
     return (v + to - 1) / to * to;
 }
 
-static size_t workspace_bound(const clcnn_device *dev)
+static size_t workspace_bound(const clcnn_device *dev, const wino_config *c)
 {
     size_t bound = atomic_load(&workspace_limit);
     if (bound == 0)
-        bound = WORKSPACE_MAX;
+        bound = (size_t)c->ws_mib << 20;
     if (dev->info.max_alloc_bytes != 0 && dev->info.max_alloc_bytes < bound)
         bound = (size_t)dev->info.max_alloc_bytes;
     return bound;
@@ -79,8 +95,13 @@ static size_t split_blocks(size_t k, size_t s)
 }
 
 static void make_geom(const clcnn__conv_problem *pb, const clcnn_device *dev, size_t m, bool split,
-                      wino_geom *g)
+                      const wino_config *c, wino_geom *g)
 {
+    const size_t vp = (size_t)c->vp;
+    g->cfg = *c;
+    g->options[0] = '\0';
+    if (c->vp != DEFAULT_VP || c->kb != DEFAULT_KB)
+        snprintf(g->options, sizeof g->options, "-DWINO_VP=%d -DWINO_KB=%d", c->vp, c->kb);
     g->m = m;
     g->a2 = (m + 2) * (m + 2);
     g->split = split;
@@ -92,12 +113,12 @@ static void make_geom(const clcnn__conv_problem *pb, const clcnn_device *dev, si
     g->th = (pb->y.h + m - 1) / m;
     g->tw = (pb->y.w + m - 1) / m;
     g->tiles = pb->x.n * g->th * g->tw;
-    g->kp = round_up(pb->y.c, DEFAULT_KB);
+    g->kp = round_up(pb->y.c, (size_t)c->kb);
     const size_t per_tile = g->a2 * (g->cr + g->kp) * sizeof(float);
-    size_t fit = workspace_bound(dev) / per_tile / DEFAULT_VP * DEFAULT_VP;
-    if (fit < DEFAULT_VP)
-        fit = DEFAULT_VP;
-    g->pc = round_up(g->tiles, DEFAULT_VP);
+    size_t fit = workspace_bound(dev, c) / per_tile / vp * vp;
+    if (fit < vp)
+        fit = vp;
+    g->pc = round_up(g->tiles, vp);
     if (g->pc > fit)
         g->pc = fit;
     g->ws = g->pc * per_tile;
@@ -106,7 +127,7 @@ static void make_geom(const clcnn__conv_problem *pb, const clcnn_device *dev, si
 /* The checks every Winograd solver shares once the filter and stride suit it: sizes the int
  * indexing and the device's allocations can hold. */
 static bool wino_fits(const clcnn__conv_problem *pb, const clcnn_device *dev, size_t m, bool split,
-                      const char **reason)
+                      const wino_config *c, const char **reason)
 {
     const size_t limit = (size_t)1 << 31;
     /* First, so that the virtual channel count below cannot overflow. */
@@ -115,12 +136,12 @@ static bool wino_fits(const clcnn__conv_problem *pb, const clcnn_device *dev, si
         return false;
     }
     wino_geom g;
-    make_geom(pb, dev, m, split, &g);
+    make_geom(pb, dev, m, split, c, &g);
     /* The kernels index with int; the filter transform must fit one allocation. */
     const size_t u_elems = g.a2 * g.cr * g.kp;
     if (pb->x.n * pb->x.c * pb->x.h * pb->x.w >= limit ||
         pb->y.n * pb->y.c * pb->y.h * pb->y.w >= limit || u_elems >= limit ||
-        g.tiles + DEFAULT_VP >= limit || g.ws / sizeof(float) >= limit) {
+        g.tiles + (size_t)c->vp >= limit || g.ws / sizeof(float) >= limit) {
         *reason = "a tensor or transformed buffer has 2^31 elements or more";
         return false;
     }
@@ -153,7 +174,7 @@ static bool wino_applicable(const clcnn__conv_problem *pb, const clcnn_device *d
         *reason = "groups is not 1";
         return false;
     }
-    return wino_fits(pb, dev, m, false, reason);
+    return wino_fits(pb, dev, m, false, &wino_defaults, reason);
 }
 
 /* winograd4_split: any R x S filter and stride up to SPLIT_MAX_STRIDE on each axis, provided
@@ -196,7 +217,7 @@ static bool wino4_split_applicable(const clcnn__conv_problem *pb, const clcnn_de
                   "reduction for the transforms to pay";
         return false;
     }
-    return wino_fits(pb, dev, 4, true, reason);
+    return wino_fits(pb, dev, 4, true, &wino_defaults, reason);
 }
 
 static bool wino2_applicable(const clcnn__conv_problem *pb, const clcnn_device *dev,
@@ -211,25 +232,146 @@ static bool wino4_applicable(const clcnn__conv_problem *pb, const clcnn_device *
     return wino_applicable(pb, dev, 4, reason);
 }
 
+/* ---- the parameter space (cltune) ---------------------------------------------------------- */
+
+enum { P_VP, P_KB, P_GEMM_WG, P_TRANSFORM_WG, P_WS_MIB, P_COUNT };
+
+static const char *const param_names[P_COUNT] = {"WINO_VP", "WINO_KB", "GEMM_WG", "TRANSFORM_WG",
+                                                 "WS_MIB"};
+
+static wino_config config_of(const int *v)
+{
+    wino_config c = {v[P_VP], v[P_KB], v[P_GEMM_WG], v[P_TRANSFORM_WG], v[P_WS_MIB]};
+    return c;
+}
+
+static void values_of(const wino_config *c, int *v)
+{
+    v[P_VP] = c->vp;
+    v[P_KB] = c->kb;
+    v[P_GEMM_WG] = c->gemm_wg;
+    v[P_TRANSFORM_WG] = c->transform_wg;
+    v[P_WS_MIB] = c->ws_mib;
+}
+
+/* Accumulators (floats) of one GEMM work-item past which registers spill (as the direct
+ * solver's bound). */
+#define MAX_ACCUMULATORS 256
+
+/* Which variant a tuning's problem is for: the tile size and whether the filter is split. */
+static void variant_of(const clcnn__conv_tunable *t, size_t *m, bool *split)
+{
+    *split = t == &clcnn__conv_tunable_winograd4_split;
+    *m = t == &clcnn__conv_tunable_winograd2 ? 2 : 4;
+}
+
+/* The constraint: the defaults always; otherwise a compiler, accumulators that fit in registers,
+ * blocks not mostly outside the output channels and tiles, work-groups within the device's
+ * limits, and buffers within its allocations and int indexing. */
+static bool wino_valid(const int *v, const void *user)
+{
+    const clcnn__conv_tuning *t = user;
+    const clcnn__conv_problem *pb = &t->problem;
+    const clcnn_device *dev = t->device;
+    const wino_config c = config_of(v);
+    if (memcmp(&c, &wino_defaults, sizeof c) == 0)
+        return true;
+    if (!dev->info.compiler_available)
+        return false;
+    if (c.vp * c.kb > MAX_ACCUMULATORS)
+        return false;
+    if (c.kb > 1 && (size_t)c.kb / 2 >= pb->y.c)
+        return false;
+    size_t m;
+    bool split;
+    variant_of(t->tunable, &m, &split);
+    const size_t tiles = pb->x.n * ((pb->y.h + m - 1) / m) * ((pb->y.w + m - 1) / m);
+    if (c.vp > 4 && (size_t)c.vp / 2 >= tiles)
+        return false;
+    const size_t wg = (size_t)(c.gemm_wg > c.transform_wg ? c.gemm_wg : c.transform_wg);
+    if (wg > dev->info.max_work_group_size || wg > dev->info.max_work_item_sizes[0])
+        return false;
+    const char *why;
+    return wino_fits(pb, dev, m, split, &c, &why);
+}
+
+static void wino_space(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                       const clcnn__conv_tunable *tunable, clcnn__conv_tuning *tuning,
+                       clcnn__tune_space *space)
+{
+    tuning->problem = *pb;
+    tuning->device = dev;
+    tuning->tunable = tunable;
+    memset(space, 0, sizeof *space);
+    space->nparams = P_COUNT;
+    const clcnn__tune_param params[P_COUNT] = {
+        /* kernels/cl/conv2d_winograd.cl: 4, 8 or 16 tiles per vector */
+        {param_names[P_VP], {4, 8, 16}, 3},
+        /* 1 to 16 output channels per GEMM work-item */
+        {param_names[P_KB], {2, 4, 8, 16}, 4},
+        {param_names[P_GEMM_WG], {1, 2, 4, 8, 16}, 5},
+        /* the transforms hold about 9 KiB of private arrays per work-item: small groups only */
+        {param_names[P_TRANSFORM_WG], {1, 2, 4}, 3},
+        {param_names[P_WS_MIB], {8, 16, 32, 64, 128}, 5},
+    };
+    memcpy(space->params, params, sizeof params);
+    values_of(&wino_defaults, space->defaults);
+    space->valid = wino_valid;
+    space->user = tuning;
+}
+
+/* The tuned configuration for this problem: the database's entry for it, else the nearest
+ * stored problem's, when valid here; else the defaults. */
+static wino_config config_for(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                              const clcnn__conv_tunable *tunable)
+{
+    if (!dev->info.compiler_available)
+        return wino_defaults;
+    char key[256];
+    clcnn__conv_problem_key(pb, key, sizeof key);
+    const clcnn__conv_tuning t = {*pb, dev, tunable};
+    clcnn__tune_db_match near[8];
+    /* The database is read lazily under the device's lock: logically const. */
+    size_t n = clcnn__tune_db_nearest((clcnn_device *)dev, tunable->db_kernel, key,
+                                      CLCNN__CONV_NEAREST_SAME, param_names, P_COUNT, near, 8);
+    for (size_t i = 0; i < n; i++) {
+        if (wino_valid(near[i].values, &t)) {
+            if (strcmp(near[i].problem, key) != 0)
+                CLCNN_DEBUG("conv2d", "%s: %s uses the tuning database entry of %s",
+                            tunable->solver->name, key, near[i].problem);
+            return config_of(near[i].values);
+        }
+    }
+    return wino_defaults;
+}
+
+static size_t wino_workspace_of(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                                const clcnn__conv_tunable *t, const wino_config *c)
+{
+    size_t m;
+    bool split;
+    variant_of(t, &m, &split);
+    wino_geom g;
+    make_geom(pb, dev, m, split, c, &g);
+    return g.ws;
+}
+
 static size_t wino2_workspace(const clcnn__conv_problem *pb, const clcnn_device *dev)
 {
-    wino_geom g;
-    make_geom(pb, dev, 2, false, &g);
-    return g.ws;
+    const wino_config c = config_for(pb, dev, &clcnn__conv_tunable_winograd2);
+    return wino_workspace_of(pb, dev, &clcnn__conv_tunable_winograd2, &c);
 }
 
 static size_t wino4_workspace(const clcnn__conv_problem *pb, const clcnn_device *dev)
 {
-    wino_geom g;
-    make_geom(pb, dev, 4, false, &g);
-    return g.ws;
+    const wino_config c = config_for(pb, dev, &clcnn__conv_tunable_winograd4);
+    return wino_workspace_of(pb, dev, &clcnn__conv_tunable_winograd4, &c);
 }
 
 static size_t wino4_split_workspace(const clcnn__conv_problem *pb, const clcnn_device *dev)
 {
-    wino_geom g;
-    make_geom(pb, dev, 4, true, &g);
-    return g.ws;
+    const wino_config c = config_for(pb, dev, &clcnn__conv_tunable_winograd4_split);
+    return wino_workspace_of(pb, dev, &clcnn__conv_tunable_winograd4_split, &c);
 }
 
 /* The kernels of one call; NULL members are not created yet. */
@@ -249,9 +391,11 @@ static void release_kernels(wino_kernels *k)
         clReleaseKernel(k->output);
 }
 
-static clcnn_status create_kernel(clcnn_device *dev, const char *name, cl_kernel *k)
+static clcnn_status create_kernel(clcnn_device *dev, const wino_geom *g, const char *name,
+                                  cl_kernel *k)
 {
-    return clcnn__kernel_create(dev, "conv2d_winograd.cl", NULL, name, k);
+    return clcnn__kernel_create(dev, "conv2d_winograd.cl", g->options[0] ? g->options : NULL, name,
+                                k);
 }
 
 /* The largest power of two up to [most] that divides [n]: a work-group size along one axis
@@ -273,7 +417,7 @@ static clcnn_status transform_filter(clcnn_device *dev, const clcnn__conv_proble
     const char *name = g->split    ? "clcnn_wino4s_filter"
                        : g->m == 2 ? "clcnn_wino2_filter"
                                    : "clcnn_wino4_filter";
-    CLCNN_TRY(create_kernel(dev, name, &ks->filter));
+    CLCNN_TRY(create_kernel(dev, g, name, &ks->filter));
     const size_t bytes = g->a2 * g->cr * g->kp * sizeof(float);
     cl_int err;
     cl_mem buf = clCreateBuffer(dev->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
@@ -311,9 +455,10 @@ static clcnn_status run_chunks(clcnn_device *dev, const clcnn__conv_problem *pb,
                           : g->m == 2 ? "clcnn_wino2_input"
                                       : "clcnn_wino4_input";
     const char *out_name = g->m == 2 ? "clcnn_wino2_output" : "clcnn_wino4_output";
-    CLCNN_TRY(create_kernel(dev, in_name, &ks->input));
-    CLCNN_TRY(create_kernel(dev, "clcnn_wino_gemm", &ks->gemm));
-    CLCNN_TRY(create_kernel(dev, out_name, &ks->output));
+    CLCNN_TRY(create_kernel(dev, g, in_name, &ks->input));
+    CLCNN_TRY(create_kernel(dev, g, "clcnn_wino_gemm", &ks->gemm));
+    CLCNN_TRY(create_kernel(dev, g, out_name, &ks->output));
+    const size_t vp = (size_t)g->cfg.vp, kb = (size_t)g->cfg.kb;
 
     const clcnn_conv_params *p = &pb->p;
     const int flags = (p->relu ? 2 : 0) | (args->bias != NULL ? 4 : 0);
@@ -325,7 +470,7 @@ static clcnn_status run_chunks(clcnn_device *dev, const clcnn__conv_problem *pb,
     const cl_int4 out_tiles = {{flags, 0, (cl_int)g->th, (cl_int)g->tw}};
     clcnn_status st = CLCNN_OK;
     for (size_t begin = 0; begin < g->tiles && st == CLCNN_OK; begin += g->pc) {
-        size_t pc = round_up(g->tiles - begin, DEFAULT_VP);
+        size_t pc = round_up(g->tiles - begin, vp);
         if (pc > g->pc)
             pc = g->pc;
         const cl_int4 in_chunk = {{(cl_int)begin, (cl_int)pc, 0, 0}};
@@ -349,16 +494,16 @@ static clcnn_status run_chunks(clcnn_device *dev, const clcnn__conv_problem *pb,
             {sizeof out_tiles, &out_tiles},
             {sizeof out_chunk, &out_chunk},
         };
-        const size_t in_global[2] = {pc / DEFAULT_VP, g->cr};
-        const size_t gemm_global[3] = {g->kp / DEFAULT_KB, pc / DEFAULT_VP, g->a2};
-        const size_t out_global[2] = {pc / DEFAULT_VP, pb->y.c};
+        const size_t in_global[2] = {pc / vp, g->cr};
+        const size_t gemm_global[3] = {g->kp / kb, pc / vp, g->a2};
+        const size_t out_global[2] = {pc / vp, pb->y.c};
         /* Work-groups are kept small and explicit: POCL's CPU device otherwise picks thousands of
          * work-items per group, and with the transforms' large private arrays (about 9 KiB per
          * work-item) that overflowed a worker thread's stack (POCL 3.1, segfault in
          * clcnn_wino4_input at 113x32). The in-order queue orders the three steps. */
-        const size_t in_local[2] = {local_size(in_global[0], TRANSFORM_WG), 1};
-        const size_t gemm_local[3] = {local_size(gemm_global[0], GEMM_WG), 1, 1};
-        const size_t out_local[2] = {local_size(out_global[0], TRANSFORM_WG), 1};
+        const size_t in_local[2] = {local_size(in_global[0], (size_t)g->cfg.transform_wg), 1};
+        const size_t gemm_local[3] = {local_size(gemm_global[0], (size_t)g->cfg.gemm_wg), 1, 1};
+        const size_t out_local[2] = {local_size(out_global[0], (size_t)g->cfg.transform_wg), 1};
         st = clcnn__set_args(ks->input, what, in_args,
                              sizeof in_args / sizeof in_args[0] - (g->split ? 0 : 1));
         if (st == CLCNN_OK)
@@ -375,15 +520,20 @@ static clcnn_status run_chunks(clcnn_device *dev, const clcnn__conv_problem *pb,
     return st;
 }
 
-static clcnn_status wino_run(clcnn_device *dev, const clcnn__conv_problem *pb,
-                             const clcnn__conv_args *args, cl_mem workspace, size_t m, bool split)
+static clcnn_status wino_run_config(clcnn_device *dev, const clcnn__conv_problem *pb,
+                                    const clcnn__conv_args *args, cl_mem workspace,
+                                    const clcnn__conv_tunable *tunable, const wino_config *c)
 {
+    size_t m;
+    bool split;
+    variant_of(tunable, &m, &split);
     const char *what = split    ? "conv2d: solver winograd4_split"
                        : m == 2 ? "conv2d: solver winograd2"
                                 : "conv2d: solver winograd4";
     wino_geom g;
-    make_geom(pb, dev, m, split, &g);
+    make_geom(pb, dev, m, split, c, &g);
     CLCNN_FAIL_IF(workspace == NULL, CLCNN_STATUS_INVALID_ARG, "%s: no workspace", what);
+    CLCNN_TRY(clcnn__check_workspace(workspace, g.ws, what));
     wino_kernels ks = {0};
     cl_mem u = NULL, own = NULL;
     /* The split layout also depends on the stride (the weights alone do not say it); both are at
@@ -392,7 +542,7 @@ static clcnn_status wino_run(clcnn_device *dev, const clcnn__conv_problem *pb,
         .kind = split    ? "winograd4-split-filter"
                 : m == 2 ? "winograd2-filter"
                          : "winograd4-filter",
-        .variant = (pb->p.mode == CLCNN_CONV_CONVOLUTION ? 1u : 0u) | (uint64_t)DEFAULT_KB << 1 |
+        .variant = (pb->p.mode == CLCNN_CONV_CONVOLUTION ? 1u : 0u) | (uint64_t)c->kb << 1 |
                    (uint64_t)g.sh << 16 | (uint64_t)g.sw << 20,
     };
     /* Without the weight's handle there is no version to key on: transform every call. */
@@ -421,22 +571,30 @@ static clcnn_status wino_run(clcnn_device *dev, const clcnn__conv_problem *pb,
     return st;
 }
 
+static clcnn_status wino_run(clcnn_device *dev, const clcnn__conv_problem *pb,
+                             const clcnn__conv_args *args, cl_mem workspace,
+                             const clcnn__conv_tunable *tunable)
+{
+    const wino_config c = config_for(pb, dev, tunable);
+    return wino_run_config(dev, pb, args, workspace, tunable, &c);
+}
+
 static clcnn_status wino2_run(clcnn_device *dev, const clcnn__conv_problem *pb,
                               const clcnn__conv_args *args, cl_mem workspace)
 {
-    return wino_run(dev, pb, args, workspace, 2, false);
+    return wino_run(dev, pb, args, workspace, &clcnn__conv_tunable_winograd2);
 }
 
 static clcnn_status wino4_run(clcnn_device *dev, const clcnn__conv_problem *pb,
                               const clcnn__conv_args *args, cl_mem workspace)
 {
-    return wino_run(dev, pb, args, workspace, 4, false);
+    return wino_run(dev, pb, args, workspace, &clcnn__conv_tunable_winograd4);
 }
 
 static clcnn_status wino4_split_run(clcnn_device *dev, const clcnn__conv_problem *pb,
                                     const clcnn__conv_args *args, cl_mem workspace)
 {
-    return wino_run(dev, pb, args, workspace, 4, true);
+    return wino_run(dev, pb, args, workspace, &clcnn__conv_tunable_winograd4_split);
 }
 
 const clcnn__conv_solver clcnn__conv_solver_winograd2 = {
@@ -473,3 +631,37 @@ const clcnn__conv_solver clcnn__conv_solver_winograd4_split = {
      * winograd4 shows on its 3x3 layers, so its bound fits with the same ~300x of margin. */
     .tolerance = 1e-9,
 };
+
+/* ---- cltune's entry points ------------------------------------------------------------------ */
+
+static size_t wino_workspace_with(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                                  const clcnn__conv_tunable *t, const int *values)
+{
+    const wino_config c = config_of(values);
+    return wino_workspace_of(pb, dev, t, &c);
+}
+
+/* Runs one point of the space; ms is left to cltune, which times the call and a
+ * clcnn_device_finish on the host clock (host_clock). */
+static clcnn_status wino_run_with(clcnn_device *dev, const clcnn__conv_problem *pb,
+                                  const clcnn__conv_args *args, cl_mem workspace,
+                                  const clcnn__conv_tunable *t, const int *values, double *ms)
+{
+    (void)ms;
+    const wino_config c = config_of(values);
+    return wino_run_config(dev, pb, args, workspace, t, &c);
+}
+
+#define WINO_TUNABLE(var, row)                                                                     \
+    const clcnn__conv_tunable clcnn__conv_tunable_##var = {                                        \
+        .solver = &clcnn__conv_solver_##row,                                                       \
+        .db_kernel = "conv2d_" #row,                                                               \
+        .space = wino_space,                                                                       \
+        .workspace_with = wino_workspace_with,                                                     \
+        .run_with = wino_run_with,                                                                 \
+        .host_clock = true,                                                                        \
+    };
+
+WINO_TUNABLE(winograd2, winograd2)
+WINO_TUNABLE(winograd4, winograd4)
+WINO_TUNABLE(winograd4_split, winograd4_split)

@@ -29,13 +29,38 @@ clcnn_status clcnn__launch(clcnn_device *dev, const char *source, const char *na
                            const char *what, const clcnn__kernel_arg *args, size_t nargs,
                            cl_uint dims, const size_t *global, const size_t *local)
 {
+    return clcnn__launch_options(dev, source, NULL, name, what, args, nargs, dims, global, local);
+}
+
+clcnn_status clcnn__launch_options(clcnn_device *dev, const char *source, const char *options,
+                                   const char *name, const char *what,
+                                   const clcnn__kernel_arg *args, size_t nargs, cl_uint dims,
+                                   const size_t *global, const size_t *local)
+{
     cl_kernel k;
-    CLCNN_TRY(clcnn__kernel_create(dev, source, NULL, name, &k));
+    CLCNN_TRY(clcnn__kernel_create(dev, source, options, name, &k));
     clcnn_status st = clcnn__set_args(k, what, args, nargs);
     if (st == CLCNN_OK)
         st = clcnn__enqueue(dev, k, what, dims, global, local, NULL);
     clReleaseKernel(k);
     return st;
+}
+
+clcnn_status clcnn__check_workspace(cl_mem workspace, size_t need, const char *what)
+{
+    if (need == 0)
+        return CLCNN_OK;
+    size_t have = 0;
+    cl_int err = workspace != NULL
+                     ? clGetMemObjectInfo(workspace, CL_MEM_SIZE, sizeof have, &have, NULL)
+                     : CL_SUCCESS;
+    if (err != CL_SUCCESS)
+        return CLCNN_CL_ERR(err, "%s: clGetMemObjectInfo(workspace, CL_MEM_SIZE)", what);
+    CLCNN_FAIL_IF(have < need, CLCNN_STATUS_INVALID_ARG,
+                  "%s: the workspace has %zu bytes but this run needs %zu (was it sized before "
+                  "the tuning database changed?)",
+                  what, have, need);
+    return CLCNN_OK;
 }
 
 clcnn_status clcnn__check_tensor(const clcnn_tensor *t, const clcnn_device *dev, const char *op,

@@ -39,4 +39,15 @@ clcnn_status clcnn__launch(clcnn_device *dev, const char *source, const char *na
                            const char *what, const clcnn__kernel_arg *args, size_t nargs,
                            cl_uint dims, const size_t *global, const size_t *local);
 
+/* As clcnn__launch(), with the program built with [in] options (NULL: the defaults). */
+clcnn_status clcnn__launch_options(clcnn_device *dev, const char *source, const char *options,
+                                   const char *name, const char *what,
+                                   const clcnn__kernel_arg *args, size_t nargs, cl_uint dims,
+                                   const size_t *global, const size_t *local);
+
+/* Checks that [in] workspace holds [need] bytes: a solver whose tuned configuration changed
+ * between the caller's workspace query and the run (the tuning database was re-read after
+ * another process wrote it) must not write past the buffer. INVALID_ARG naming [what]. */
+clcnn_status clcnn__check_workspace(cl_mem workspace, size_t need, const char *what);
+
 #endif

@@ -1,14 +1,19 @@
 /* 2-D pooling forward and backward: parameter and shape validation, the choice between the
  * generic kernels and the vectorized 2x2 stride-2 ones, and the public entry points. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "clcnn/pool.h"
+#include "log_impl.h"
 #include "ops_impl.h"
+#include "pool_impl.h"
 #include "program_impl.h"
 #include "status_impl.h"
 #include "tensor_impl.h"
+#include "tune_db_impl.h"
 
 #define POOL_SOURCE "pool.cl"
 #define POOL_INDICES_FLAG 1 /* misc.w bit in kernels/cl/pool.cl */
@@ -169,13 +174,136 @@ static bool is_2x2s2(const pool_problem *pb)
     return pb->r == 2 && pb->s == 2 && pb->sh == 2 && pb->sw == 2 && pb->ph == 0 && pb->pw == 0;
 }
 
-/* Creates [in] name, sets the common arguments after [in] buffers and launches it. */
+/* ---- the forward's parameter space (cltune --solver pool) ---------------------------------- */
+
+/* POOL_VW, the 2x2 stride-2 forward's outputs per work-item (the kernel file's default 8), and
+ * the forward kernels' work-group width (0: the driver's choice). */
+typedef struct pool_config {
+    int vw, lws;
+} pool_config;
+
+static const pool_config pool_defaults = {8, 0};
+
+enum { P_VW, P_LWS, P_COUNT };
+
+static const char *const param_names[P_COUNT] = {"POOL_VW", "LWS"};
+
+static void key_of(const pool_problem *pb, char *buf, size_t size)
+{
+    const size_t pairs[2][2] = {{pb->sh, pb->sw}, {pb->ph, pb->pw}};
+    const char tags[2] = {'u', 'p'};
+    int n = snprintf(buf, size, "n%zuc%zuh%zuw%zur%zus%zu", pb->x.n, pb->x.c, pb->x.h, pb->x.w,
+                     pb->r, pb->s);
+    for (int i = 0; i < 2 && n > 0 && (size_t)n < size; i++) {
+        if (pairs[i][0] == pairs[i][1])
+            n += snprintf(buf + n, size - (size_t)n, "%c%zu", tags[i], pairs[i][0]);
+        else
+            n +=
+                snprintf(buf + n, size - (size_t)n, "%c%zux%zu", tags[i], pairs[i][0], pairs[i][1]);
+    }
+    if (n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, "m%d", (int)pb->kind);
+}
+
+static bool is_2x2s2(const pool_problem *pb);
+
+/* Work-items along axis 0 of the forward. */
+static size_t forward_columns(const pool_problem *pb, const pool_config *c)
+{
+    return is_2x2s2(pb) ? (pb->y.w + (size_t)c->vw - 1) / (size_t)c->vw : pb->y.w;
+}
+
+/* The constraint: the defaults always; otherwise a compiler for another width, which only the
+ * 2x2 stride-2 kernel has, and a work-group within the device's limits and not mostly past the
+ * columns. */
+static bool config_valid(const pool_problem *pb, const clcnn_device *dev, const pool_config *c)
+{
+    if (c->vw == pool_defaults.vw && c->lws == pool_defaults.lws)
+        return true;
+    if (c->vw != pool_defaults.vw && (!is_2x2s2(pb) || !dev->info.compiler_available))
+        return false;
+    if (c->lws > 0 && ((size_t)c->lws > dev->info.max_work_group_size ||
+                       (size_t)c->lws > dev->info.max_work_item_sizes[0] ||
+                       (size_t)c->lws > 2 * forward_columns(pb, c)))
+        return false;
+    return true;
+}
+
+static bool pool_valid(const int *v, const void *user)
+{
+    const clcnn__pool_tuning *t = user;
+    pool_problem pb;
+    if (make_problem(t->x, &t->params, &pb) != CLCNN_OK) {
+        clcnn_clear_error();
+        return false;
+    }
+    const pool_config c = {v[P_VW], v[P_LWS]};
+    return config_valid(&pb, t->device, &c);
+}
+
+clcnn_status clcnn__pool_key(clcnn_shape x, const clcnn_pool_params *params, char *buf, size_t size)
+{
+    pool_problem pb;
+    CLCNN_TRY(make_problem(x, params, &pb));
+    key_of(&pb, buf, size);
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn__pool_space(const clcnn_device *device, clcnn_shape x,
+                               const clcnn_pool_params *params, clcnn__pool_tuning *tuning,
+                               clcnn__tune_space *space)
+{
+    pool_problem pb;
+    CLCNN_TRY(make_problem(x, params, &pb));
+    tuning->x = x;
+    tuning->y = pb.y;
+    tuning->params = *params;
+    tuning->device = device;
+    memset(space, 0, sizeof *space);
+    space->nparams = P_COUNT;
+    const clcnn__tune_param p[P_COUNT] = {
+        /* kernels/cl/pool.cl: 2, 4 or 8 outputs */
+        {param_names[P_VW], {2, 4, 8}, 3},
+        {param_names[P_LWS], {0, 4, 16, 64}, 4},
+    };
+    memcpy(space->params, p, sizeof p);
+    space->defaults[P_VW] = pool_defaults.vw;
+    space->defaults[P_LWS] = pool_defaults.lws;
+    space->valid = pool_valid;
+    space->user = tuning;
+    return CLCNN_OK;
+}
+
+/* The database's point for this problem, else the nearest stored problem's with the same
+ * window, stride and kind, when valid here; else the defaults. */
+static pool_config config_for(const pool_problem *pb, const clcnn_device *dev)
+{
+    char key[160];
+    key_of(pb, key, sizeof key);
+    clcnn__tune_db_match near[8];
+    /* The database is read lazily under the device's lock: logically const. */
+    size_t n = clcnn__tune_db_nearest((clcnn_device *)dev, CLCNN__POOL_DB_KERNEL, key,
+                                      CLCNN__POOL_NEAREST_SAME, param_names, P_COUNT, near, 8);
+    for (size_t i = 0; i < n; i++) {
+        const pool_config c = {near[i].values[P_VW], near[i].values[P_LWS]};
+        if (config_valid(pb, dev, &c)) {
+            if (strcmp(near[i].problem, key) != 0)
+                CLCNN_DEBUG("pool", "%s uses the tuning database entry of %s", key,
+                            near[i].problem);
+            return c;
+        }
+    }
+    return pool_defaults;
+}
+
+/* Creates [in] name (built with [in] options, may be NULL), sets the common arguments after
+ * [in] buffers and launches it with work-groups of lws along axis 0 (0: the driver's). */
 static clcnn_status launch(clcnn_device *dev, const pool_problem *pb, const char *name,
                            const char *what, const cl_mem *buffers, size_t nbuf, bool indices,
-                           const size_t global[3])
+                           const size_t global_in[3], const char *options, size_t lws)
 {
     cl_kernel k;
-    CLCNN_TRY(clcnn__kernel_create(dev, POOL_SOURCE, NULL, name, &k));
+    CLCNN_TRY(clcnn__kernel_create(dev, POOL_SOURCE, options, name, &k));
     cl_int4 dims = {{(cl_int)pb->x.h, (cl_int)pb->x.w, (cl_int)pb->y.h, (cl_int)pb->y.w}};
     cl_int4 win = {{(cl_int)pb->r, (cl_int)pb->s, (cl_int)pb->sh, (cl_int)pb->sw}};
     cl_int4 misc = {
@@ -188,14 +316,20 @@ static clcnn_status launch(clcnn_device *dev, const pool_problem *pb, const char
     kargs[n++] = (clcnn__kernel_arg){sizeof win, &win};
     kargs[n++] = (clcnn__kernel_arg){sizeof misc, &misc};
     clcnn_status st = clcnn__set_args(k, what, kargs, n);
+    /* Work-items past the output return at once, so the global size may be rounded up. */
+    size_t global[3] = {global_in[0], global_in[1], global_in[2]};
+    const size_t local[3] = {lws, 1, 1};
+    if (lws > 0)
+        global[0] = (global[0] + lws - 1) / lws * lws;
     if (st == CLCNN_OK)
-        st = clcnn__enqueue(dev, k, what, 3, global, NULL, NULL);
+        st = clcnn__enqueue(dev, k, what, 3, global, lws > 0 ? local : NULL, NULL);
     clReleaseKernel(k);
     return st;
 }
 
-clcnn_status clcnn_pool_forward(clcnn_device *device, const clcnn_tensor *x,
-                                const clcnn_pool_params *params, clcnn_tensor *y, cl_mem indices)
+static clcnn_status forward(clcnn_device *device, const clcnn_tensor *x,
+                            const clcnn_pool_params *params, clcnn_tensor *y, cl_mem indices,
+                            const pool_config *tuned)
 {
     CLCNN_FAIL_IF(device == NULL || x == NULL, CLCNN_STATUS_INVALID_ARG,
                   "pool_forward: NULL device or input");
@@ -208,19 +342,36 @@ clcnn_status clcnn_pool_forward(clcnn_device *device, const clcnn_tensor *x,
     CLCNN_TRY(check_indices(indices, &pb, "pool_forward"));
     const cl_mem bufs[] = {clcnn_tensor_buffer(x), clcnn_tensor_buffer(y), indices};
     const size_t planes = pb.x.n * pb.x.c;
+    const pool_config c = tuned != NULL ? *tuned : config_for(&pb, device);
+    char options[24] = "";
+    if (c.vw != pool_defaults.vw)
+        snprintf(options, sizeof options, "-DPOOL_VW=%d", c.vw);
+    const char *opts = options[0] != '\0' ? options : NULL;
+    const size_t global[3] = {forward_columns(&pb, &c), pb.y.h, planes};
     clcnn_status st;
-    if (is_2x2s2(&pb)) {
-        const size_t global[3] = {(pb.y.w + 7) / 8, pb.y.h, planes};
+    if (is_2x2s2(&pb))
         st = launch(device, &pb, "clcnn_pool_fwd_2x2s2", "pool_forward (2x2 stride 2)", bufs, 3,
-                    indices != NULL, global);
-    } else {
-        const size_t global[3] = {pb.y.w, pb.y.h, planes};
-        st =
-            launch(device, &pb, "clcnn_pool_fwd", "pool_forward", bufs, 3, indices != NULL, global);
-    }
+                    indices != NULL, global, opts, (size_t)c.lws);
+    else
+        st = launch(device, &pb, "clcnn_pool_fwd", "pool_forward", bufs, 3, indices != NULL, global,
+                    opts, (size_t)c.lws);
     if (st == CLCNN_OK)
         clcnn__tensor_touch(y);
     return st;
+}
+
+clcnn_status clcnn_pool_forward(clcnn_device *device, const clcnn_tensor *x,
+                                const clcnn_pool_params *params, clcnn_tensor *y, cl_mem indices)
+{
+    return forward(device, x, params, y, indices, NULL);
+}
+
+clcnn_status clcnn__pool_forward_with(clcnn_device *device, const clcnn_tensor *x,
+                                      const clcnn_pool_params *params, clcnn_tensor *y,
+                                      const int *values)
+{
+    const pool_config c = {values[P_VW], values[P_LWS]};
+    return forward(device, x, params, y, NULL, &c);
 }
 
 clcnn_status clcnn_pool_backward(clcnn_device *device, const clcnn_tensor *x, const clcnn_tensor *y,
@@ -252,10 +403,10 @@ clcnn_status clcnn_pool_backward(clcnn_device *device, const clcnn_tensor *x, co
     if (is_2x2s2(&pb)) {
         const size_t global[3] = {(pb.x.w + 15) / 16, (pb.x.h + 1) / 2, planes};
         st = launch(device, &pb, "clcnn_pool_bwd_2x2s2", "pool_backward (2x2 stride 2)", bufs, 5,
-                    indices != NULL, global);
+                    indices != NULL, global, NULL, 0);
     } else {
         const size_t global[3] = {pb.x.w, pb.x.h, planes};
-        st = launch(device, &pb, "clcnn_pool_bwd", op, bufs, 5, indices != NULL, global);
+        st = launch(device, &pb, "clcnn_pool_bwd", op, bufs, 5, indices != NULL, global, NULL, 0);
     }
     if (st == CLCNN_OK)
         clcnn__tensor_touch(dx);
