@@ -22,7 +22,7 @@
 static const clcnn__conv_solver *const solvers[] = {
     &clcnn__conv_solver_winograd4, &clcnn__conv_solver_winograd4_split,
     &clcnn__conv_solver_direct,    &clcnn__conv_solver_winograd2,
-    &clcnn__conv_solver_gemm,
+    &clcnn__conv_solver_gemm,      &clcnn__conv_solver_rows,
 };
 #define SOLVER_COUNT (sizeof solvers / sizeof solvers[0])
 

@@ -19,13 +19,14 @@
 static const clcnn__conv_solver *const data_solvers[] = {
     &clcnn__conv_bwd_data_direct,    &clcnn__conv_bwd_data_gemm,
     &clcnn__conv_bwd_data_winograd4, &clcnn__conv_bwd_data_winograd4_split,
-    &clcnn__conv_bwd_data_winograd2,
+    &clcnn__conv_bwd_data_winograd2, &clcnn__conv_bwd_data_rows,
 };
 
 static const clcnn__conv_solver *const weights_solvers[] = {
     &clcnn__conv_bwd_weights_direct,
     &clcnn__conv_bwd_weights_gemm,
     &clcnn__conv_bwd_weights_igemm,
+    &clcnn__conv_bwd_weights_rows,
 };
 
 typedef struct pass_info {
