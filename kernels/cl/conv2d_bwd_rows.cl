@@ -22,6 +22,10 @@
 #ifndef BWR_S
 #define BWR_S 5
 #endif
+/* Dilation along the width (>= 1), a constant so the taps' offsets fold into the loads. */
+#ifndef BWR_DW
+#define BWR_DW 1
+#endif
 
 #define BWR_CAT_(a, b) a##b
 #define BWR_CAT(a, b) BWR_CAT_(a, b)
@@ -55,7 +59,7 @@ static float bwr_sum(floatV v)
                 d_[kk_] = select(d_[kk_], (floatV)(0.0f), lane < (intV)(skip));                    \
         }                                                                                          \
         _Pragma("unroll") for (int s_ = 0; s_ < BWR_S; s_++) {                                     \
-            const floatV xv_ = vloadV(0, xr + (col) + s_ * dwl);                                   \
+            const floatV xv_ = vloadV(0, xr + (col) + s_ * BWR_DW);                                   \
             _Pragma("unroll") for (int kk_ = 0; kk_ < BWR_KB; kk_++)                                                 \
                 acc[kk_][s_] = fma(d_[kk_], xv_, acc[kk_][s_]);                                    \
         }                                                                                          \
@@ -63,7 +67,7 @@ static float bwr_sum(floatV v)
 
 /* xp: N x C planes of hp x wp (padded); dy: N x K x Ho x Wo; out: chunk-major partial sums
  * (chunks x K x C x R x S; with one chunk, dw itself).
- * g0 = (C, hp, wp, K), g1 = (Ho, Wo, stride_h, dil_h), g2 = (dil_w, images per chunk, N, flip),
+ * g0 = (C, hp, wp, K), g1 = (Ho, Wo, stride_h, dil_h), g2 = (-, images per chunk, N, flip),
  * g3 = (R, channel blocks, chunks, 0). Global size (channel blocks, C, chunks), local (1, 1, 1). */
 __kernel void clcnn_conv2d_bwdw_rows(__global const float *restrict xp,
                                      __global const float *restrict dy,
@@ -72,7 +76,7 @@ __kernel void clcnn_conv2d_bwdw_rows(__global const float *restrict xp,
 {
     const int C = g0.s0, hp = g0.s1, wp = g0.s2, K = g0.s3;
     const int Ho = g1.s0, Wo = g1.s1, sh = g1.s2, dh = g1.s3;
-    const int dwl = g2.s0, per = g2.s1, N = g2.s2, flip = g2.s3;
+    const int per = g2.s1, N = g2.s2, flip = g2.s3;
     const int R = g3.s0, kblocks = g3.s1, chunks = g3.s2;
     const int kb = (int)get_global_id(0), c = (int)get_global_id(1), ch = (int)get_global_id(2);
     if (kb >= kblocks || c >= C || ch >= chunks)

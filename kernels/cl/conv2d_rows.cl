@@ -36,6 +36,25 @@
 #ifndef ROWS_FLIP
 #define ROWS_FLIP 0
 #endif
+/* The geometry as constants, so every load's offset folds into its address (as runtime values
+ * they took a register or a stack slot each and the loads ran at about half the FMA rate):
+ * the padded row length (>= 1), the stride along the height, the dilations (>= 1), and the
+ * weights' distance between neighbouring output channels. */
+#ifndef ROWS_WP
+#define ROWS_WP 18
+#endif
+#ifndef ROWS_SH
+#define ROWS_SH 1
+#endif
+#ifndef ROWS_DH
+#define ROWS_DH 1
+#endif
+#ifndef ROWS_DW
+#define ROWS_DW 1
+#endif
+#ifndef ROWS_WKS
+#define ROWS_WKS (ROWS_R * ROWS_S)
+#endif
 
 #define ROWS_CAT_(a, b) a##b
 #define ROWS_CAT(a, b) ROWS_CAT_(a, b)
@@ -49,19 +68,18 @@
 #define ROWS_RELU 1
 #define ROWS_BIAS 2
 
-/* xp: N x C planes of hp x wp, the input already padded (every tap of every block inside).
- * g0 = (C, hp, wp, K), g1 = (Ho, Wo, stride_h, dil_h), g2 = (dil_w, weight stride per output
- * channel, weight stride per input channel, row blocks per work-item), g3 = (row blocks, column
- * blocks, channel blocks, flags). The weight of (output k, input c, tap t) is
- * w[k * g2.s1 + c * g2.s2 + t]. Global size (channel blocks, ceil(row blocks / g2.s3),
- * N * column blocks), local (1, 1, 1). */
+/* xp: N x C planes of hp x ROWS_WP, the input already padded (every tap of every block inside).
+ * g0 = (C, hp, -, K), g1 = (Ho, Wo, -, -), g2 = (-, -, weight stride per input channel, row
+ * blocks per work-item), g3 = (row blocks, column blocks, channel blocks, flags). The weight of
+ * (output k, input c, tap t) is w[k * ROWS_WKS + c * g2.s2 + t]. Global size (channel blocks,
+ * ceil(row blocks / g2.s3), N * column blocks), local (1, 1, 1). */
 __kernel void clcnn_conv2d_rows(__global const float *restrict xp, __global const float *restrict w,
                                 __global const float *restrict bias, __global float *restrict y,
                                 const int4 g0, const int4 g1, const int4 g2, const int4 g3)
 {
-    const int C = g0.s0, hp = g0.s1, wp = g0.s2, K = g0.s3;
-    const int Ho = g1.s0, Wo = g1.s1, sh = g1.s2, dh = g1.s3;
-    const int dw = g2.s0, wks = g2.s1, wcs = g2.s2, per_item = g2.s3;
+    const int C = g0.s0, hp = g0.s1, K = g0.s3;
+    const int Ho = g1.s0, Wo = g1.s1;
+    const int wcs = g2.s2, per_item = g2.s3;
     const int rblocks = g3.s0, cblocks = g3.s1, kblocks = g3.s2, flags = g3.s3;
     const int kb = (int)get_global_id(0);
     const int rg = (int)get_global_id(1);
@@ -81,7 +99,7 @@ __kernel void clcnn_conv2d_rows(__global const float *restrict xp, __global cons
         cown[i] = (cb * ROWS_NV + i) * ROWS_V;
         col[i] = min(cown[i], max(Wo - ROWS_V, 0));
     }
-    __global const float *xn = xp + (size_t)n * C * hp * wp;
+    __global const float *xn = xp + (size_t)n * C * hp * ROWS_WP;
     const int rb_end = min(rblocks, (rg + 1) * per_item);
     for (int rb = rg * per_item; rb < rb_end; rb++) {
         const int oyown = rb * ROWS_OYB;
@@ -94,8 +112,8 @@ __kernel void clcnn_conv2d_rows(__global const float *restrict xp, __global cons
                 acc[kk][p] = (floatV)(0.0f);
 
         for (int c = 0; c < C; c++) {
-            __global const float *xc = xn + (size_t)c * hp * wp + oy0 * sh * wp;
-            __global const float *wc = w + (size_t)k0 * wks + (size_t)c * wcs;
+            __global const float *xc = xn + (size_t)c * hp * ROWS_WP + oy0 * ROWS_SH * ROWS_WP;
+            __global const float *wc = w + (size_t)k0 * ROWS_WKS + (size_t)c * wcs;
 #pragma unroll
             for (int r = 0; r < ROWS_R; r++) {
 #pragma unroll
@@ -106,7 +124,8 @@ __kernel void clcnn_conv2d_rows(__global const float *restrict xp, __global cons
 #pragma unroll
                         for (int i = 0; i < ROWS_NV; i++)
                             v[j * ROWS_NV + i] =
-                                vloadV(0, xc + (j * sh + r * dh) * wp + col[i] + s * dw);
+                                vloadV(0, xc + (j * ROWS_SH + r * ROWS_DH) * ROWS_WP + col[i] +
+                                              s * ROWS_DW);
 #if ROWS_FLIP
                     const int t = ROWS_RS - 1 - (r * ROWS_S + s);
 #else
@@ -114,7 +133,7 @@ __kernel void clcnn_conv2d_rows(__global const float *restrict xp, __global cons
 #endif
 #pragma unroll
                     for (int kk = 0; kk < ROWS_KB; kk++) {
-                        const floatV wv = (floatV)(wc[kk * wks + t]);
+                        const floatV wv = (floatV)(wc[kk * ROWS_WKS + t]);
 #pragma unroll
                         for (int p = 0; p < ROWS_P; p++)
                             acc[kk][p] = fma(wv, v[p], acc[kk][p]);

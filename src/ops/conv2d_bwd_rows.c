@@ -110,7 +110,8 @@ static clcnn_status bwr_run(clcnn_device *dev, const clcnn__conv_problem *pb,
     const clcnn_conv_params *p = &pb->p;
     bwr_plan pl = make_plan(pb);
     char options[96];
-    snprintf(options, sizeof options, "-DBWR_V=%d -DBWR_KB=%d -DBWR_S=%zu", pl.v, pl.kb, pb->w.w);
+    snprintf(options, sizeof options, "-DBWR_V=%d -DBWR_KB=%d -DBWR_S=%zu -DBWR_DW=%zu", pl.v,
+             pl.kb, pb->w.w, p->dilation_w);
     cl_kernel pad = NULL, reduce = NULL, sum = NULL;
     cl_mem part = NULL;
     clcnn_status st = clcnn__kernel_create(dev, FILE_CL, options, "clcnn_conv2d_rows_pad", &pad);

@@ -52,9 +52,9 @@ static rows_plan make_plan(const rows_geom *g)
     pl.v = g->wo >= 12 ? 16 : g->wo >= 6 ? 8 : 4;
     size_t width = g->wo > (size_t)pl.v ? g->wo : (size_t)pl.v; /* columns computed */
     pl.nv = (int)min_size(ceil_div(width, (size_t)pl.v), 2);
-    /* 16 accumulators: 8 channels by 2 rows of one vector, or 4 channels by 2 rows of two. */
-    pl.oyb = (int)min_size(2, g->ho);
-    pl.kb = (int)min_size(pl.nv == 1 ? 8 : 4, g->kout);
+    /* 16 accumulators: 8 channels by 2 rows of one vector, or by 1 row of two. */
+    pl.oyb = (int)min_size(pl.nv == 1 ? 2 : 1, g->ho);
+    pl.kb = (int)min_size(8, g->kout);
     pl.hp = (g->ho - 1) * g->sh + (g->r - 1) * g->dh + 1;
     pl.wp = width + (g->s - 1) * g->dw;
     pl.rblocks = ceil_div(g->ho, (size_t)pl.oyb);
@@ -103,11 +103,13 @@ static clcnn_status geom_run(clcnn_device *dev, const rows_geom *g, cl_mem x, cl
                              cl_mem y, cl_mem xp, const char *what)
 {
     rows_plan pl = make_plan(g);
-    char options[160];
+    char options[256];
     snprintf(options, sizeof options,
              "-DROWS_V=%d -DROWS_NV=%d -DROWS_OYB=%d -DROWS_KB=%d -DROWS_R=%zu -DROWS_S=%zu "
-             "-DROWS_FLIP=%d",
-             pl.v, pl.nv, pl.oyb, pl.kb, g->r, g->s, g->flip ? 1 : 0);
+             "-DROWS_FLIP=%d -DROWS_WP=%zu -DROWS_SH=%zu -DROWS_DH=%zu -DROWS_DW=%zu "
+             "-DROWS_WKS=%zu",
+             pl.v, pl.nv, pl.oyb, pl.kb, g->r, g->s, g->flip ? 1 : 0, pl.wp, g->sh, g->dh, g->dw,
+             g->wks);
     cl_kernel pad = NULL, conv = NULL;
     clcnn_status st = clcnn__kernel_create(dev, FILE_CL, options, "clcnn_conv2d_rows_pad", &pad);
     if (st == CLCNN_OK)
