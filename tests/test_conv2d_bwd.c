@@ -444,6 +444,10 @@ static const bwd_case sweep_cases[] = {
     {"rows C1 K6 5x5 pad2 N9 flip", 9, 1, 12, 21, 6, 5, 5, 2, 2, 1, 1, 1, 1, 1, F_FLIP},
     {"rows W45 C3 K9 3x3 pad1 stride(2,1)", 2, 3, 11, 45, 9, 3, 3, 1, 1, 2, 1, 1, 1, 1, 0},
     {"rows W6 K5 3x3 pad1 dil(2,2) flip", 3, 4, 9, 8, 5, 3, 3, 1, 1, 1, 1, 2, 2, 1, F_FLIP},
+    /* C*R*S past 512: backward data packs the weights first; 60 channels end in a shifted
+     * block. */
+    {"rows packed C60 K10 3x3 pad1", 2, 60, 7, 17, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0},
+    {"rows packed C60 K11 3x3 pad1 flip", 1, 60, 9, 14, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, F_FLIP},
 };
 
 static void test_sweep(void **state)

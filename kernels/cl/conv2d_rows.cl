@@ -55,6 +55,11 @@
 #ifndef ROWS_WKS
 #define ROWS_WKS (ROWS_R * ROWS_S)
 #endif
+/* 1: w is the packed copy clcnn_conv2d_rows_pack makes, each channel block's weights in the
+ * order the work-item reads them (ROWS_WKS must then be ROWS_R * ROWS_S); 0: w as given. */
+#ifndef ROWS_PACKED
+#define ROWS_PACKED 0
+#endif
 
 #define ROWS_CAT_(a, b) a##b
 #define ROWS_CAT(a, b) ROWS_CAT_(a, b)
@@ -113,7 +118,11 @@ __kernel void clcnn_conv2d_rows(__global const float *restrict xp, __global cons
 
         for (int c = 0; c < C; c++) {
             __global const float *xc = xn + (size_t)c * hp * ROWS_WP + oy0 * ROWS_SH * ROWS_WP;
+#if ROWS_PACKED
+            __global const float *wc = w + ((size_t)kb * C + c) * (ROWS_KB * ROWS_RS);
+#else
             __global const float *wc = w + (size_t)k0 * ROWS_WKS + (size_t)c * wcs;
+#endif
 #pragma unroll
             for (int r = 0; r < ROWS_R; r++) {
 #pragma unroll
@@ -171,6 +180,28 @@ __kernel void clcnn_conv2d_rows(__global const float *restrict xp, __global cons
                 }
             }
         }
+    }
+}
+
+/* The weights of every channel block (shifted back to end at K, as above) in reading order:
+ * wp[kb][c][kk][t] = w[(k0 + kk) * wks + c * wcs + t] for t < R*S. A weight stream that jumps
+ * by wcs floats per input channel (by C*R*S in backward data) defeats the hardware prefetchers,
+ * which follow strides of at most 2 KB; the copy makes it one sequential stream (VGG-16 conv5_1
+ * backward data at N=1: about 1.5x the kernel's speed, for a copy of the weights).
+ * g = (C, K, wks, wcs). Global size (C rounded up, channel blocks). */
+__kernel void clcnn_conv2d_rows_pack(__global const float *restrict w, __global float *restrict wp,
+                                     const int4 g)
+{
+    const int c = (int)get_global_id(0), kb = (int)get_global_id(1);
+    const int C = g.s0, K = g.s1, wks = g.s2, wcs = g.s3;
+    if (c >= C)
+        return;
+    const int k0 = min(kb * ROWS_KB, K - ROWS_KB);
+    __global float *out = wp + ((size_t)kb * C + c) * (ROWS_KB * ROWS_RS);
+    for (int kk = 0; kk < ROWS_KB; kk++) {
+        __global const float *in = w + (size_t)(k0 + kk) * wks + (size_t)c * wcs;
+        for (int t = 0; t < ROWS_RS; t++)
+            out[kk * ROWS_RS + t] = in[t];
     }
 }
 

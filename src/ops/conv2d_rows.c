@@ -18,6 +18,13 @@
 /* Work-items a launch aims for at least, so both of a CPU's cores (and a GPU's many) get work. */
 #define MIN_ITEMS 256
 
+/* Weights whose stream jumps by more than this many bytes per input channel are packed first
+ * (clcnn_conv2d_rows_pack in the kernel file: CPUs' stride prefetchers stop at 2 KB). */
+#define PACK_STRIDE_BYTES 2048
+
+/* The packed weights start at a multiple of this many bytes of the workspace. */
+#define REGION_ALIGN 4096
+
 /* One problem as the kernel sees it: input planes (cin of h x w per image) convolved into kout
  * planes of ho x wo, the weight of (output k, input c, tap) at k * wks + c * wcs + tap. */
 typedef struct rows_geom {
@@ -33,6 +40,9 @@ typedef struct rows_plan {
     int v, nv, oyb, kb;
     size_t hp, wp;
     size_t rblocks, cblocks, kblocks, per_item, rgroups;
+    bool packed;          /* the weights are packed into the workspace first */
+    size_t packed_offset; /* bytes: where they go, after the padded input */
+    size_t packed_floats;
 } rows_plan;
 
 /* 0 for b == 0 (validated problems never have an empty extent). */
@@ -64,6 +74,10 @@ static rows_plan make_plan(const rows_geom *g)
     pl.rgroups = base >= MIN_ITEMS ? 1 : min_size(pl.rblocks, ceil_div(MIN_ITEMS, base));
     pl.per_item = ceil_div(pl.rblocks, pl.rgroups);
     pl.rgroups = ceil_div(pl.rblocks, pl.per_item);
+    pl.packed = g->wcs * sizeof(float) > PACK_STRIDE_BYTES;
+    pl.packed_offset =
+        ceil_div(g->n * g->cin * pl.hp * pl.wp * sizeof(float), REGION_ALIGN) * REGION_ALIGN;
+    pl.packed_floats = pl.packed ? pl.kblocks * g->cin * (size_t)pl.kb * g->r * g->s : 0;
     return pl;
 }
 
@@ -79,7 +93,7 @@ static bool geom_applicable(const rows_geom *g, const clcnn_device *dev, const c
     }
     const size_t limit = (size_t)1 << 31; /* the kernel indexes with int */
     rows_plan pl = make_plan(g);
-    size_t padded = g->n * g->cin * pl.hp * pl.wp;
+    size_t padded = pl.packed_offset / sizeof(float) + pl.packed_floats;
     if (g->n * g->cin * g->h * g->w >= limit || g->n * g->kout * g->ho * g->wo >= limit ||
         g->kout * g->wks >= limit || g->cin * g->wcs >= limit || padded >= limit) {
         *reason = "a tensor has 2^31 elements or more";
@@ -96,7 +110,27 @@ static bool geom_applicable(const rows_geom *g, const clcnn_device *dev, const c
 static size_t geom_workspace(const rows_geom *g)
 {
     rows_plan pl = make_plan(g);
-    return g->n * g->cin * pl.hp * pl.wp * sizeof(float);
+    return pl.packed ? pl.packed_offset + pl.packed_floats * sizeof(float)
+                     : g->n * g->cin * pl.hp * pl.wp * sizeof(float);
+}
+
+/* Enqueues the packing of the weights into [out] (a region of the workspace). */
+static clcnn_status pack_weights(clcnn_device *dev, const rows_geom *g, const rows_plan *pl,
+                                 const char *options, cl_mem w, cl_mem out, const char *what)
+{
+    cl_kernel k;
+    CLCNN_TRY(clcnn__kernel_create(dev, FILE_CL, options, "clcnn_conv2d_rows_pack", &k));
+    const cl_int4 dims = {{(cl_int)g->cin, (cl_int)g->kout, (cl_int)g->wks, (cl_int)g->wcs}};
+    const clcnn__kernel_arg args[] = {
+        {sizeof(cl_mem), &w}, {sizeof(cl_mem), &out}, {sizeof dims, &dims}};
+    clcnn_status st = clcnn__set_args(k, what, args, 3);
+    if (st == CLCNN_OK) {
+        const size_t local[2] = {8, 1};
+        const size_t global[2] = {clcnn__round_up(g->cin, local[0]), pl->kblocks};
+        st = clcnn__enqueue(dev, k, what, 2, global, local, NULL);
+    }
+    clReleaseKernel(k);
+    return st;
 }
 
 static clcnn_status geom_run(clcnn_device *dev, const rows_geom *g, cl_mem x, cl_mem w, cl_mem bias,
@@ -107,11 +141,24 @@ static clcnn_status geom_run(clcnn_device *dev, const rows_geom *g, cl_mem x, cl
     snprintf(options, sizeof options,
              "-DROWS_V=%d -DROWS_NV=%d -DROWS_OYB=%d -DROWS_KB=%d -DROWS_R=%zu -DROWS_S=%zu "
              "-DROWS_FLIP=%d -DROWS_WP=%zu -DROWS_SH=%zu -DROWS_DH=%zu -DROWS_DW=%zu "
-             "-DROWS_WKS=%zu",
+             "-DROWS_WKS=%zu -DROWS_PACKED=%d",
              pl.v, pl.nv, pl.oyb, pl.kb, g->r, g->s, g->flip ? 1 : 0, pl.wp, g->sh, g->dh, g->dw,
-             g->wks);
+             pl.packed ? g->r * g->s : g->wks, pl.packed ? 1 : 0);
     cl_kernel pad = NULL, conv = NULL;
-    clcnn_status st = clcnn__kernel_create(dev, FILE_CL, options, "clcnn_conv2d_rows_pad", &pad);
+    cl_mem packed = NULL;
+    clcnn_status st = CLCNN_OK;
+    if (pl.packed) {
+        cl_buffer_region region = {pl.packed_offset, pl.packed_floats * sizeof(float)};
+        cl_int err;
+        packed =
+            clCreateSubBuffer(xp, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
+        if (err != CL_SUCCESS)
+            st = CLCNN_CL_ERR(err, "%s: clCreateSubBuffer (packed weights)", what);
+        if (st == CLCNN_OK)
+            st = pack_weights(dev, g, &pl, options, w, packed, what);
+    }
+    if (st == CLCNN_OK)
+        st = clcnn__kernel_create(dev, FILE_CL, options, "clcnn_conv2d_rows_pad", &pad);
     if (st == CLCNN_OK)
         st = clcnn__kernel_create(dev, FILE_CL, options, "clcnn_conv2d_rows", &conv);
     const size_t planes = g->n * g->cin;
@@ -131,9 +178,10 @@ static clcnn_status geom_run(clcnn_device *dev, const rows_geom *g, cl_mem x, cl
     const cl_int4 g1 = {{(cl_int)g->ho, (cl_int)g->wo, (cl_int)g->sh, (cl_int)g->dh}};
     const cl_int4 g2 = {{(cl_int)g->dw, (cl_int)g->wks, (cl_int)g->wcs, (cl_int)pl.per_item}};
     const cl_int4 g3 = {{(cl_int)pl.rblocks, (cl_int)pl.cblocks, (cl_int)pl.kblocks, flags}};
+    const cl_mem wr = pl.packed ? packed : w;
     const clcnn__kernel_arg cargs[] = {
-        {sizeof(cl_mem), &xp}, {sizeof(cl_mem), &w}, {sizeof(cl_mem), bias != NULL ? &bias : NULL},
-        {sizeof(cl_mem), &y},  {sizeof g0, &g0},     {sizeof g1, &g1},
+        {sizeof(cl_mem), &xp}, {sizeof(cl_mem), &wr}, {sizeof(cl_mem), bias != NULL ? &bias : NULL},
+        {sizeof(cl_mem), &y},  {sizeof g0, &g0},      {sizeof g1, &g1},
         {sizeof g2, &g2},      {sizeof g3, &g3},
     };
     if (st == CLCNN_OK)
@@ -143,6 +191,8 @@ static clcnn_status geom_run(clcnn_device *dev, const rows_geom *g, cl_mem x, cl
         const size_t local[3] = {1, 1, 1};
         st = clcnn__launch_wait(dev, conv, what, global, local);
     }
+    if (packed != NULL)
+        clReleaseMemObject(packed);
     if (pad != NULL)
         clReleaseKernel(pad);
     if (conv != NULL)
