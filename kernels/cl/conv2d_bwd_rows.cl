@@ -48,15 +48,16 @@ static float bwr_sum(floatV v)
     return c.x + c.y;
 }
 
-/* One vector of a row: dy at columns col.. (lanes below skip zeroed: another vector owns them)
- * times xp at col + s*dw for every s, into acc. */
-#define BWR_STEP(col, skip)                                                                        \
+/* One vector of a row: dy at columns col.. of the BWR_KB channel planes from dyr (with masked
+ * a literal 1, the lanes outside keep zeroed: another vector owns them) times xp at col + s*dw
+ * for every s, into acc. */
+#define BWR_STEP(col, masked)                                                                      \
     do {                                                                                           \
         floatV d_[BWR_KB];                                                                         \
         _Pragma("unroll") for (int kk_ = 0; kk_ < BWR_KB; kk_++) {                                                   \
-            d_[kk_] = vloadV(0, dyr[kk_] + (col));                                                 \
-            if ((skip) > 0)                                                                        \
-                d_[kk_] = select(d_[kk_], (floatV)(0.0f), lane < (intV)(skip));                    \
+            d_[kk_] = vloadV(0, dyr + kk_ * plane + (col));                                        \
+            if (masked)                                                                            \
+                d_[kk_] = select((floatV)(0.0f), d_[kk_], keep);                                   \
         }                                                                                          \
         _Pragma("unroll") for (int s_ = 0; s_ < BWR_S; s_++) {                                     \
             const floatV xv_ = vloadV(0, xr + (col) + s_ * BWR_DW);                                   \
@@ -91,7 +92,11 @@ __kernel void clcnn_conv2d_bwdw_rows(__global const float *restrict xp,
 #else
     const intV lane = (intV)(0, 1, 2, 3);
 #endif
+    /* The last vector of a row starts at Wo - BWR_V; its lanes below BWR_V - tail were summed by
+     * the vector before. */
+    const intV keep = lane >= (intV)(BWR_V - tail);
     const int RS = R * BWR_S;
+    const int plane = Ho * Wo;
     __global float *o = out + (size_t)ch * K * C * RS;
 
     for (int r = 0; r < R; r++) {
@@ -100,17 +105,17 @@ __kernel void clcnn_conv2d_bwdw_rows(__global const float *restrict xp,
             for (int s = 0; s < BWR_S; s++)
                 acc[kk][s] = (floatV)(0.0f);
         for (int n = n0; n < n1; n++) {
-            __global const float *xc = xp + ((size_t)n * C + c) * hp * wp + r * dh * wp;
-            __global const float *dyn = dy + ((size_t)n * K + k0) * Ho * Wo;
+            /* Row pointers advance by a row; the channels' planes are constant offsets (computed
+             * per row they took 64-bit vector multiplies on the loads' critical path). */
+            __global const float *xr = xp + ((size_t)n * C + c) * hp * wp + r * dh * wp;
+            __global const float *dyr = dy + ((size_t)n * K + k0) * plane;
             for (int oy = 0; oy < Ho; oy++) {
-                __global const float *xr = xc + oy * sh * wp;
-                __global const float *dyr[BWR_KB];
-                for (int kk = 0; kk < BWR_KB; kk++)
-                    dyr[kk] = dyn + (kk * Ho + oy) * Wo;
                 for (int i = 0; i < nfull; i++)
                     BWR_STEP(i * BWR_V, 0);
                 if (tail > 0)
-                    BWR_STEP(Wo - BWR_V, BWR_V - tail);
+                    BWR_STEP(Wo - BWR_V, 1);
+                xr += sh * wp;
+                dyr += Wo;
             }
         }
         for (int kk = 0; kk < BWR_KB; kk++) {
