@@ -215,11 +215,19 @@ static const clcnn__conv_solver *choose(const clcnn__conv_problem *pb, const clc
         CLCNN_DEBUG("conv2d", "tuning database names %s for %s, which cannot run it (%s)", name,
                     key, why);
     }
+    const bool cpu = dev->info.type == CLCNN_DEVICE_TYPE_CPU;
     for (size_t i = 0; i < SOLVER_COUNT; i++) {
         const char *why = NULL;
         /* One work-item per work-group: measured on CPU devices only. */
-        if (solvers[i] == &clcnn__conv_solver_rows && dev->info.type != CLCNN_DEVICE_TYPE_CPU)
+        if (solvers[i] == &clcnn__conv_solver_rows && !cpu)
             continue;
+        /* On small maps direct_rows beats the split Winograd, whose 4x4 tiles fit them badly:
+         * LeNet conv2 (14x14, N=64) 8.8-22.4 ms against 14.1-63.3 in nine runs of clcnn bench
+         * conv; AlexNet conv2 (27x27, N=1) stays split (6.2 against 9.2). */
+        if (solvers[i] == &clcnn__conv_solver_winograd4_split && cpu &&
+            pb->y.h * pb->y.w <= (size_t)16 * 16 &&
+            clcnn__conv_solver_rows.applicable(pb, dev, &why))
+            return &clcnn__conv_solver_rows;
         if (solvers[i]->applicable(pb, dev, &why))
             return solvers[i];
         CLCNN_TRACE("conv2d", "solver %s not applicable: %s", solvers[i]->name, why);
