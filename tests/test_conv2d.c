@@ -351,6 +351,12 @@ static const conv_case sweep_cases[] = {
     {"tall 37x21 K5", 2, 3, 37, 21, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, F_BIAS | F_RELU},
     {"tall 70x9 stride2 groups2 flip", 1, 4, 70, 9, 6, 5, 3, 2, 1, 2, 1, 1, 1, 2, F_BIAS | F_FLIP},
     {"14x14 K7 dilation2", 1, 3, 18, 14, 7, 3, 3, 0, 1, 1, 1, 2, 1, 1, F_BIAS},
+    /* direct_rows: blocks of channels, rows and column vectors shifted back at the ends (K not a
+     * multiple of the block, Ho odd, one or two column blocks that overlap), a row narrower
+     * than a vector, and a first layer with one input channel. */
+    {"rows C1 K13 5x5 pad2 N3 29x30", 3, 1, 29, 30, 13, 5, 5, 2, 2, 1, 1, 1, 1, 1, F_BIAS | F_RELU},
+    {"rows W45 K9 stride(2,1) flip", 2, 3, 11, 45, 9, 3, 3, 1, 1, 2, 1, 1, 1, 1, F_BIAS | F_FLIP},
+    {"rows W6 K3 3x3 pad1 dil(1,2)", 1, 4, 7, 8, 3, 3, 3, 1, 1, 1, 1, 1, 2, 1, F_BIAS},
 };
 
 static void test_sweep(void **state)

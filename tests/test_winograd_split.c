@@ -457,11 +457,17 @@ static void test_applicability(void **state)
                                           (clcnn_shape){192, 64, 5, 5}, &p, SPLIT, &bytes));
     assert_true(bytes <= (size_t)32 << 20);
     /* AUTO (no tuning database entry for these shapes): 3x3 stride 1 stays with winograd4, the
-     * 5x5 and 11x11 stride 4 layers come here, 1x1 goes to direct. */
+     * 5x5 and 11x11 stride 4 layers come here (on CPU devices the 5x5 only past 16x16 outputs:
+     * direct_rows takes smaller ones), 1x1 goes to direct_rows on CPU devices and to direct
+     * elsewhere. */
+    const bool cpu = clcnn_device_get_info(test_dev)->type == CLCNN_DEVICE_TYPE_CPU;
     clcnn_conv_algo algo = CLCNN_CONV_ALGO_AUTO;
-    assert_ok(clcnn_conv2d_auto_algo(test_dev, (clcnn_shape){3, 32, 14, 14},
+    assert_ok(clcnn_conv2d_auto_algo(test_dev, (clcnn_shape){3, 32, 27, 27},
                                      (clcnn_shape){64, 32, 5, 5}, &p, &algo));
     assert_int_equal(algo, SPLIT);
+    assert_ok(clcnn_conv2d_auto_algo(test_dev, (clcnn_shape){3, 32, 14, 14},
+                                     (clcnn_shape){64, 32, 5, 5}, &p, &algo));
+    assert_int_equal(algo, cpu ? CLCNN_CONV_ALGO_DIRECT_ROWS : SPLIT);
     p.stride_h = p.stride_w = 4;
     assert_ok(clcnn_conv2d_auto_algo(test_dev, (clcnn_shape){1, 3, 67, 67},
                                      (clcnn_shape){16, 3, 11, 11}, &p, &algo));
@@ -473,7 +479,7 @@ static void test_applicability(void **state)
     assert_int_equal(algo, CLCNN_CONV_ALGO_WINOGRAD4);
     assert_ok(clcnn_conv2d_auto_algo(test_dev, (clcnn_shape){3, 32, 14, 14},
                                      (clcnn_shape){64, 32, 1, 1}, &p, &algo));
-    assert_int_equal(algo, CLCNN_CONV_ALGO_DIRECT);
+    assert_int_equal(algo, cpu ? CLCNN_CONV_ALGO_DIRECT_ROWS : CLCNN_CONV_ALGO_DIRECT);
     /* The split solver is no looser than it needs: winograd4's bound, the same transforms. */
     assert_true(clcnn_conv_algo_tolerance(SPLIT) >=
                 clcnn_conv_algo_tolerance(CLCNN_CONV_ALGO_WINOGRAD4));

@@ -103,6 +103,7 @@ typedef struct bench_opts {
     clcnn_conv_algo algo;
     clcnn_conv_pass pass;
     unsigned repeat, warmup;
+    unsigned min_ms; /* conv: timed runs continue past repeat until they add up to this */
     bool json;
     const char *device;
     char cmdline[1024];
@@ -215,8 +216,8 @@ static int parse_pass(const char *name, bench_opts *o)
  * value option, else the exit status of a usage error. */
 static int parse_value_option(int argc, char **argv, int *i, bench_opts *o)
 {
-    static const char *const names[] = {"--shapes", "--algo",   "--repeat",
-                                        "--warmup", "--device", "--pass"};
+    static const char *const names[] = {"--shapes", "--algo", "--repeat",  "--warmup",
+                                        "--device", "--pass", "--min-time"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         const char *v;
         int r = cli_option_value(argc, argv, i, names[k], &v);
@@ -240,8 +241,12 @@ static int parse_value_option(int argc, char **argv, int *i, bench_opts *o)
         case 4:
             o->device = v;
             return 0;
-        default:
+        case 5:
             return parse_pass(v, o);
+        default:
+            return parse_count(v, 0, &o->min_ms)
+                       ? 0
+                       : cli_usage_error("bench", "bad --min-time '%s' (want 0 to 100000 ms)", v);
         }
     }
     return -1;
@@ -271,7 +276,7 @@ static int parse_mode(const char *arg, bench_opts *o)
 
 static int parse_options(int argc, char **argv, bench_opts *o)
 {
-    *o = (bench_opts){.all_algos = true, .repeat = 5, .warmup = 1};
+    *o = (bench_opts){.all_algos = true, .repeat = 5, .warmup = 1, .min_ms = 200};
     join_cmdline(argc, argv, o->cmdline, sizeof o->cmdline);
     if (argc < 2)
         return cli_usage_error("bench", "missing the benchmark (conv or startup)%s", "");
@@ -516,7 +521,8 @@ typedef struct bench_row {
 typedef struct bench_ctx {
     const bench_opts *o;
     clcnn_device *dev;
-    double *times;
+    double *times; /* MAX_REPEAT entries */
+    size_t ntimes; /* timed runs of the last measurement */
     bench_row *rows;
     size_t nrows;
 #ifdef CLCNN_HAVE_ONEDNN
@@ -535,7 +541,7 @@ static bench_row *new_row(bench_ctx *c, const problem *p, const char *algo)
 
 static void finish_row(bench_row *r, const bench_ctx *c, const problem *p)
 {
-    r->median_ms = median_of(c->times, c->o->repeat, &r->min_ms);
+    r->median_ms = median_of(c->times, c->ntimes, &r->min_ms);
     r->gflops = p->flops / (r->median_ms * 1e6);
     if (p->have_ref)
         r->rel_err = max_rel_error(p->out, p->ref, p->nout);
@@ -560,7 +566,16 @@ static clcnn_status make_workspace(bench_ctx *c, const problem *p, clcnn_conv_al
     return CLCNN_OK;
 }
 
-/* warmup + repeat runs of one solver; the times go to c->times, the output to p->out. */
+/* Whether to time another run after [done] timed runs that took [total_ms]: at least --repeat,
+ * and until they add up to --min-time (a run of a millisecond is at the mercy of whatever else
+ * the machine does in that millisecond). */
+static bool more_runs(const bench_ctx *c, size_t done, double total_ms)
+{
+    return done < c->o->repeat || (total_ms < c->o->min_ms && done < MAX_REPEAT);
+}
+
+/* warmup runs of one solver, then timed ones (more_runs); the times go to c->times, the output
+ * to p->out. */
 static clcnn_status time_solver(bench_ctx *c, problem *p, clcnn_conv_algo algo, size_t runs,
                                 size_t warmup)
 {
@@ -570,7 +585,12 @@ static clcnn_status time_solver(bench_ctx *c, problem *p, clcnn_conv_algo algo, 
     clcnn_tensor *out = p->pass == CLCNN_CONV_PASS_FWD ? p->y : p->g;
     if (st == CLCNN_OK) /* poison: an output element the solver forgets shows as NaN */
         st = clcnn_tensor_fill(out, NAN);
-    for (size_t i = 0; st == CLCNN_OK && i < warmup + runs; i++) {
+    double total = 0;
+    c->ntimes = 0;
+    /* runs == 1: the reference's single run; else as many as more_runs() asks for. */
+    for (size_t i = 0; st == CLCNN_OK &&
+                       (i < warmup || (runs == 1 ? c->ntimes < 1 : more_runs(c, c->ntimes, total)));
+         i++) {
         double t0 = now_ms();
         if (p->pass == CLCNN_CONV_PASS_BWD_DATA)
             st = clcnn_conv2d_backward_data(c->dev, p->y, p->w, &p->params, algo, ws, ws_bytes,
@@ -583,8 +603,10 @@ static clcnn_status time_solver(bench_ctx *c, problem *p, clcnn_conv_algo algo, 
                                       p->y);
         if (st == CLCNN_OK)
             st = clcnn_device_finish(c->dev); /* the ops return before they run */
-        if (i >= warmup)
-            c->times[i - warmup] = now_ms() - t0;
+        if (i >= warmup) {
+            c->times[c->ntimes] = now_ms() - t0;
+            total += c->times[c->ntimes++];
+        }
     }
     if (st == CLCNN_OK)
         st = clcnn_tensor_download(out, p->out, p->nout);
@@ -835,13 +857,17 @@ static dnnl_status_t onednn_time_bwd(bench_ctx *c, const problem *p, onednn_conv
     dnnl_exec_arg_t args[] = {{data ? DNNL_ARG_DIFF_SRC : DNNL_ARG_SRC, d->src},
                               {data ? DNNL_ARG_WEIGHTS : DNNL_ARG_DIFF_WEIGHTS, d->wei},
                               {DNNL_ARG_DIFF_DST, d->dst}};
-    size_t warmup = c->o->warmup, runs = c->o->repeat;
-    for (size_t i = 0; i < warmup + runs; i++) {
+    size_t warmup = c->o->warmup;
+    double total = 0;
+    c->ntimes = 0;
+    for (size_t i = 0; i < warmup || more_runs(c, c->ntimes, total); i++) {
         double t0 = now_ms();
         DNNL_TRY(dnnl_primitive_execute(d->conv, c->stream, 3, args));
         DNNL_TRY(dnnl_stream_wait(c->stream));
-        if (i >= warmup)
-            c->times[i - warmup] = now_ms() - t0;
+        if (i >= warmup) {
+            c->times[c->ntimes] = now_ms() - t0;
+            total += c->times[c->ntimes++];
+        }
     }
     if (data)
         return d->src == d->user_src ? dnnl_success : onednn_reorder(c, d->src, d->user_src);
@@ -873,13 +899,17 @@ static dnnl_status_t onednn_time(bench_ctx *c, onednn_conv *d)
                               {DNNL_ARG_WEIGHTS, d->wei},
                               {DNNL_ARG_BIAS, d->bias},
                               {DNNL_ARG_DST, d->dst}};
-    size_t warmup = c->o->warmup, runs = c->o->repeat;
-    for (size_t i = 0; i < warmup + runs; i++) {
+    size_t warmup = c->o->warmup;
+    double total = 0;
+    c->ntimes = 0;
+    for (size_t i = 0; i < warmup || more_runs(c, c->ntimes, total); i++) {
         double t0 = now_ms();
         DNNL_TRY(dnnl_primitive_execute(d->conv, c->stream, 4, args));
         DNNL_TRY(dnnl_stream_wait(c->stream));
-        if (i >= warmup)
-            c->times[i - warmup] = now_ms() - t0;
+        if (i >= warmup) {
+            c->times[c->ntimes] = now_ms() - t0;
+            total += c->times[c->ntimes++];
+        }
     }
     return d->dst == d->user_dst ? dnnl_success : onednn_reorder(c, d->dst, d->user_dst);
 }
@@ -1044,9 +1074,10 @@ static void print_header(const bench_ctx *c)
            d->driver_version);
     static const char *const fns[] = {"clcnn_conv2d_forward", "clcnn_conv2d_backward_data",
                                       "clcnn_conv2d_backward_weights"};
-    printf("# pass %s; per solver: %u warm-up run(s), then %u timed; wall clock around %s + "
-           "clcnn_device_finish\n",
-           clcnn_conv_pass_name(c->o->pass), c->o->warmup, c->o->repeat, fns[c->o->pass]);
+    printf("# pass %s; per solver: %u warm-up run(s), then timed runs until at least %u and at "
+           "least %u ms of them; wall clock around %s + clcnn_device_finish\n",
+           clcnn_conv_pass_name(c->o->pass), c->o->warmup, c->o->repeat, c->o->min_ms,
+           fns[c->o->pass]);
     if (c->o->pass != CLCNN_CONV_PASS_FWD)
         printf("# GFLOP/s counts the forward's 2*N*K*C/groups*R*S*Ho*Wo for every pass\n");
     printf("# command: %s\n", c->o->cmdline);
@@ -1116,7 +1147,8 @@ static void print_json(const bench_ctx *c)
     cli_json_string(stdout, c->o->cmdline);
     printf(",\n  \"shapes\": ");
     cli_json_string(stdout, c->o->shapes_spec);
-    printf(",\n  \"repeat\": %u,\n  \"warmup\": %u,\n  \"onednn\": ", c->o->repeat, c->o->warmup);
+    printf(",\n  \"repeat\": %u,\n  \"min_time_ms\": %u,\n  \"warmup\": %u,\n  \"onednn\": ",
+           c->o->repeat, c->o->min_ms, c->o->warmup);
     onednn_describe(stdout, true);
     printf(",\n  \"rows\": [\n");
     for (size_t i = 0; i < c->nrows; i++)
@@ -1130,7 +1162,7 @@ static int bench_conv(const bench_opts *o)
     clcnn_status st = clcnn_device_create(o->device, &c.dev);
     if (st != CLCNN_OK)
         return cli_fail("bench", st);
-    c.times = malloc(o->repeat * sizeof(double));
+    c.times = malloc(MAX_REPEAT * sizeof(double));
     c.rows = calloc(o->count * (MAX_ALGOS + 1), sizeof(bench_row));
     if (c.times == NULL || c.rows == NULL) {
         fprintf(stderr, "clcnn bench: out of host memory\n");

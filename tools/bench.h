@@ -18,7 +18,8 @@
     "the best clcnn solver's speed relative to it.\n"                                              \
     "  --shapes SET|LIST  lenet (default), alexnet, vgg16, or N,C,H,W,K,R,S,stride,pad[;...]\n"    \
     "  --algo all|NAME    every applicable solver (default), or one: direct, auto, ...\n"          \
-    "  --repeat N         timed runs per solver (default 5)\n"                                     \
+    "  --repeat N         timed runs per solver, at least (default 5)\n"                           \
+    "  --min-time MS      and more until they add up to MS milliseconds (default 200; 0: off)\n"   \
     "  --warmup N         untimed runs before them (default 1)\n"                                  \
     "  --json             one JSON object with an array of rows instead of the table\n"            \
     "  --device SEL       the device (see clcnn devices --help)\n"                                 \

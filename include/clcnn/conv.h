@@ -36,7 +36,8 @@ typedef struct clcnn_conv_params {
     X(WINOGRAD2, "winograd2", 2)                                                                   \
     X(WINOGRAD4, "winograd4", 3)                                                                   \
     X(WINOGRAD4_SPLIT, "winograd4_split", 4)                                                       \
-    X(IMPLICIT_GEMM, "implicit_gemm", 5)
+    X(IMPLICIT_GEMM, "implicit_gemm", 5)                                                           \
+    X(DIRECT_ROWS, "direct_rows", 6)
 
 /** A convolution algorithm: a solver, or AUTO to let the library choose. */
 typedef enum clcnn_conv_algo {

@@ -17,12 +17,13 @@
  * F(4x4,3x3) Winograd wherever it applies (3x3, stride 1, no dilation or groups: 1.5-11x the
  * direct solver on VGG-16's layers), then F(4x4,3x3) over split and strided filters (5x5,
  * 11x11 stride 4, ...: median ms against direct on POCL, 2 cores, LeNet N=64 conv2 6.98 vs 14.89,
- * AlexNet conv1 0.70 vs 2.52 and conv2 1.65 vs 5.78; it leaves C=1 5x5 to direct), then direct for
- * everything else; F(2x2,3x3) and gemm are only chosen by find mode or by name. */
+ * AlexNet conv1 0.70 vs 2.52 and conv2 1.65 vs 5.78; it leaves C=1 5x5 to direct_rows), then
+ * direct_rows on CPU devices (stride 1 along the width, one group: 1.4-4x direct on the LeNet,
+ * AlexNet and VGG-16 shapes, same runs), then direct for everything else; F(2x2,3x3) and gemm
+ * are only chosen by find mode or by name. */
 static const clcnn__conv_solver *const solvers[] = {
-    &clcnn__conv_solver_winograd4, &clcnn__conv_solver_winograd4_split,
-    &clcnn__conv_solver_direct,    &clcnn__conv_solver_winograd2,
-    &clcnn__conv_solver_gemm,
+    &clcnn__conv_solver_winograd4, &clcnn__conv_solver_winograd4_split, &clcnn__conv_solver_rows,
+    &clcnn__conv_solver_direct,    &clcnn__conv_solver_winograd2,       &clcnn__conv_solver_gemm,
 };
 #define SOLVER_COUNT (sizeof solvers / sizeof solvers[0])
 
@@ -253,8 +254,19 @@ static const clcnn__conv_solver *choose(const clcnn__conv_problem *pb, const clc
             return s;
         }
     }
+    const bool cpu = dev->info.type == CLCNN_DEVICE_TYPE_CPU;
     for (size_t i = 0; i < SOLVER_COUNT; i++) {
         const char *why = NULL;
+        /* One work-item per work-group: measured on CPU devices only. */
+        if (solvers[i] == &clcnn__conv_solver_rows && !cpu)
+            continue;
+        /* On small maps direct_rows beats the split Winograd, whose 4x4 tiles fit them badly:
+         * LeNet conv2 (14x14, N=64) 8.8-22.4 ms against 14.1-63.3 in nine runs of clcnn bench
+         * conv; AlexNet conv2 (27x27, N=1) stays split (6.2 against 9.2). */
+        if (solvers[i] == &clcnn__conv_solver_winograd4_split && cpu &&
+            pb->y.h * pb->y.w <= (size_t)16 * 16 &&
+            clcnn__conv_solver_rows.applicable(pb, dev, &why))
+            return &clcnn__conv_solver_rows;
         if (solvers[i]->applicable(pb, dev, &why))
             return solvers[i];
         CLCNN_TRACE("conv2d", "solver %s not applicable: %s", solvers[i]->name, why);

@@ -19,13 +19,14 @@
 static const clcnn__conv_solver *const data_solvers[] = {
     &clcnn__conv_bwd_data_direct,    &clcnn__conv_bwd_data_gemm,
     &clcnn__conv_bwd_data_winograd4, &clcnn__conv_bwd_data_winograd4_split,
-    &clcnn__conv_bwd_data_winograd2,
+    &clcnn__conv_bwd_data_winograd2, &clcnn__conv_bwd_data_rows,
 };
 
 static const clcnn__conv_solver *const weights_solvers[] = {
     &clcnn__conv_bwd_weights_direct,
     &clcnn__conv_bwd_weights_gemm,
     &clcnn__conv_bwd_weights_igemm,
+    &clcnn__conv_bwd_weights_rows,
 };
 
 typedef struct pass_info {
@@ -94,19 +95,29 @@ static const clcnn__conv_solver *heuristic(const pass_info *pi, const clcnn__con
     const char *why = NULL;
     if (pi->solvers == weights_solvers) {
         /* Measured on CPU devices only: it launches one work-item per work-group. */
-        const bool small = dev->info.type == CLCNN_DEVICE_TYPE_CPU &&
-                           pb->y.h * pb->y.w <= (size_t)56 * 56 &&
-                           pb->x.c * pb->w.h * pb->w.w >= 64;
-        return small && clcnn__conv_bwd_weights_igemm.applicable(pb, dev, &why)
-                   ? &clcnn__conv_bwd_weights_igemm
+        const bool cpu = dev->info.type == CLCNN_DEVICE_TYPE_CPU;
+        const bool small =
+            cpu && pb->y.h * pb->y.w <= (size_t)56 * 56 && pb->x.c * pb->w.h * pb->w.w >= 64;
+        if (small && clcnn__conv_bwd_weights_igemm.applicable(pb, dev, &why))
+            return &clcnn__conv_bwd_weights_igemm;
+        /* Shorter rows (c, r, s): direct_rows splits the batch instead (LeNet conv1, C*R*S = 25:
+         * 1.5 ms against implicit_gemm's 3.5 and direct's 4.1, same run). */
+        const bool short_rows = cpu && pb->x.c * pb->w.h * pb->w.w < 64;
+        return short_rows && clcnn__conv_bwd_weights_rows.applicable(pb, dev, &why)
+                   ? &clcnn__conv_bwd_weights_rows
                    : NULL;
     }
     /* The rotated Winograd rows transform the swapped filters on every call (the weights change
      * every training step, so there is nothing to cache): on small maps that transform costs
      * more than it saves. VGG-16 conv5_1 (14x14, N=1): winograd4 46 ms against direct's 13;
-     * conv3_2 (56x56): 14 against 57. */
+     * conv3_2 (56x56): 14 against 57. There, and where the rotated problem would take the split
+     * 5x5 Winograd, CPU devices take direct_rows: conv5_1 10.9 ms against direct's 22.4, conv4_2
+     * (28x28) 84 against winograd2's 129, LeNet conv2 (N=64) 10.8 against winograd4_split's 40.9
+     * (clcnn bench conv --pass bwd-data, same runs, a loaded machine). */
+    const bool rows = dev->info.type == CLCNN_DEVICE_TYPE_CPU &&
+                      clcnn__conv_bwd_data_rows.applicable(pb, dev, &why);
     if (pb->x.n * pb->x.h * pb->x.w < 2048)
-        return NULL;
+        return rows ? &clcnn__conv_bwd_data_rows : NULL;
     const clcnn__conv_solver *rotated = NULL;
     switch (clcnn__conv_bwd_data_rotated_auto(pb, dev)) {
     case CLCNN_CONV_ALGO_WINOGRAD2:
@@ -116,7 +127,10 @@ static const clcnn__conv_solver *heuristic(const pass_info *pi, const clcnn__con
         rotated = &clcnn__conv_bwd_data_winograd4;
         break;
     case CLCNN_CONV_ALGO_WINOGRAD4_SPLIT:
-        rotated = &clcnn__conv_bwd_data_winograd4_split;
+        rotated = rows ? &clcnn__conv_bwd_data_rows : &clcnn__conv_bwd_data_winograd4_split;
+        break;
+    case CLCNN_CONV_ALGO_DIRECT_ROWS:
+        rotated = &clcnn__conv_bwd_data_rows;
         break;
     default:
         return NULL;

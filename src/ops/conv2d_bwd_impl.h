@@ -16,6 +16,8 @@ extern const clcnn__conv_solver clcnn__conv_bwd_weights_igemm;
 extern const clcnn__conv_solver clcnn__conv_bwd_data_winograd2;
 extern const clcnn__conv_solver clcnn__conv_bwd_data_winograd4;
 extern const clcnn__conv_solver clcnn__conv_bwd_data_winograd4_split;
+extern const clcnn__conv_solver clcnn__conv_bwd_data_rows;
+extern const clcnn__conv_solver clcnn__conv_bwd_weights_rows;
 
 /* The algorithm the forward's AUTO picks for the forward problem that computes backward data
  * (stride 1, one group), or AUTO when there is none. */

@@ -42,6 +42,7 @@ extern const clcnn__conv_solver clcnn__conv_solver_gemm;
 extern const clcnn__conv_solver clcnn__conv_solver_winograd2;
 extern const clcnn__conv_solver clcnn__conv_solver_winograd4;
 extern const clcnn__conv_solver clcnn__conv_solver_winograd4_split;
+extern const clcnn__conv_solver clcnn__conv_solver_rows;
 
 /* conv2d.c's validation of a problem (messages prefixed "conv2d:"), shared by the backward
  * passes; [out] pb written only on success. */
