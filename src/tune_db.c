@@ -2,6 +2,7 @@
  * "entries": [{kernel, dtype, problem, solver, params, time_us, verified}]}. A file that cannot
  * be read is ignored with a warning; writes merge with what is on disk and replace atomically. */
 #include <ctype.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,55 @@ clcnn_status clcnn__tune_db_path(const clcnn_device *d, char **path)
     return CLCNN_OK;
 }
 
+static cJSON *read_db(const char *path);
+
+/* Another driver's shipped file for this device: "<dir>/<vendor>/<device-slug>-*.json" whose
+ * "device" "name" is this device's name, the last in name order (usually the newest driver);
+ * NULL when there is none. The device's parameters outlive a driver update more often than
+ * not, and every point is checked against the constraint again before it is used. */
+static char *other_driver_file(const clcnn_device *d, const char *dir)
+{
+    char name[200];
+    slug(d->info.name, name, sizeof name);
+    const char *vendor = clcnn_vendor_name(d->info.vendor);
+    size_t n = strlen(dir) + strlen(vendor) + 2;
+    char *vdir = malloc(n);
+    if (vdir == NULL)
+        return NULL;
+    snprintf(vdir, n, "%s/%s", dir, vendor);
+    DIR *dd = opendir(vdir);
+    char *best = NULL;
+    const size_t prefix = strlen(name);
+    const struct dirent *e;
+    while (dd != NULL && (e = readdir(dd)) != NULL) {
+        const char *f = e->d_name;
+        const size_t len = strlen(f);
+        if (len <= prefix + 6 || strncmp(f, name, prefix) != 0 || f[prefix] != '-' ||
+            strcmp(f + len - 5, ".json") != 0)
+            continue;
+        size_t m = strlen(vdir) + len + 2;
+        char *p = malloc(m);
+        if (p == NULL)
+            break;
+        snprintf(p, m, "%s/%s", vdir, f);
+        cJSON *root = read_db(p);
+        const cJSON *dev = cJSON_GetObjectItemCaseSensitive(root, "device");
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(dev, "name");
+        const bool same = cJSON_IsString(nm) && strcmp(nm->valuestring, d->info.name) == 0;
+        cJSON_Delete(root);
+        if (same && (best == NULL || strcmp(p, best) > 0)) {
+            free(best);
+            best = p;
+        } else {
+            free(p);
+        }
+    }
+    if (dd != NULL)
+        closedir(dd);
+    free(vdir);
+    return best;
+}
+
 clcnn_status clcnn__tune_db_shipped_path(const clcnn_device *d, char **path)
 {
     *path = NULL;
@@ -81,6 +131,18 @@ clcnn_status clcnn__tune_db_shipped_path(const clcnn_device *d, char **path)
         return CLCNN_OK;
     char *p = file_in(d, dir);
     CLCNN_FAIL_IF(p == NULL, CLCNN_STATUS_OUT_OF_MEMORY, "tune db: out of memory");
+    FILE *probe = fopen(p, "rb");
+    if (probe != NULL) {
+        fclose(probe);
+    } else {
+        char *other = other_driver_file(d, dir);
+        if (other != NULL) {
+            CLCNN_DEBUG("tune", "no shipped tuning database for %s driver %s; using %s",
+                        d->info.name, d->info.driver_version, other);
+            free(p);
+            p = other;
+        }
+    }
     *path = p;
     return CLCNN_OK;
 }

@@ -2,6 +2,7 @@
  * winner; AUTO reads the record in a new handle; planted, unknown, unverified and corrupt
  * records; merging with entries other processes wrote; the cache switched off. */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -788,6 +789,77 @@ static void test_corrupt_shipped_ignored(void **state)
     free(path);
 }
 
+/* Lowercase letters and digits, one '-' for each run of anything else, none at the ends: the
+ * slug of device and driver names in database file names. */
+static void test_slug(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    for (; *in != '\0' && n + 1 < size; in++) {
+        if (isalnum((unsigned char)*in))
+            out[n++] = (char)tolower((unsigned char)*in);
+        else if (n > 0 && out[n - 1] != '-')
+            out[n++] = '-';
+    }
+    while (n > 0 && out[n - 1] == '-')
+        n--;
+    out[n] = '\0';
+}
+
+/* No shipped file for this driver: the same device's file of another driver serves, and a file
+ * whose name starts alike but that names another device does not. */
+static void test_shipped_other_driver(void **state)
+{
+    (void)state;
+    clcnn_device *dev;
+    assert_ok(clcnn_device_create(NULL, &dev));
+    const clcnn_device_info *info = clcnn_device_get_info(dev);
+    char *exact = shipped_path(dev);
+    char driver[64];
+    test_slug(info->driver_version, driver, sizeof driver);
+    /* exact is ".../<vendor>/<name>-<driver>.json": keep ".../<vendor>/<name>-". */
+    size_t keep = strlen(exact) - strlen(driver) - strlen(".json");
+    assert_true(keep > 0 && strcmp(exact + keep, driver) > 0);
+    char other[4096], decoy[4096], entry[1024], text[4096];
+    snprintf(other, sizeof other, "%.*s0-older-driver.json", (int)keep, exact);
+    snprintf(decoy, sizeof decoy, "%.*szz-not-this-device.json", (int)keep, exact);
+    direct_entry(entry, sizeof entry, "n9c9h9w9k9r1s1u1p0d1g1", point_a);
+    snprintf(text, sizeof text,
+             "{\"schema\": 1, \"device\": {\"name\": \"%s\"}, \"clcnn\": \"x\", \"entries\": [%s]}",
+             info->name, entry);
+    mkdir_parent(other);
+    test_write_file(other, text, strlen(text));
+    direct_entry(entry, sizeof entry, "n9c9h9w9k9r1s1u1p0d1g1", point_b);
+    snprintf(text, sizeof text,
+             "{\"schema\": 1, \"device\": {\"name\": \"another device\"}, \"clcnn\": \"x\", "
+             "\"entries\": [%s]}",
+             entry);
+    test_write_file(decoy, text, strlen(text));
+    char *path = NULL;
+    assert_ok(clcnn__tune_db_shipped_path(dev, &path));
+    assert_string_equal(path, other);
+    free(path);
+    clcnn__tune_db_forget(dev);
+    int got[5];
+    bool found = false;
+    clcnn__tune_db_lookup_params(dev, CLCNN__CONV_DIRECT_DB_KERNEL, "n9c9h9w9k9r1s1u1p0d1g1",
+                                 direct_names, got, 5, NULL, &found);
+    assert_true(found);
+    assert_memory_equal(got, point_a, sizeof point_a);
+    /* This driver's own file, once there, wins. */
+    direct_entry(entry, sizeof entry, "n9c9h9w9k9r1s1u1p0d1g1", point_b);
+    write_db(exact, entry);
+    assert_ok(clcnn__tune_db_shipped_path(dev, &path));
+    assert_string_equal(path, exact);
+    free(path);
+    clcnn__tune_db_forget(dev);
+    clcnn__tune_db_lookup_params(dev, CLCNN__CONV_DIRECT_DB_KERNEL, "n9c9h9w9k9r1s1u1p0d1g1",
+                                 direct_names, got, 5, NULL, &found);
+    assert_true(found);
+    assert_memory_equal(got, point_b, sizeof point_b);
+    clcnn_device_release(dev);
+    free(exact);
+}
+
 /* The nearest stored problem: same filter, stride, dilation and groups required, nearest in
  * the log of the rest; a point that breaks this problem's constraint is passed over. */
 static void test_nearest_problem(void **state)
@@ -1462,6 +1534,7 @@ int main(void)
                                         teardown_shipped),
         cmocka_unit_test_setup_teardown(test_corrupt_shipped_ignored, setup_shipped,
                                         teardown_shipped),
+        cmocka_unit_test_setup_teardown(test_shipped_other_driver, setup_shipped, teardown_shipped),
         cmocka_unit_test_setup_teardown(test_nearest_problem, setup_shipped, teardown_shipped),
         cmocka_unit_test_setup_teardown(test_auto_nearest_problem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repository_database, setup, teardown),
