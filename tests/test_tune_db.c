@@ -1515,6 +1515,40 @@ static void test_small_workspace_refused(void **state)
     problem_free(&pb);
 }
 
+/* Nearest-problem answers are remembered per handle until the database changes: the same
+ * question gives the same answer, and an entry written through the handle is seen at once. */
+static void test_nearest_answers_follow_writes(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 12);
+    clcnn__tune_db_match m[8];
+    const char *key = "n2c3h12w12k4r3s3u1p1d1g1";
+    assert_int_equal(clcnn__tune_db_nearest(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
+                                            CLCNN__CONV_NEAREST_SAME, direct_names, 5, m, 8),
+                     0);
+    store_direct(&pb, point_a, 5); /* for h=12 itself */
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(clcnn__tune_db_nearest(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
+                                                CLCNN__CONV_NEAREST_SAME, direct_names, 5, m, 8),
+                         1);
+        assert_string_equal(m[0].problem, key);
+        assert_memory_equal(m[0].values, point_a, sizeof point_a);
+    }
+    /* Fewer names asked for is another question. */
+    assert_int_equal(clcnn__tune_db_nearest(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
+                                            CLCNN__CONV_NEAREST_SAME, direct_names, 2, m, 8),
+                     1);
+    assert_int_equal(m[0].values[0], point_a[0]);
+    assert_int_equal(m[0].values[1], point_a[1]);
+    store_direct(&pb, point_b, 5);
+    assert_int_equal(clcnn__tune_db_nearest(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
+                                            CLCNN__CONV_NEAREST_SAME, direct_names, 5, m, 8),
+                     1);
+    assert_memory_equal(m[0].values, point_b, sizeof point_b);
+    problem_free(&pb);
+}
+
 int main(void)
 {
     if (!test_have_device())
@@ -1537,6 +1571,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shipped_other_driver, setup_shipped, teardown_shipped),
         cmocka_unit_test_setup_teardown(test_nearest_problem, setup_shipped, teardown_shipped),
         cmocka_unit_test_setup_teardown(test_auto_nearest_problem, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nearest_answers_follow_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repository_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_winograd_build_uses_stored_parameters, setup,
                                         teardown),
