@@ -963,7 +963,7 @@ static void test_auto_nearest_problem(void **state)
 
 /* The database shipped in the repository (tools/tune, CLCNN_TUNE_SOURCE): when it has a file
  * for this device, every entry is verified, no slower than the defaults, and its point
- * satisfies its solver's constraint (direct, pooling) for its own problem. */
+ * satisfies its solver's constraint (the convolution solvers', pooling's) for its own problem. */
 static void test_repository_database(void **state)
 {
     (void)state;
@@ -1021,7 +1021,12 @@ static void test_repository_database(void **state)
             checked++;
             continue;
         }
-        if (strcmp(kernel, CLCNN__CONV_DIRECT_DB_KERNEL) != 0)
+        /* A convolution solver's entry: the point its space declares, valid for its problem. */
+        const clcnn__conv_tunable *t = NULL;
+        for (size_t i = 0; clcnn__conv_tunable_at(i) != NULL && t == NULL; i++)
+            if (strcmp(clcnn__conv_tunable_at(i)->db_kernel, kernel) == 0)
+                t = clcnn__conv_tunable_at(i);
+        if (t == NULL)
             continue;
         size_t v[11];
         assert_int_equal(sscanf(key, "n%zuc%zuh%zuw%zuk%zur%zus%zuu%zup%zud%zug%zu", &v[0], &v[1],
@@ -1035,13 +1040,16 @@ static void test_repository_database(void **state)
         clcnn__conv_problem cp;
         assert_ok(clcnn__conv_make_problem((clcnn_shape){v[0], v[1], v[2], v[3]},
                                            (clcnn_shape){v[4], v[1] / v[10], v[5], v[6]}, &p, &cp));
-        int got[5];
-        bool found = false;
-        clcnn__tune_db_lookup_params(dev, kernel, key, direct_names, got, 5, NULL, &found);
-        assert_true(found);
-        clcnn__conv_direct_tuning tuning;
+        clcnn__conv_tuning tuning;
         clcnn__tune_space space;
-        clcnn__conv_direct_space(&cp, dev, &tuning, &space);
+        t->space(&cp, dev, t, &tuning, &space);
+        const char *names[CLCNN__TUNE_MAX_PARAMS];
+        for (size_t i = 0; i < space.nparams; i++)
+            names[i] = space.params[i].name;
+        int got[CLCNN__TUNE_MAX_PARAMS];
+        bool found = false;
+        clcnn__tune_db_lookup_params(dev, kernel, key, names, got, space.nparams, NULL, &found);
+        assert_true(found);
         assert_true(space.valid(got, space.user));
         checked++;
     }
