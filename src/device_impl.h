@@ -38,6 +38,7 @@ struct clcnn_device {
      * tune_db_shipped is the read-only one installed with the library (NULL when absent). */
     void *tune_db;
     void *tune_db_shipped;
+    void *tune_db_memo; /* answers of nearest-problem lookups (src/tune_db.c) */
     bool tune_db_loaded;
     /* The CLBlast parameters applied from the tuning database at creation (src/tune_clblast.c),
      * when clblast_tuned. */

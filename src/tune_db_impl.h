@@ -13,8 +13,10 @@
 clcnn_status clcnn__tune_db_path(const clcnn_device *device, char **path);
 
 /* The database shipped with the library for this device (malloc'd),
- * "<dir>/<vendor>/<device-slug>.json" where dir is $CLCNN_TUNE_SHIPPED, else the directory it
- * was installed to; NULL with OK when that is "off" or empty. The file may not exist. */
+ * "<dir>/<vendor>/<device-slug>-<driver-slug>.json" where dir is $CLCNN_TUNE_SHIPPED, else the
+ * directory it was installed to; when that file is absent, the same device's file of another
+ * driver (its "device" "name" equal to this device's; the last in name order) if there is one.
+ * NULL with OK when dir is "off" or empty. The file may not exist. */
 clcnn_status clcnn__tune_db_shipped_path(const clcnn_device *device, char **path);
 
 /* Lookups read two databases: the user's (the cache directory's, which cltune and find mode

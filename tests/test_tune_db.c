@@ -2,6 +2,7 @@
  * winner; AUTO reads the record in a new handle; planted, unknown, unverified and corrupt
  * records; merging with entries other processes wrote; the cache switched off. */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -788,6 +789,77 @@ static void test_corrupt_shipped_ignored(void **state)
     free(path);
 }
 
+/* Lowercase letters and digits, one '-' for each run of anything else, none at the ends: the
+ * slug of device and driver names in database file names. */
+static void test_slug(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    for (; *in != '\0' && n + 1 < size; in++) {
+        if (isalnum((unsigned char)*in))
+            out[n++] = (char)tolower((unsigned char)*in);
+        else if (n > 0 && out[n - 1] != '-')
+            out[n++] = '-';
+    }
+    while (n > 0 && out[n - 1] == '-')
+        n--;
+    out[n] = '\0';
+}
+
+/* No shipped file for this driver: the same device's file of another driver serves, and a file
+ * whose name starts alike but that names another device does not. */
+static void test_shipped_other_driver(void **state)
+{
+    (void)state;
+    clcnn_device *dev;
+    assert_ok(clcnn_device_create(NULL, &dev));
+    const clcnn_device_info *info = clcnn_device_get_info(dev);
+    char *exact = shipped_path(dev);
+    char driver[64];
+    test_slug(info->driver_version, driver, sizeof driver);
+    /* exact is ".../<vendor>/<name>-<driver>.json": keep ".../<vendor>/<name>-". */
+    size_t keep = strlen(exact) - strlen(driver) - strlen(".json");
+    assert_true(keep > 0 && strcmp(exact + keep, driver) > 0);
+    char other[4096], decoy[4096], entry[1024], text[4096];
+    snprintf(other, sizeof other, "%.*s0-older-driver.json", (int)keep, exact);
+    snprintf(decoy, sizeof decoy, "%.*szz-not-this-device.json", (int)keep, exact);
+    direct_entry(entry, sizeof entry, "n9c9h9w9k9r1s1u1p0d1g1", point_a);
+    snprintf(text, sizeof text,
+             "{\"schema\": 1, \"device\": {\"name\": \"%s\"}, \"clcnn\": \"x\", \"entries\": [%s]}",
+             info->name, entry);
+    mkdir_parent(other);
+    test_write_file(other, text, strlen(text));
+    direct_entry(entry, sizeof entry, "n9c9h9w9k9r1s1u1p0d1g1", point_b);
+    snprintf(text, sizeof text,
+             "{\"schema\": 1, \"device\": {\"name\": \"another device\"}, \"clcnn\": \"x\", "
+             "\"entries\": [%s]}",
+             entry);
+    test_write_file(decoy, text, strlen(text));
+    char *path = NULL;
+    assert_ok(clcnn__tune_db_shipped_path(dev, &path));
+    assert_string_equal(path, other);
+    free(path);
+    clcnn__tune_db_forget(dev);
+    int got[5];
+    bool found = false;
+    clcnn__tune_db_lookup_params(dev, CLCNN__CONV_DIRECT_DB_KERNEL, "n9c9h9w9k9r1s1u1p0d1g1",
+                                 direct_names, got, 5, NULL, &found);
+    assert_true(found);
+    assert_memory_equal(got, point_a, sizeof point_a);
+    /* This driver's own file, once there, wins. */
+    direct_entry(entry, sizeof entry, "n9c9h9w9k9r1s1u1p0d1g1", point_b);
+    write_db(exact, entry);
+    assert_ok(clcnn__tune_db_shipped_path(dev, &path));
+    assert_string_equal(path, exact);
+    free(path);
+    clcnn__tune_db_forget(dev);
+    clcnn__tune_db_lookup_params(dev, CLCNN__CONV_DIRECT_DB_KERNEL, "n9c9h9w9k9r1s1u1p0d1g1",
+                                 direct_names, got, 5, NULL, &found);
+    assert_true(found);
+    assert_memory_equal(got, point_b, sizeof point_b);
+    clcnn_device_release(dev);
+    free(exact);
+}
+
 /* The nearest stored problem: same filter, stride, dilation and groups required, nearest in
  * the log of the rest; a point that breaks this problem's constraint is passed over. */
 static void test_nearest_problem(void **state)
@@ -891,7 +963,7 @@ static void test_auto_nearest_problem(void **state)
 
 /* The database shipped in the repository (tools/tune, CLCNN_TUNE_SOURCE): when it has a file
  * for this device, every entry is verified, no slower than the defaults, and its point
- * satisfies its solver's constraint (direct, pooling) for its own problem. */
+ * satisfies its solver's constraint (the convolution solvers', pooling's) for its own problem. */
 static void test_repository_database(void **state)
 {
     (void)state;
@@ -949,7 +1021,12 @@ static void test_repository_database(void **state)
             checked++;
             continue;
         }
-        if (strcmp(kernel, CLCNN__CONV_DIRECT_DB_KERNEL) != 0)
+        /* A convolution solver's entry: the point its space declares, valid for its problem. */
+        const clcnn__conv_tunable *t = NULL;
+        for (size_t i = 0; clcnn__conv_tunable_at(i) != NULL && t == NULL; i++)
+            if (strcmp(clcnn__conv_tunable_at(i)->db_kernel, kernel) == 0)
+                t = clcnn__conv_tunable_at(i);
+        if (t == NULL)
             continue;
         size_t v[11];
         assert_int_equal(sscanf(key, "n%zuc%zuh%zuw%zuk%zur%zus%zuu%zup%zud%zug%zu", &v[0], &v[1],
@@ -963,13 +1040,16 @@ static void test_repository_database(void **state)
         clcnn__conv_problem cp;
         assert_ok(clcnn__conv_make_problem((clcnn_shape){v[0], v[1], v[2], v[3]},
                                            (clcnn_shape){v[4], v[1] / v[10], v[5], v[6]}, &p, &cp));
-        int got[5];
-        bool found = false;
-        clcnn__tune_db_lookup_params(dev, kernel, key, direct_names, got, 5, NULL, &found);
-        assert_true(found);
-        clcnn__conv_direct_tuning tuning;
+        clcnn__conv_tuning tuning;
         clcnn__tune_space space;
-        clcnn__conv_direct_space(&cp, dev, &tuning, &space);
+        t->space(&cp, dev, t, &tuning, &space);
+        const char *names[CLCNN__TUNE_MAX_PARAMS];
+        for (size_t i = 0; i < space.nparams; i++)
+            names[i] = space.params[i].name;
+        int got[CLCNN__TUNE_MAX_PARAMS];
+        bool found = false;
+        clcnn__tune_db_lookup_params(dev, kernel, key, names, got, space.nparams, NULL, &found);
+        assert_true(found);
         assert_true(space.valid(got, space.user));
         checked++;
     }
@@ -1443,6 +1523,40 @@ static void test_small_workspace_refused(void **state)
     problem_free(&pb);
 }
 
+/* Nearest-problem answers are remembered per handle until the database changes: the same
+ * question gives the same answer, and an entry written through the handle is seen at once. */
+static void test_nearest_answers_follow_writes(void **state)
+{
+    (void)state;
+    problem pb;
+    problem_make(&pb, 12);
+    clcnn__tune_db_match m[8];
+    const char *key = "n2c3h12w12k4r3s3u1p1d1g1";
+    assert_int_equal(clcnn__tune_db_nearest(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
+                                            CLCNN__CONV_NEAREST_SAME, direct_names, 5, m, 8),
+                     0);
+    store_direct(&pb, point_a, 5); /* for h=12 itself */
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(clcnn__tune_db_nearest(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
+                                                CLCNN__CONV_NEAREST_SAME, direct_names, 5, m, 8),
+                         1);
+        assert_string_equal(m[0].problem, key);
+        assert_memory_equal(m[0].values, point_a, sizeof point_a);
+    }
+    /* Fewer names asked for is another question. */
+    assert_int_equal(clcnn__tune_db_nearest(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
+                                            CLCNN__CONV_NEAREST_SAME, direct_names, 2, m, 8),
+                     1);
+    assert_int_equal(m[0].values[0], point_a[0]);
+    assert_int_equal(m[0].values[1], point_a[1]);
+    store_direct(&pb, point_b, 5);
+    assert_int_equal(clcnn__tune_db_nearest(pb.dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
+                                            CLCNN__CONV_NEAREST_SAME, direct_names, 5, m, 8),
+                     1);
+    assert_memory_equal(m[0].values, point_b, sizeof point_b);
+    problem_free(&pb);
+}
+
 int main(void)
 {
     if (!test_have_device())
@@ -1462,8 +1576,10 @@ int main(void)
                                         teardown_shipped),
         cmocka_unit_test_setup_teardown(test_corrupt_shipped_ignored, setup_shipped,
                                         teardown_shipped),
+        cmocka_unit_test_setup_teardown(test_shipped_other_driver, setup_shipped, teardown_shipped),
         cmocka_unit_test_setup_teardown(test_nearest_problem, setup_shipped, teardown_shipped),
         cmocka_unit_test_setup_teardown(test_auto_nearest_problem, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nearest_answers_follow_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repository_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_winograd_build_uses_stored_parameters, setup,
                                         teardown),

@@ -295,8 +295,6 @@ typedef struct pool_tuner {
     size_t evals, rejected;
 } pool_tuner;
 
-/* Runs a point once (building it), checks it against the defaults' bits (pooling sums in one
- * order whatever the point), then the median of --repeat timed runs. */
 /* One run of point v, timed on the host clock around the call and a finish (the op returns
  * before its kernel runs). */
 static clcnn_status pool_time(pool_tuner *t, const int *v, double *ms)
@@ -308,6 +306,8 @@ static clcnn_status pool_time(pool_tuner *t, const int *v, double *ms)
     return CLCNN_OK;
 }
 
+/* Runs a point once (building it), checks it against the defaults' bits (pooling sums in one
+ * order whatever the point), then the median of --repeat timed runs. */
 static outcome pool_measure(pool_tuner *t, const int *v, double *median_ms)
 {
     double times[64] = {0};
