@@ -54,14 +54,14 @@ static float bwr_sum(floatV v)
 #define BWR_STEP(col, masked)                                                                      \
     do {                                                                                           \
         floatV d_[BWR_KB];                                                                         \
-        _Pragma("unroll") for (int kk_ = 0; kk_ < BWR_KB; kk_++) {                                                   \
+        _Pragma("unroll") for (int kk_ = 0; kk_ < BWR_KB; kk_++) {                                 \
             d_[kk_] = vloadV(0, dyr + kk_ * plane + (col));                                        \
             if (masked)                                                                            \
                 d_[kk_] = select((floatV)(0.0f), d_[kk_], keep);                                   \
         }                                                                                          \
         _Pragma("unroll") for (int s_ = 0; s_ < BWR_S; s_++) {                                     \
-            const floatV xv_ = vloadV(0, xr + (col) + s_ * BWR_DW);                                   \
-            _Pragma("unroll") for (int kk_ = 0; kk_ < BWR_KB; kk_++)                                                 \
+            const floatV xv_ = vloadV(0, xr + (col) + s_ * BWR_DW);                                \
+            _Pragma("unroll") for (int kk_ = 0; kk_ < BWR_KB; kk_++)                               \
                 acc[kk_][s_] = fma(d_[kk_], xv_, acc[kk_][s_]);                                    \
         }                                                                                          \
     } while (0)
