@@ -448,6 +448,8 @@ static const bwd_case sweep_cases[] = {
      * block. */
     {"rows packed C60 K10 3x3 pad1", 2, 60, 7, 17, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0},
     {"rows packed C60 K11 3x3 pad1 flip", 1, 60, 9, 14, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, F_FLIP},
+    /* 5x5 backward weights outside the one-pass window variant (stride 2 along the height). */
+    {"rows 5x5 stride(2,1) pad2 N5", 5, 2, 13, 20, 6, 5, 5, 2, 2, 2, 1, 1, 1, 1, 0},
 };
 
 static void test_sweep(void **state)

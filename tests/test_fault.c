@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conv2d_bwd_impl.h"
 #include "device_impl.h"
 #include "fault.h"
 #include "op_cache_impl.h"
@@ -528,6 +529,39 @@ static void test_conv_backward_every_call(void **state)
     }
 }
 
+/* direct_rows with its weights packed first (which only large problems do by themselves): the
+ * sub-buffer and the packing kernel fail in turn too. */
+static void test_conv_rows_packed_every_call(void **state)
+{
+    (void)state;
+    clcnn__conv_rows_force_pack(true);
+    for (size_t a = 0; a < sizeof bwd_algos / sizeof bwd_algos[0]; a++) {
+        if (bwd_algos[a] != CLCNN_CONV_ALGO_DIRECT_ROWS)
+            continue;
+        fault_case fc = {"conv2d backward direct_rows, weights packed",
+                         &bwd_algos[a],
+                         bwd_make,
+                         bwd_run,
+                         bwd_same,
+                         bwd_expect,
+                         free};
+        sweep_warm(&fc, bwd_check_first);
+    }
+    for (size_t a = 0; a < sizeof conv_algos / sizeof conv_algos[0]; a++) {
+        if (conv_algos[a] != CLCNN_CONV_ALGO_DIRECT_ROWS)
+            continue;
+        fault_case fc = {"conv2d forward direct_rows, weights packed",
+                         &conv_algos[a],
+                         conv_make,
+                         conv_run,
+                         conv_same,
+                         conv_expect,
+                         conv_destroy};
+        sweep_warm(&fc, conv_check_first);
+    }
+    clcnn__conv_rows_force_pack(false);
+}
+
 /* ---- a training step ------------------------------------------------------------------------ */
 
 enum { TB = 4, TPIX = 144 };
@@ -955,6 +989,7 @@ int main(void)
         cmocka_unit_test(test_conv_cached_filter_every_call),
         cmocka_unit_test(test_conv_build_every_call),
         cmocka_unit_test(test_conv_backward_every_call),
+        cmocka_unit_test(test_conv_rows_packed_every_call),
         cmocka_unit_test(test_train_step_every_call),
         cmocka_unit_test(test_train_retry_every_call),
         cmocka_unit_test(test_train_build_every_call),

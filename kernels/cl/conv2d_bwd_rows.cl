@@ -54,14 +54,14 @@ static float bwr_sum(floatV v)
 #define BWR_STEP(col, masked)                                                                      \
     do {                                                                                           \
         floatV d_[BWR_KB];                                                                         \
-        _Pragma("unroll") for (int kk_ = 0; kk_ < BWR_KB; kk_++) {                                                   \
+        _Pragma("unroll") for (int kk_ = 0; kk_ < BWR_KB; kk_++) {                                 \
             d_[kk_] = vloadV(0, dyr + kk_ * plane + (col));                                        \
             if (masked)                                                                            \
                 d_[kk_] = select((floatV)(0.0f), d_[kk_], keep);                                   \
         }                                                                                          \
         _Pragma("unroll") for (int s_ = 0; s_ < BWR_S; s_++) {                                     \
-            const floatV xv_ = vloadV(0, xr + (col) + s_ * BWR_DW);                                   \
-            _Pragma("unroll") for (int kk_ = 0; kk_ < BWR_KB; kk_++)                                                 \
+            const floatV xv_ = vloadV(0, xr + (col) + s_ * BWR_DW);                                \
+            _Pragma("unroll") for (int kk_ = 0; kk_ < BWR_KB; kk_++)                               \
                 acc[kk_][s_] = fma(d_[kk_], xv_, acc[kk_][s_]);                                    \
         }                                                                                          \
     } while (0)
@@ -128,6 +128,96 @@ __kernel void clcnn_conv2d_bwdw_rows(__global const float *restrict xp,
             }
         }
     }
+}
+
+/* Filter height of the window variant below: 1 to 5 (BWR_R * BWR_S + BWR_R accumulators and
+ * dy rows in registers, at most 30). */
+#ifndef BWR_R
+#define BWR_R 5
+#endif
+
+/* The same sums for stride and dilation 1 along the height, one output channel per work-item
+ * (BWR_KB must be 1), in a single pass over dy: input row iy meets dy rows iy - r for every
+ * filter row r, so a window of the last BWR_R dy rows stays in registers and each input row's
+ * BWR_S shifted vectors feed all BWR_R * BWR_S taps. One dy load and BWR_S input loads per
+ * BWR_R * BWR_S fused multiply-adds, and dy streams from memory while the sums run (the variant
+ * above reads it once per filter row, the first pass waiting on memory). Arguments and global
+ * size as clcnn_conv2d_bwdw_rows. */
+__kernel void clcnn_conv2d_bwdw_rows_window(__global const float *restrict xp,
+                                            __global const float *restrict dy,
+                                            __global float *restrict out, const int4 g0,
+                                            const int4 g1, const int4 g2, const int4 g3)
+{
+    const int C = g0.s0, hp = g0.s1, wp = g0.s2, K = g0.s3;
+    const int Ho = g1.s0, Wo = g1.s1;
+    const int per = g2.s1, N = g2.s2, flip = g2.s3;
+    const int kblocks = g3.s1, chunks = g3.s2;
+    const int k = (int)get_global_id(0), c = (int)get_global_id(1), ch = (int)get_global_id(2);
+    if (k >= kblocks || k >= K || c >= C || ch >= chunks)
+        return;
+    const int n0 = ch * per, n1 = min(N, n0 + per);
+    const int nvec = (Wo + BWR_V - 1) / BWR_V, tail = Wo - (nvec - 1) * BWR_V;
+#if BWR_V == 16
+    const intV lane = (intV)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#elif BWR_V == 8
+    const intV lane = (intV)(0, 1, 2, 3, 4, 5, 6, 7);
+#else
+    const intV lane = (intV)(0, 1, 2, 3);
+#endif
+    /* The last vector of a row starts at Wo - BWR_V; its lanes below BWR_V - tail belong to the
+     * vector before. */
+    const intV keep = lane >= (intV)(BWR_V - tail);
+    const int RS = BWR_R * BWR_S;
+
+    floatV acc[BWR_R][BWR_S];
+#pragma unroll
+    for (int r = 0; r < BWR_R; r++)
+#pragma unroll
+        for (int s = 0; s < BWR_S; s++)
+            acc[r][s] = (floatV)(0.0f);
+    for (int n = n0; n < n1; n++) {
+        __global const float *xn = xp + ((size_t)n * C + c) * hp * wp;
+        __global const float *dyn = dy + ((size_t)n * K + k) * Ho * Wo;
+        for (int i = 0; i < nvec; i++) {
+            const bool last = i == nvec - 1;
+            const int col = last ? Wo - BWR_V : i * BWR_V;
+            /* d[r]: dy row iy - r at col (zero outside the map). */
+            floatV d[BWR_R];
+#pragma unroll
+            for (int r = 0; r < BWR_R; r++)
+                d[r] = (floatV)(0.0f);
+            __global const float *xr = xn + col;
+            __global const float *dr = dyn + col;
+            for (int iy = 0; iy < Ho + BWR_R - 1; iy++) {
+#pragma unroll
+                for (int r = BWR_R - 1; r > 0; r--)
+                    d[r] = d[r - 1];
+                d[0] = (floatV)(0.0f);
+                if (iy < Ho) {
+                    d[0] = vloadV(0, dr);
+                    if (last)
+                        d[0] = select((floatV)(0.0f), d[0], keep);
+                    dr += Wo;
+                }
+#pragma unroll
+                for (int s = 0; s < BWR_S; s++) {
+                    const floatV xv = vloadV(0, xr + s * BWR_DW);
+#pragma unroll
+                    for (int r = 0; r < BWR_R; r++)
+                        acc[r][s] = fma(d[r], xv, acc[r][s]);
+                }
+                xr += wp;
+            }
+        }
+    }
+    __global float *o = out + (size_t)ch * K * C * RS + ((size_t)k * C + c) * RS;
+#pragma unroll
+    for (int r = 0; r < BWR_R; r++)
+#pragma unroll
+        for (int s = 0; s < BWR_S; s++) {
+            const int t = flip ? RS - 1 - (r * BWR_S + s) : r * BWR_S + s;
+            o[t] = bwr_sum(acc[r][s]);
+        }
 }
 
 /* dw[i] = the sum over chunks of part[chunk][i], in chunk order; i < count. 1-D, rounded up. */

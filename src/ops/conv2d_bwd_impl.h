@@ -24,6 +24,11 @@ extern const clcnn__conv_solver clcnn__conv_bwd_weights_rows;
 clcnn_conv_algo clcnn__conv_bwd_data_rotated_auto(const clcnn__conv_problem *pb,
                                                   const clcnn_device *dev);
 
+/* Tests only: with [in] on, direct_rows packs the weights on every run (forward and backward
+ * data), not only where their stream jumps past the stride prefetchers, so that the packing's
+ * calls are exercised on small problems. Affects later workspace_size and run calls. */
+void clcnn__conv_rows_force_pack(bool on);
+
 /* Tests only: caps implicit_gemm's chunk of images at [in] bytes of workspace (a chunk always
  * holds one image; 0 restores the default). Affects later workspace_size and run calls. */
 void clcnn__conv_igemm_limit_chunk(size_t bytes);

@@ -25,6 +25,13 @@
 /* The packed weights start at a multiple of this many bytes of the workspace. */
 #define REGION_ALIGN 4096
 
+static bool force_pack;
+
+void clcnn__conv_rows_force_pack(bool on)
+{
+    force_pack = on;
+}
+
 /* One problem as the kernel sees it: input planes (cin of h x w per image) convolved into kout
  * planes of ho x wo, the weight of (output k, input c, tap) at k * wks + c * wcs + tap. */
 typedef struct rows_geom {
@@ -74,7 +81,7 @@ static rows_plan make_plan(const rows_geom *g)
     pl.rgroups = base >= MIN_ITEMS ? 1 : min_size(pl.rblocks, ceil_div(MIN_ITEMS, base));
     pl.per_item = ceil_div(pl.rblocks, pl.rgroups);
     pl.rgroups = ceil_div(pl.rblocks, pl.per_item);
-    pl.packed = g->wcs * sizeof(float) > PACK_STRIDE_BYTES;
+    pl.packed = force_pack || g->wcs * sizeof(float) > PACK_STRIDE_BYTES;
     pl.packed_offset =
         ceil_div(g->n * g->cin * pl.hp * pl.wp * sizeof(float), REGION_ALIGN) * REGION_ALIGN;
     pl.packed_floats = pl.packed ? pl.kblocks * g->cin * (size_t)pl.kb * g->r * g->s : 0;
