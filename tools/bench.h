@@ -7,12 +7,13 @@
 
 /* Help texts, shared by 'clcnn help bench' (the commands table) and 'clcnn bench conv --help'. */
 #define BENCH_CONV_USAGE                                                                           \
-    "conv [--shapes SET|LIST] [--algo all|NAME] [--repeat N] [--warmup N] [--json]\n"              \
-    "                   [--device SEL] [--pass fwd|bwd-data|bwd-weights]"
+    "conv [--shapes SET|LIST] [--algo all|NAME] [--repeat N] [--min-time MS] [--warmup N]\n"       \
+    "                   [--json] [--device SEL] [--pass fwd|bwd-data|bwd-weights]"
 
 #define BENCH_CONV_HELP                                                                            \
     "clcnn bench conv: for every shape, every applicable solver: warm-up runs (the first also\n"   \
-    "compiles), then timed runs of clcnn_conv2d_forward (wall clock; it returns when done).\n"     \
+    "compiles), then timed runs of clcnn_conv2d_forward (wall clock around the call and a\n"       \
+    "clcnn_device_finish: the ops return before their kernels run).\n"                             \
     "Reports median and min ms, GFLOP/s, and the max relative error against the direct\n"          \
     "solver's output; built with -Donednn=enabled, also oneDNN's direct convolution and\n"         \
     "the best clcnn solver's speed relative to it.\n"                                              \
