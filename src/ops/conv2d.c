@@ -200,6 +200,32 @@ static const clcnn__conv_tunable *const tunables[] = {
     &clcnn__conv_tunable_bwd_weights_direct,
 };
 
+bool clcnn__conv_tuned_point(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                             const clcnn__conv_tunable *tunable, const char *const *names,
+                             size_t count, bool (*valid)(const int *values, const void *user),
+                             int *values)
+{
+    if (!dev->info.compiler_available)
+        return false;
+    char key[256];
+    clcnn__conv_problem_key(pb, key, sizeof key);
+    const clcnn__conv_tuning t = {*pb, dev, tunable};
+    clcnn__tune_db_match near[8];
+    /* The database is read lazily under the device's lock: logically const. */
+    size_t n = clcnn__tune_db_nearest((clcnn_device *)dev, tunable->db_kernel, key,
+                                      CLCNN__CONV_NEAREST_SAME, names, count, near, 8);
+    for (size_t i = 0; i < n; i++) {
+        if (!valid(near[i].values, &t))
+            continue;
+        if (strcmp(near[i].problem, key) != 0)
+            CLCNN_DEBUG("conv2d", "%s: %s uses the tuning database entry of %s", tunable->db_kernel,
+                        key, near[i].problem);
+        memcpy(values, near[i].values, count * sizeof *values);
+        return true;
+    }
+    return false;
+}
+
 const clcnn__conv_tunable *clcnn__conv_tunable_find(const char *name, clcnn_conv_pass pass)
 {
     for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)

@@ -436,26 +436,12 @@ static const bwd_config *config_for(const clcnn__conv_problem *pb, const clcnn_d
                                     const clcnn__conv_tunable *t, bwd_config *out)
 {
     const bool data = is_data(t);
-    *out = data ? data_defaults : weights_defaults;
-    if (!dev->info.compiler_available)
-        return out;
-    char key[256];
-    clcnn__conv_problem_key(pb, key, sizeof key);
-    const clcnn__conv_tuning tuning = {*pb, dev, t};
-    clcnn__tune_db_match near[8];
-    /* The database is read lazily under the device's lock: logically const. */
-    size_t n =
-        clcnn__tune_db_nearest((clcnn_device *)dev, t->db_kernel, key, CLCNN__CONV_NEAREST_SAME,
-                               data ? data_names : weights_names, P_COUNT, near, 8);
-    for (size_t i = 0; i < n; i++) {
-        if (bwd_valid(near[i].values, &tuning)) {
-            if (strcmp(near[i].problem, key) != 0)
-                CLCNN_DEBUG("conv2d", "%s: %s uses the tuning database entry of %s", t->db_kernel,
-                            key, near[i].problem);
-            *out = (bwd_config){near[i].values[P_VW], near[i].values[P_B1], near[i].values[P_B2]};
-            return out;
-        }
-    }
+    int v[P_COUNT];
+    if (clcnn__conv_tuned_point(pb, dev, t, data ? data_names : weights_names, P_COUNT, bwd_valid,
+                                v))
+        *out = (bwd_config){v[P_VW], v[P_B1], v[P_B2]};
+    else
+        *out = data ? data_defaults : weights_defaults;
     return out;
 }
 

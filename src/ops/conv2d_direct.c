@@ -158,39 +158,15 @@ void clcnn__conv_direct_space(const clcnn__conv_problem *pb, const clcnn_device 
     space->user = tuning;
 }
 
-/* The tuned configuration for this problem when the database holds a valid one, else the
- * heuristic's. */
+/* The tuned configuration for this problem when the database holds a valid one (its own, else
+ * the nearest stored problem's), else the heuristic's. */
 static direct_config config_for(const clcnn__conv_problem *pb, const clcnn_device *dev)
 {
-    direct_config c = choose_config(pb, dev);
-    if (!dev->info.compiler_available)
-        return c;
-    char key[256];
     int v[P_COUNT];
-    bool found = false;
-    clcnn__conv_problem_key(pb, key, sizeof key);
-    /* The database is read lazily under the device's lock: logically const. */
-    clcnn__tune_db_lookup_params((clcnn_device *)dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
-                                 param_names, v, P_COUNT, NULL, &found);
-    const clcnn__conv_direct_tuning t = {*pb, dev, &clcnn__conv_tunable_direct};
-    if (found && direct_valid(v, &t))
-        return config_of(v);
-    if (found)
-        CLCNN_DEBUG("conv2d", "direct: tuning database entry for %s breaks a constraint; ignored",
-                    key);
-    /* No usable entry for this problem: the nearest stored one of the same filter, stride,
-     * dilation and groups whose point still satisfies the constraint here. */
-    clcnn__tune_db_match near[8];
-    size_t n = clcnn__tune_db_nearest((clcnn_device *)dev, CLCNN__CONV_DIRECT_DB_KERNEL, key,
-                                      CLCNN__CONV_NEAREST_SAME, param_names, P_COUNT, near, 8);
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(near[i].problem, key) != 0 && direct_valid(near[i].values, &t)) {
-            CLCNN_DEBUG("conv2d", "direct: %s uses the tuning database entry of %s", key,
-                        near[i].problem);
-            return config_of(near[i].values);
-        }
-    }
-    return c;
+    return clcnn__conv_tuned_point(pb, dev, &clcnn__conv_tunable_direct, param_names, P_COUNT,
+                                   direct_valid, v)
+               ? config_of(v)
+               : choose_config(pb, dev);
 }
 
 static void config_options(direct_config c, char *buf, size_t size)

@@ -144,22 +144,11 @@ static void gemm_space(const clcnn__conv_problem *pb, const clcnn_device *dev,
  * else the defaults. */
 static gemm_config config_for(const clcnn__conv_problem *pb, const clcnn_device *dev)
 {
-    char key[256];
-    clcnn__conv_problem_key(pb, key, sizeof key);
-    const clcnn__conv_tuning t = {*pb, dev, &clcnn__conv_tunable_gemm};
-    clcnn__tune_db_match near[8];
-    /* The database is read lazily under the device's lock: logically const. */
-    size_t n = clcnn__tune_db_nearest((clcnn_device *)dev, clcnn__conv_tunable_gemm.db_kernel, key,
-                                      CLCNN__CONV_NEAREST_SAME, param_names, P_COUNT, near, 8);
-    for (size_t i = 0; i < n; i++) {
-        if (gemm_valid(near[i].values, &t)) {
-            if (strcmp(near[i].problem, key) != 0)
-                CLCNN_DEBUG("conv2d", "gemm: %s uses the tuning database entry of %s", key,
-                            near[i].problem);
-            return config_of(near[i].values);
-        }
-    }
-    return gemm_defaults;
+    int v[P_COUNT];
+    return clcnn__conv_tuned_point(pb, dev, &clcnn__conv_tunable_gemm, param_names, P_COUNT,
+                                   gemm_valid, v)
+               ? config_of(v)
+               : gemm_defaults;
 }
 
 static size_t workspace_of(const clcnn__conv_problem *pb, const clcnn_device *dev,

@@ -75,8 +75,9 @@ typedef clcnn__conv_tuning clcnn__conv_direct_tuning;
 /* A solver cltune can tune: its parameter space for a problem (the defaults are what a launch
  * uses without tuning; the constraint reads [out] tuning, which must outlive the space), the
  * workspace a point needs, and a run with an explicit point (checked by the caller against the
- * constraint) that puts its time in [out] ms (may be NULL). The database's entries are
- * (db_kernel, clcnn__conv_problem_key(), params named as the space's parameters). */
+ * constraint); a run that is not host_clock puts its kernels' time in [out] ms (may be NULL). The
+ * database's entries are (db_kernel, clcnn__conv_problem_key(), params named as the space's
+ * parameters). */
 typedef struct clcnn__conv_tunable {
     const clcnn__conv_solver *solver;
     /* the pass the solver computes: its run reads and writes clcnn__conv_args as that pass's
@@ -105,6 +106,16 @@ extern const clcnn__conv_tunable clcnn__conv_tunable_gemm;
 extern const clcnn__conv_tunable clcnn__conv_tunable_bwd_weights_igemm;
 extern const clcnn__conv_tunable clcnn__conv_tunable_bwd_data_direct;
 extern const clcnn__conv_tunable clcnn__conv_tunable_bwd_weights_direct;
+
+/* The point of [in] tunable's space that the tuning database holds for [in] pb, else the nearest
+ * stored problem's (same filter, stride, dilation and groups), the first that [in] valid accepts
+ * for pb: copied into [out] values (the count parameters of [in] names). False when there is
+ * none, or when the device loads prebuilt binaries (built with the defaults): the caller keeps
+ * its defaults. */
+bool clcnn__conv_tuned_point(const clcnn__conv_problem *pb, const clcnn_device *dev,
+                             const clcnn__conv_tunable *tunable, const char *const *names,
+                             size_t count, bool (*valid)(const int *values, const void *user),
+                             int *values);
 
 /* The tunable row of the solver named [in] name for [in] pass, or NULL. */
 const clcnn__conv_tunable *clcnn__conv_tunable_find(const char *name, clcnn_conv_pass pass);

@@ -325,24 +325,10 @@ static void wino_space(const clcnn__conv_problem *pb, const clcnn_device *dev,
 static wino_config config_for(const clcnn__conv_problem *pb, const clcnn_device *dev,
                               const clcnn__conv_tunable *tunable)
 {
-    if (!dev->info.compiler_available)
-        return wino_defaults;
-    char key[256];
-    clcnn__conv_problem_key(pb, key, sizeof key);
-    const clcnn__conv_tuning t = {*pb, dev, tunable};
-    clcnn__tune_db_match near[8];
-    /* The database is read lazily under the device's lock: logically const. */
-    size_t n = clcnn__tune_db_nearest((clcnn_device *)dev, tunable->db_kernel, key,
-                                      CLCNN__CONV_NEAREST_SAME, param_names, P_COUNT, near, 8);
-    for (size_t i = 0; i < n; i++) {
-        if (wino_valid(near[i].values, &t)) {
-            if (strcmp(near[i].problem, key) != 0)
-                CLCNN_DEBUG("conv2d", "%s: %s uses the tuning database entry of %s",
-                            tunable->solver->name, key, near[i].problem);
-            return config_of(near[i].values);
-        }
-    }
-    return wino_defaults;
+    int v[P_COUNT];
+    return clcnn__conv_tuned_point(pb, dev, tunable, param_names, P_COUNT, wino_valid, v)
+               ? config_of(v)
+               : wino_defaults;
 }
 
 static size_t wino_workspace_of(const clcnn__conv_problem *pb, const clcnn_device *dev,
