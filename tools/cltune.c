@@ -456,31 +456,41 @@ static void progress(const tuner *t)
     fflush(stderr);
 }
 
-/* Stores the best candidate so far (or the defaults when nothing beat them). */
-static clcnn_status save(tuner *t, bool complete)
+clcnn_status cltune_save_best(clcnn_device *dev, const clcnn__tune_space *space, const char *kernel,
+                              const char *problem, const char *solver, const candidate *results,
+                              size_t n, const int *best, double best_ms, double default_ms,
+                              bool complete)
 {
-    const int *v = t->space.defaults;
-    double ms = t->default_ms;
-    for (size_t i = 0; i < t->nresults; i++) {
-        if (t->results[i].ms < ms) {
-            ms = t->results[i].ms;
-            v = t->results[i].values;
+    const int *v = best != NULL ? best : space->defaults;
+    double ms = best != NULL ? best_ms : default_ms;
+    for (size_t i = 0; i < n; i++) {
+        if (results[i].ms < ms) {
+            ms = results[i].ms;
+            v = results[i].values;
         }
     }
     const char *names[CLCNN__TUNE_MAX_PARAMS];
-    for (size_t i = 0; i < t->space.nparams; i++)
-        names[i] = t->space.params[i].name;
-    const clcnn__tune_db_entry e = {.kernel = t->o->tunable->db_kernel,
-                                    .problem = t->key,
-                                    .solver = t->o->tunable->solver->name,
-                                    .nparams = t->space.nparams,
+    for (size_t i = 0; i < space->nparams; i++)
+        names[i] = space->params[i].name;
+    const clcnn__tune_db_entry e = {.kernel = kernel,
+                                    .problem = problem,
+                                    .solver = solver,
+                                    .nparams = space->nparams,
                                     .names = names,
                                     .values = v,
                                     .time_us = ms * 1e3,
-                                    .default_us = t->default_ms * 1e3,
+                                    .default_us = default_ms * 1e3,
                                     .verified = true,
                                     .complete = complete};
-    return clcnn__tune_db_write(t->dev, &e);
+    return clcnn__tune_db_write(dev, &e);
+}
+
+/* Stores the best candidate so far (or the defaults when nothing beat them). */
+static clcnn_status save(tuner *t, bool complete)
+{
+    return cltune_save_best(t->dev, &t->space, t->o->tunable->db_kernel, t->key,
+                            t->o->tunable->solver->name, t->results, t->nresults, NULL, 0,
+                            t->default_ms, complete);
 }
 
 static clcnn__tune_verdict cost(const int *v, void *user, double *c)

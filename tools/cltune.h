@@ -91,6 +91,14 @@ void cltune_free_tensors(tuner *t);
  * --repeat runs: [out] median_ms, [out] rel_err. */
 outcome cltune_measure(tuner *t, const int *v, double *median_ms, double *rel_err);
 
+/* Writes the verified entry (kernel, problem) -> solver of [in] space's parameters to the
+ * device's tuning database: the fastest of the n [in] results, or the defaults when none beat
+ * [in] default_ms (best, when not NULL, is a point already chosen, with best_ms). */
+clcnn_status cltune_save_best(clcnn_device *dev, const clcnn__tune_space *space, const char *kernel,
+                              const char *problem, const char *solver, const candidate *results,
+                              size_t n, const int *best, double best_ms, double default_ms,
+                              bool complete);
+
 /* ---- tools/cltune_more.c ---- */
 
 /* --solver clblast: one search of CLBlast's SGEMM parameters over all the shapes (end: absolute

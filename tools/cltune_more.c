@@ -43,28 +43,8 @@ static void clblast_point(const clblast_tuner *c, const int *v, char *buf, size_
 
 static clcnn_status clblast_save(clblast_tuner *c, bool complete)
 {
-    const int *v = c->space.defaults;
-    double ms = c->default_ms;
-    for (size_t i = 0; i < c->nresults; i++) {
-        if (c->results[i].ms < ms) {
-            ms = c->results[i].ms;
-            v = c->results[i].values;
-        }
-    }
-    const char *names[CLCNN__TUNE_MAX_PARAMS];
-    for (size_t i = 0; i < c->space.nparams; i++)
-        names[i] = c->space.params[i].name;
-    const clcnn__tune_db_entry e = {.kernel = CLCNN__CLBLAST_DB_KERNEL,
-                                    .problem = CLCNN__CLBLAST_DB_PROBLEM,
-                                    .solver = "clblast",
-                                    .nparams = c->space.nparams,
-                                    .names = names,
-                                    .values = v,
-                                    .time_us = ms * 1e3,
-                                    .default_us = c->default_ms * 1e3,
-                                    .verified = true,
-                                    .complete = complete};
-    return clcnn__tune_db_write(c->dev, &e);
+    return cltune_save_best(c->dev, &c->space, CLCNN__CLBLAST_DB_KERNEL, CLCNN__CLBLAST_DB_PROBLEM,
+                            "clblast", c->results, c->nresults, NULL, 0, c->default_ms, complete);
 }
 
 static clcnn__tune_verdict clblast_cost(const int *v, void *user, double *cost_ms)
@@ -340,20 +320,8 @@ static outcome pool_measure(pool_tuner *t, const int *v, double *median_ms)
 
 static clcnn_status pool_save(pool_tuner *t, bool complete)
 {
-    const char *names[CLCNN__TUNE_MAX_PARAMS];
-    for (size_t i = 0; i < t->space.nparams; i++)
-        names[i] = t->space.params[i].name;
-    const clcnn__tune_db_entry e = {.kernel = CLCNN__POOL_DB_KERNEL,
-                                    .problem = t->key,
-                                    .solver = "pool",
-                                    .nparams = t->space.nparams,
-                                    .names = names,
-                                    .values = t->best,
-                                    .time_us = t->best_ms * 1e3,
-                                    .default_us = t->default_ms * 1e3,
-                                    .verified = true,
-                                    .complete = complete};
-    return clcnn__tune_db_write(t->dev, &e);
+    return cltune_save_best(t->dev, &t->space, CLCNN__POOL_DB_KERNEL, t->key, "pool", NULL, 0,
+                            t->best, t->best_ms, t->default_ms, complete);
 }
 
 static clcnn__tune_verdict pool_cost(const int *v, void *user, double *cost_ms)
