@@ -730,6 +730,35 @@ static void test_caller_workspace(void **state)
     problem_free(&pb);
 }
 
+/* AUTO on a GPU device takes im2col + CLBlast's SGEMM for every pass (measured on an NVIDIA
+ * H100), where a CPU device takes other solvers for the same problem. The test's POCL device is
+ * told it is a GPU; a 2x3 filter keeps the tuning database's nearest-problem fallback out of it. */
+static void test_auto_on_gpu_devices(void **state)
+{
+    (void)state;
+    const clcnn_shape xs = {3, 12, 17, 19}, ws = {10, 12, 2, 3};
+    clcnn_conv_params p = clcnn_conv_params_default();
+    static const clcnn_conv_pass passes[] = {CLCNN_CONV_PASS_FWD, CLCNN_CONV_PASS_BWD_DATA,
+                                             CLCNN_CONV_PASS_BWD_WEIGHTS};
+    clcnn_conv_algo cpu[3], gpu[3];
+    clcnn_status st[6];
+    const clcnn_device_type type = test_dev->info.type;
+    for (size_t i = 0; i < 3; i++) {
+        cpu[i] = gpu[i] = CLCNN_CONV_ALGO_AUTO;
+        test_dev->info.type = CLCNN_DEVICE_TYPE_CPU;
+        st[2 * i] = clcnn_conv2d_pass_auto_algo(test_dev, passes[i], xs, ws, &p, &cpu[i]);
+        test_dev->info.type = CLCNN_DEVICE_TYPE_GPU;
+        st[2 * i + 1] = clcnn_conv2d_pass_auto_algo(test_dev, passes[i], xs, ws, &p, &gpu[i]);
+    }
+    test_dev->info.type = type;
+    for (size_t i = 0; i < 3; i++) {
+        assert_ok(st[2 * i]);
+        assert_ok(st[2 * i + 1]);
+        assert_int_equal(gpu[i], CLCNN_CONV_ALGO_GEMM);
+        assert_int_not_equal(cpu[i], CLCNN_CONV_ALGO_GEMM);
+    }
+}
+
 static void expect_filled(const clcnn_tensor *t, float v)
 {
     size_t n = clcnn_tensor_count(t);
@@ -824,7 +853,7 @@ int main(void)
         cmocka_unit_test(test_refusals),         cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_igemm_chunks),     cmocka_unit_test(test_backward_find),
         cmocka_unit_test(test_relu_ignored),     cmocka_unit_test(test_finite_differences),
-        cmocka_unit_test(test_caller_workspace),
+        cmocka_unit_test(test_caller_workspace), cmocka_unit_test(test_auto_on_gpu_devices),
     };
     return cmocka_run_group_tests_name("conv2d_bwd", tests, test_group_setup, test_group_teardown);
 }

@@ -20,7 +20,7 @@
  * AlexNet conv1 0.70 vs 2.52 and conv2 1.65 vs 5.78; it leaves C=1 5x5 to direct_rows), then
  * direct_rows on CPU devices (stride 1 along the width, one group: 1.4-4x direct on the LeNet,
  * AlexNet and VGG-16 shapes, same runs), then direct for everything else; F(2x2,3x3) and gemm
- * are only chosen by find mode or by name. */
+ * are only chosen by find mode or by name, except that GPU devices take gemm first (choose()). */
 static const clcnn__conv_solver *const solvers[] = {
     &clcnn__conv_solver_winograd4, &clcnn__conv_solver_winograd4_split, &clcnn__conv_solver_rows,
     &clcnn__conv_solver_direct,    &clcnn__conv_solver_winograd2,       &clcnn__conv_solver_gemm,
@@ -280,6 +280,16 @@ static const clcnn__conv_solver *choose(const clcnn__conv_problem *pb, const clc
             return s;
         }
     }
+    /* GPU devices: im2col + CLBlast's SGEMM wherever its workspace fits. Measured on one, an
+     * NVIDIA H100 through NVIDIA's OpenCL (clcnn bench conv, BENCHMARKS.md): gemm ran fastest
+     * on 8 of the 10 VGG-16 shapes (0.21-3.0 ms, against winograd4's 0.69-23.4 and direct's
+     * 0.34-11.5) and on both LeNet layers (0.08 and 0.16 ms against direct's 0.31 and 1.14);
+     * direct beat it on conv1_2 alone (0.34 against 0.41 ms at N=1, 2.4 against 3.0 at N=8).
+     * The registry order below was measured on CPU devices. */
+    const char *gemm_why = NULL;
+    if (dev->info.type == CLCNN_DEVICE_TYPE_GPU &&
+        clcnn__conv_solver_gemm.applicable(pb, dev, &gemm_why))
+        return &clcnn__conv_solver_gemm;
     const bool cpu = dev->info.type == CLCNN_DEVICE_TYPE_CPU;
     for (size_t i = 0; i < SOLVER_COUNT; i++) {
         const char *why = NULL;
