@@ -3,6 +3,7 @@
  * records; merging with entries other processes wrote; the cache switched off. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -961,6 +962,74 @@ static void test_auto_nearest_problem(void **state)
     problem_free(&pb);
 }
 
+/* Every file of the shipped database, for whatever device it was measured on (most are not this
+ * machine's): valid JSON naming its device under its vendor's folder, schema 1, and entries that
+ * are verified, complete, no slower than the defaults and name their kernel, problem, solver and
+ * parameters. */
+static void check_shipped_file(const char *path, const char *vendor)
+{
+    print_message("checking %s\n", path);
+    cJSON *root = read_json(path);
+    const cJSON *device = cJSON_GetObjectItemCaseSensitive(root, "device");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(device, "vendor")),
+                        vendor);
+    assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(device, "name")));
+    assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(device, "driver")));
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(root, "schema")->valueint, 1);
+    const cJSON *e;
+    int entries = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "entries"))
+    {
+        static const char *const names[] = {"kernel", "problem", "solver"};
+        for (size_t i = 0; i < 3; i++)
+            assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, names[i])));
+        assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(e, "params")));
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "verified")));
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "complete")));
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "time_us");
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "default_us");
+        assert_true(cJSON_IsNumber(t) && cJSON_IsNumber(d) && t->valuedouble > 0);
+        assert_true(t->valuedouble <= d->valuedouble);
+        entries++;
+    }
+    assert_true(entries > 0);
+    cJSON_Delete(root);
+}
+
+static void test_repository_files(void **state)
+{
+    (void)state;
+    const char *dir = getenv("CLCNN_TUNE_SOURCE");
+    if (dir == NULL) {
+        skip();
+        return;
+    }
+    DIR *top = opendir(dir);
+    assert_non_null(top);
+    int files = 0;
+    const struct dirent *v;
+    while ((v = readdir(top)) != NULL) {
+        char vdir[1024];
+        snprintf(vdir, sizeof vdir, "%s/%s", dir, v->d_name);
+        DIR *sub = v->d_name[0] == '.' ? NULL : opendir(vdir);
+        if (sub == NULL)
+            continue;
+        const struct dirent *f;
+        while ((f = readdir(sub)) != NULL) {
+            const size_t len = strlen(f->d_name);
+            if (len < 6 || strcmp(f->d_name + len - 5, ".json") != 0)
+                continue;
+            char path[2048];
+            snprintf(path, sizeof path, "%s/%s", vdir, f->d_name);
+            check_shipped_file(path, v->d_name);
+            files++;
+        }
+        closedir(sub);
+    }
+    closedir(top);
+    assert_true(files > 0);
+}
+
 /* The database shipped in the repository (tools/tune, CLCNN_TUNE_SOURCE): when it has a file
  * for this device, every entry is verified, no slower than the defaults, and its point
  * satisfies its solver's constraint (the convolution solvers', pooling's) for its own problem. */
@@ -1581,6 +1650,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auto_nearest_problem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nearest_answers_follow_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repository_database, setup, teardown),
+        cmocka_unit_test(test_repository_files),
         cmocka_unit_test_setup_teardown(test_winograd_build_uses_stored_parameters, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_gemm_build_uses_stored_parameters, setup, teardown),
