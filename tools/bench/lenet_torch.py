@@ -2,7 +2,9 @@
 """The peer for `clcnn bench train`: PyTorch on the CPU trains and runs the same network as
 tools/models/lenet.model (or vgg16.model with --model vgg16) on random batches and prints one JSON line with
 training and inference images/s. Run it with OpenBLAS (LD_LIBRARY_PATH pointing at Debian's
-openblas-pthread), as `clcnn bench train` does: Debian's reference BLAS would flatter clcnn."""
+openblas-pthread), as `clcnn bench train` does: Debian's reference BLAS would flatter clcnn.
+With --device cuda it is the peer of a GPU run (cuDNN, with its algorithm search on); each
+timed loop then ends with a synchronize, as clcnn's ends with a clcnn_device_finish."""
 import argparse
 import json
 import time
@@ -40,17 +42,25 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--batches", type=int, default=30)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    torch.backends.cudnn.benchmark = True
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    net = vgg16() if a.model == "vgg16" else lenet()
+    net = (vgg16() if a.model == "vgg16" else lenet()).to(dev)
     shape = (a.batch, 3, 224, 224) if a.model == "vgg16" else (a.batch, 1, 28, 28)
     classes = 1000 if a.model == "vgg16" else 10
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
-    x = torch.randn(*shape)
-    y = torch.randint(0, classes, (a.batch,))
+    x = torch.randn(*shape, device=dev)
+    y = torch.randint(0, classes, (a.batch,), device=dev)
     train = 0.0
     if not a.infer_only:
         net.train()
@@ -58,21 +68,26 @@ def main():
             opt.zero_grad()
             loss_fn(net(x), y).backward()
             opt.step()
+        sync()
         start = time.perf_counter()
         for _ in range(a.batches):
             opt.zero_grad()
             loss_fn(net(x), y).backward()
             opt.step()
+        sync()
         train = a.batch * a.batches / (time.perf_counter() - start)
     net.eval()
     with torch.no_grad():
         for _ in range(3):
             torch.softmax(net(x), 1)
+        sync()
         start = time.perf_counter()
         for _ in range(a.batches):
             torch.softmax(net(x), 1)
+        sync()
         infer = a.batch * a.batches / (time.perf_counter() - start)
-    print(json.dumps({"peer": "pytorch " + torch.__version__, "threads": torch.get_num_threads(),
+    print(json.dumps({"peer": "pytorch " + torch.__version__, "device": str(dev),
+                      "threads": torch.get_num_threads(),
                       "blas": torch.__config__.show().count("OpenBLAS") > 0,
                       "train_images_per_s": train, "infer_images_per_s": infer}))
 
