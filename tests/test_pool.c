@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool_impl.h"
 #include "testutil.h"
 
 /* Bounds: a float32 sum of n terms is off by at most (n - 1) * 2^-24 * sum|terms| (Higham);
@@ -239,6 +240,10 @@ static const pool_case sweep_cases[] = {
     {"2x2 s2 odd 37x45", 3, 2, 37, 45, 2, 2, 2, 2, 0, 0, false, false},
     {"2x2 s2 odd ceil 37x45", 1, 3, 37, 45, 2, 2, 2, 2, 0, 0, true, false},
     {"2x2 s2 C=1 16x33", 1, 1, 16, 33, 2, 2, 2, 2, 0, 0, false, false},
+    /* the vector widths the 2x2 stride-2 kernels take by default: 2 (LeNet's maps), 4 */
+    {"2x2 s2 28x28", 2, 3, 28, 28, 2, 2, 2, 2, 0, 0, false, false},
+    {"2x2 s2 14x14", 1, 4, 14, 14, 2, 2, 2, 2, 0, 0, false, false},
+    {"2x2 s2 10x24", 2, 2, 10, 24, 2, 2, 2, 2, 0, 0, false, false},
     {"3x3 s2 pad1 17x19", 2, 3, 17, 19, 3, 3, 2, 2, 1, 1, false, false},
     {"3x3 s2 pad1 ceil 18x20", 1, 2, 18, 20, 3, 3, 2, 2, 1, 1, true, false},
     {"3x3 s1 11x13", 1, 3, 11, 13, 3, 3, 1, 1, 0, 0, false, false},
@@ -571,6 +576,38 @@ static void test_names_and_defaults(void **state)
     assert_int_equal(clcnn_pool_kind_parse(NULL, &kind), CLCNN_STATUS_INVALID_ARG);
 }
 
+/* The 2x2 stride-2 kernels' default width (the tuning space's default point): the one of 8, 4
+ * and 2 outputs per work-item that leaves the fewest of a row's outputs to the scalar edge path,
+ * the larger on a tie (8 where no vector fits); 8 for other windows. */
+static void test_default_vector_width(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t w;
+        int vw;
+    } cases[] = {{224, 8}, {112, 8}, {56, 4}, {28, 2}, {14, 2},
+                 {24, 4},  {45, 2},  {18, 8}, {33, 8}, {3, 8}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        clcnn_pool_params p = clcnn_pool_params_default(CLCNN_POOL_MAX);
+        clcnn__pool_tuning tuning;
+        clcnn__tune_space space;
+        assert_ok(
+            clcnn__pool_space(test_dev, (clcnn_shape){2, 3, 6, cases[i].w}, &p, &tuning, &space));
+        if (space.defaults[0] != cases[i].vw)
+            print_error("width %zu: default POOL_VW %d, expected %d\n", cases[i].w,
+                        space.defaults[0], cases[i].vw);
+        assert_int_equal(space.defaults[0], cases[i].vw);
+        assert_int_equal(space.defaults[1], 0);
+        assert_true(space.valid(space.defaults, space.user));
+    }
+    clcnn_pool_params p3 = clcnn_pool_params_default(CLCNN_POOL_MAX);
+    p3.window_h = p3.window_w = 3;
+    clcnn__pool_tuning tuning;
+    clcnn__tune_space space;
+    assert_ok(clcnn__pool_space(test_dev, (clcnn_shape){2, 3, 28, 28}, &p3, &tuning, &space));
+    assert_int_equal(space.defaults[0], 8);
+}
+
 static void test_output_shape_formula(void **state)
 {
     (void)state;
@@ -713,6 +750,7 @@ int main(void)
         return TEST_SKIP_CODE;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_and_defaults),
+        cmocka_unit_test(test_default_vector_width),
         cmocka_unit_test(test_output_shape_formula),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_sweep),

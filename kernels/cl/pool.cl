@@ -1,6 +1,6 @@
 /* 2-D pooling forward and backward, NCHW float32. The generic kernels take one output (forward)
- * or one input gradient element (backward) per work-item; the 2x2 stride-2 kernels take eight
- * outputs per work-item as float8 (16 inputs per row pair; POOL_VW in the forward), which CPU
+ * or one input gradient element (backward) per work-item; the 2x2 stride-2 kernels take POOL_VW
+ * outputs of a row per work-item as vectors (2 * POOL_VW inputs per row of the pair), which CPU
  * devices need for SIMD. */
 #include "common.clh"
 
@@ -13,7 +13,7 @@
 /* Flag bits of misc.w: the indices buffer is given. */
 #define POOL_INDICES 1
 
-/* Outputs of one row per work-item of the 2x2 stride-2 forward kernel (a vector): 2, 4 or 8. */
+/* Outputs of one row per work-item of the 2x2 stride-2 kernels (a vector): 2, 4 or 8. */
 #ifndef POOL_VW
 #define POOL_VW 8
 #endif
@@ -33,8 +33,10 @@
 #define POOL_CAT(a, b) POOL_CAT_(a, b)
 #define floatP POOL_CAT(float, POOL_VW)
 #define intP POOL_CAT(int, POOL_VW)
+#define vloadP POOL_CAT(vload, POOL_VW)
 #define vloadP2 POOL_CAT(vload, POOL_VW2)
 #define vstoreP POOL_CAT(vstore, POOL_VW)
+#define vstoreP2 POOL_CAT(vstore, POOL_VW2)
 
 /* Argument layout shared by every kernel: dims = (H, W, Ho, Wo), win = (R, S, stride_h,
  * stride_w), misc = (pad_h, pad_w, kind, flags); the global size's third dimension is N*C. */
@@ -165,25 +167,7 @@ __kernel void clcnn_pool_bwd(__global const float *restrict x, __global const fl
 /* ---- 2x2 windows, stride 2, no padding -------------------------------------------------- */
 
 /* The element-wise argmax of four candidates in window order (0,0), (0,1), (1,0), (1,1), with
- * pool_one's rule: a later candidate wins when greater or NaN. */
-static float8 max4(float8 v0, float8 v1, float8 v2, float8 v3, int8 *arg)
-{
-    float8 best = v0;
-    int8 a = (int8)(0);
-    int8 t = isgreater(v1, best) | isnan(v1);
-    best = select(best, v1, t);
-    a = select(a, (int8)(1), t);
-    t = isgreater(v2, best) | isnan(v2);
-    best = select(best, v2, t);
-    a = select(a, (int8)(2), t);
-    t = isgreater(v3, best) | isnan(v3);
-    best = select(best, v3, t);
-    a = select(a, (int8)(3), t);
-    *arg = a;
-    return best;
-}
-
-/* max4 over POOL_VW lanes, for the forward kernel. */
+ * pool_one's rule: a later candidate wins when greater or NaN; over POOL_VW lanes. */
 static floatP max4p(floatP v0, floatP v1, floatP v2, floatP v3, intP *arg)
 {
     floatP best = v0;
@@ -250,15 +234,22 @@ __kernel void clcnn_pool_fwd_2x2s2(__global const float *restrict x, __global fl
 }
 
 /* (a0, b0, a1, b1, ...): the even and odd columns merged back into one row. */
-static float16 interleave8(float8 a, float8 b)
+static POOL_CAT(float, POOL_VW2) interleave(floatP a, floatP b)
 {
+#if POOL_VW == 8
     return (float16)(a.s0, b.s0, a.s1, b.s1, a.s2, b.s2, a.s3, b.s3, a.s4, b.s4, a.s5, b.s5, a.s6,
                      b.s6, a.s7, b.s7);
+#elif POOL_VW == 4
+    return (float8)(a.s0, b.s0, a.s1, b.s1, a.s2, b.s2, a.s3, b.s3);
+#else
+    return (float4)(a.s0, b.s0, a.s1, b.s1);
+#endif
 }
 
-/* Backward, 2x2 stride 2: one work-item writes a 2 x 16 block of dx (the eight windows over it
- * do not overlap, so each dx element has one contribution, as in pool_grad_one). Blocks at the
- * edges fall back to pool_grad_one. Global size (ceil(W / 16), ceil(H / 2), N*C). */
+/* Backward, 2x2 stride 2: one work-item writes a 2 x (2 * POOL_VW) block of dx (the POOL_VW
+ * windows over it do not overlap, so each dx element has one contribution, as in pool_grad_one).
+ * Blocks at the edges fall back to pool_grad_one. Global size (ceil(W / (2 * POOL_VW)),
+ * ceil(H / 2), N*C). */
 __kernel void clcnn_pool_bwd_2x2s2(__global const float *restrict x,
                                    __global const float *restrict y,
                                    __global const float *restrict dy,
@@ -269,7 +260,7 @@ __kernel void clcnn_pool_bwd_2x2s2(__global const float *restrict x,
     const int bx = (int)get_global_id(0), by = (int)get_global_id(1);
     const size_t plane = get_global_id(2);
     const int H = dims.s0, W = dims.s1, Ho = dims.s2, Wo = dims.s3;
-    const int ih0 = 2 * by, iw0 = 16 * bx;
+    const int ih0 = 2 * by, iw0 = POOL_VW2 * bx;
     if (ih0 >= H || iw0 >= W)
         return;
     const size_t in_plane = plane * (size_t)H * W, out_plane = plane * (size_t)Ho * Wo;
@@ -280,38 +271,39 @@ __kernel void clcnn_pool_bwd_2x2s2(__global const float *restrict x,
     __global const int *ip = indices + (have_idx ? out_plane : 0);
     __global const float *dyp = dy + out_plane;
     __global float *dxp = dx + in_plane;
-    if (ih0 + 1 >= H || iw0 + 16 > W) {
+    if (ih0 + 1 >= H || iw0 + POOL_VW2 > W) {
         for (int h = ih0; h < min(ih0 + 2, H); h++)
-            for (int w = iw0; w < min(iw0 + 16, W); w++)
+            for (int w = iw0; w < min(iw0 + POOL_VW2, W); w++)
                 dxp[h * W + w] = pool_grad_one(xp, yp, dyp, ip, dims, win, misc, h, w);
         return;
     }
-    const int o = by * Wo + 8 * bx;
+    const int o = by * Wo + POOL_VW * bx;
     const int base = ih0 * W + iw0;
-    const float8 g = vload8(0, dyp + o);
-    const float8 zero = (float8)(0.0f);
-    float8 d0, d1, d2, d3;
+    const floatP g = vloadP(0, dyp + o);
+    const floatP zero = (floatP)(0.0f);
+    floatP d0, d1, d2, d3;
     if (kind == POOL_MAX) {
-        int8 a;
+        intP a;
         if (have_idx) {
-            const int8 idx = vload8(0, ip + o);
-            const int8 p00 = (int8)(base) + (int8)(0, 2, 4, 6, 8, 10, 12, 14);
-            a = select(select(select((int8)(-1), (int8)(3), idx == p00 + (int8)(W + 1)),
-                              (int8)(2), idx == p00 + (int8)(W)),
-                       (int8)(1), idx == p00 + (int8)(1));
-            a = select(a, (int8)(0), idx == p00);
+            const intP idx = vloadP(0, ip + o);
+            const intP p00 = (intP)(base) + POOL_RAMP;
+            a = select(select(select((intP)(-1), (intP)(3), idx == p00 + (intP)(W + 1)), (intP)(2),
+                              idx == p00 + (intP)(W)),
+                       (intP)(1), idx == p00 + (intP)(1));
+            a = select(a, (intP)(0), idx == p00);
         } else {
-            const float16 r0 = vload16(0, xp + base), r1 = vload16(0, xp + base + W);
-            (void)max4(r0.even, r0.odd, r1.even, r1.odd, &a);
+            const POOL_CAT(float, POOL_VW2) r0 = vloadP2(0, xp + base),
+                                            r1 = vloadP2(0, xp + base + W);
+            (void)max4p(r0.even, r0.odd, r1.even, r1.odd, &a);
         }
-        d0 = select(zero, g, a == (int8)(0));
-        d1 = select(zero, g, a == (int8)(1));
-        d2 = select(zero, g, a == (int8)(2));
-        d3 = select(zero, g, a == (int8)(3));
+        d0 = select(zero, g, a == (intP)(0));
+        d1 = select(zero, g, a == (intP)(1));
+        d2 = select(zero, g, a == (intP)(2));
+        d3 = select(zero, g, a == (intP)(3));
     } else if (kind == POOL_L2) {
-        const float16 r0 = vload16(0, xp + base), r1 = vload16(0, xp + base + W);
-        const float8 yv = vload8(0, yp + o);
-        const int8 pos = isgreater(yv, zero);
+        const POOL_CAT(float, POOL_VW2) r0 = vloadP2(0, xp + base), r1 = vloadP2(0, xp + base + W);
+        const floatP yv = vloadP(0, yp + o);
+        const intP pos = isgreater(yv, zero);
         d0 = select(zero, g * r0.even / yv, pos);
         d1 = select(zero, g * r0.odd / yv, pos);
         d2 = select(zero, g * r1.even / yv, pos);
@@ -319,6 +311,6 @@ __kernel void clcnn_pool_bwd_2x2s2(__global const float *restrict x,
     } else {
         d0 = d1 = d2 = d3 = g / 4.0f;
     }
-    vstore16(interleave8(d0, d1), 0, dxp + base);
-    vstore16(interleave8(d2, d3), 0, dxp + base + W);
+    vstoreP2(interleave(d0, d1), 0, dxp + base);
+    vstoreP2(interleave(d2, d3), 0, dxp + base + W);
 }

@@ -176,13 +176,13 @@ static bool is_2x2s2(const pool_problem *pb)
 
 /* ---- the forward's parameter space (cltune --solver pool) ---------------------------------- */
 
-/* POOL_VW, the 2x2 stride-2 forward's outputs per work-item (the kernel file's default 8), and
- * the forward kernels' work-group width (0: the driver's choice). */
+/* POOL_VW, the 2x2 stride-2 kernels' outputs of a row per work-item (the kernel file's default
+ * KERNEL_VW), and the forward kernels' work-group width (0: the driver's choice). */
 typedef struct pool_config {
     int vw, lws;
 } pool_config;
 
-static const pool_config pool_defaults = {8, 0};
+#define KERNEL_VW 8
 
 enum { P_VW, P_LWS, P_COUNT };
 
@@ -207,6 +207,36 @@ static void key_of(const pool_problem *pb, char *buf, size_t size)
 
 static bool is_2x2s2(const pool_problem *pb);
 
+/* The 2x2 stride-2 kernels' width for a problem: of 8, 4 and 2 outputs per work-item, the one
+ * that leaves the fewest of a row's outputs to the scalar fallback at the right edge (the larger
+ * on a tie), so that narrow maps are not mostly fallback: a 28x28 input (14 outputs a row) takes
+ * 2 (8 would vectorize 8 of them), 56x56 takes 4 and 224x224 8. cltune's exhaustive search on
+ * POCL's CPU device chose these widths on all seven LeNet and VGG-16 shapes it tuned, 2.2-4.0x
+ * faster than 8 on the narrow ones (tools/tune/pocl). Only the kernel file's width on devices
+ * that load prebuilt binaries. */
+static int default_vw(const pool_problem *pb, const clcnn_device *dev)
+{
+    if (!is_2x2s2(pb) || !dev->info.compiler_available)
+        return KERNEL_VW;
+    static const int widths[] = {8, 4, 2};
+    const size_t full = pb->x.w / 2; /* outputs whose two columns are both in the row */
+    int best = KERNEL_VW;
+    size_t covered = 0;
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        const size_t c = full / (size_t)widths[i] * (size_t)widths[i];
+        if (c > covered) {
+            covered = c;
+            best = widths[i];
+        }
+    }
+    return best;
+}
+
+static pool_config defaults_for(const pool_problem *pb, const clcnn_device *dev)
+{
+    return (pool_config){default_vw(pb, dev), 0};
+}
+
 /* Work-items along axis 0 of the forward. */
 static size_t forward_columns(const pool_problem *pb, const pool_config *c)
 {
@@ -218,9 +248,9 @@ static size_t forward_columns(const pool_problem *pb, const pool_config *c)
  * columns. */
 static bool config_valid(const pool_problem *pb, const clcnn_device *dev, const pool_config *c)
 {
-    if (c->vw == pool_defaults.vw && c->lws == pool_defaults.lws)
+    if (c->vw == default_vw(pb, dev) && c->lws == 0)
         return true;
-    if (c->vw != pool_defaults.vw && (!is_2x2s2(pb) || !dev->info.compiler_available))
+    if (c->vw != KERNEL_VW && (!is_2x2s2(pb) || !dev->info.compiler_available))
         return false;
     if (c->lws > 0 && ((size_t)c->lws > dev->info.max_work_group_size ||
                        (size_t)c->lws > dev->info.max_work_item_sizes[0] ||
@@ -267,8 +297,9 @@ clcnn_status clcnn__pool_space(const clcnn_device *device, clcnn_shape x,
         {param_names[P_LWS], {0, 4, 16, 64}, 4},
     };
     memcpy(space->params, p, sizeof p);
-    space->defaults[P_VW] = pool_defaults.vw;
-    space->defaults[P_LWS] = pool_defaults.lws;
+    const pool_config d = defaults_for(&pb, device);
+    space->defaults[P_VW] = d.vw;
+    space->defaults[P_LWS] = d.lws;
     space->valid = pool_valid;
     space->user = tuning;
     return CLCNN_OK;
@@ -293,7 +324,7 @@ static pool_config config_for(const pool_problem *pb, const clcnn_device *dev)
             return c;
         }
     }
-    return pool_defaults;
+    return defaults_for(pb, dev);
 }
 
 /* Creates [in] name (built with [in] options, may be NULL), sets the common arguments after
@@ -344,7 +375,7 @@ static clcnn_status forward(clcnn_device *device, const clcnn_tensor *x,
     const size_t planes = pb.x.n * pb.x.c;
     const pool_config c = tuned != NULL ? *tuned : config_for(&pb, device);
     char options[24] = "";
-    if (c.vw != pool_defaults.vw)
+    if (c.vw != KERNEL_VW)
         snprintf(options, sizeof options, "-DPOOL_VW=%d", c.vw);
     const char *opts = options[0] != '\0' ? options : NULL;
     const size_t global[3] = {forward_columns(&pb, &c), pb.y.h, planes};
@@ -401,9 +432,13 @@ clcnn_status clcnn_pool_backward(clcnn_device *device, const clcnn_tensor *x, co
     const size_t planes = pb.x.n * pb.x.c;
     clcnn_status st;
     if (is_2x2s2(&pb)) {
-        const size_t global[3] = {(pb.x.w + 15) / 16, (pb.x.h + 1) / 2, planes};
+        const size_t vw = (size_t)default_vw(&pb, device);
+        char options[24] = "";
+        if (vw != KERNEL_VW)
+            snprintf(options, sizeof options, "-DPOOL_VW=%zu", vw);
+        const size_t global[3] = {(pb.x.w + 2 * vw - 1) / (2 * vw), (pb.x.h + 1) / 2, planes};
         st = launch(device, &pb, "clcnn_pool_bwd_2x2s2", "pool_backward (2x2 stride 2)", bufs, 5,
-                    indices != NULL, global, NULL, 0);
+                    indices != NULL, global, options[0] != '\0' ? options : NULL, 0);
     } else {
         const size_t global[3] = {pb.x.w, pb.x.h, planes};
         st = launch(device, &pb, "clcnn_pool_bwd", op, bufs, 5, indices != NULL, global, NULL, 0);
