@@ -55,8 +55,11 @@ __kernel void clcnn_linear_bias_bwd(const uint rows, const uint cols, __global c
  * multiply-adds, so the block lives in registers (explicit SIMD, which is what POCL's CPU device
  * vectorizes best; 6 x 4 ran LeNet's fc1 GEMMs 1.4-5x faster than 8 x 1). Sums run over k in
  * order: the result does not depend on the launch. Global size
- * (ceil(N / (16 * GEMM_KV)), ceil(M / GEMM_MR)); a partial last column block takes whole
- * vectors one at a time, then single columns, with the same order of sums. */
+ * (ceil(M / GEMM_MR), ceil(N / (16 * GEMM_KV))): the row blocks are the first dimension, so the
+ * work-items that read the same K x 64 panel of B run one after another and find it in cache (on
+ * POCL, LeNet's fc1 backward data, where B's rows lie 12.5 KiB apart, ran 2.2x faster than with
+ * the column blocks first). A partial last column block takes whole vectors one at a time, then
+ * single columns, with the same order of sums. */
 #ifndef GEMM_MR
 #define GEMM_MR 6
 #endif
@@ -75,7 +78,7 @@ __kernel void clcnn_gemm_outer(const int M, const int N, const int K, __global c
                                const int ldb, __global float *C, const int ldc,
                                const int accumulate)
 {
-    const int n0 = (int)get_global_id(0) * 16 * GEMM_KV, m0 = (int)get_global_id(1) * GEMM_MR;
+    const int n0 = (int)get_global_id(1) * 16 * GEMM_KV, m0 = (int)get_global_id(0) * GEMM_MR;
     if (n0 >= N || m0 >= M)
         return;
     __global const float *a[GEMM_MR];

@@ -144,7 +144,7 @@ static clcnn_status own_sgemm(clcnn_device *dev, const char *op, size_t m, size_
         {sizeof(cl_mem), &c}, {sizeof LDC, &LDC}, {sizeof acc, &acc}};
     /* One work-item per work-group: the blocking is explicit, nothing for the device to
      * vectorize across work-items. */
-    const size_t global[2] = {(n + GEMM_NB - 1) / GEMM_NB, (m + GEMM_MR - 1) / GEMM_MR};
+    const size_t global[2] = {(m + GEMM_MR - 1) / GEMM_MR, (n + GEMM_NB - 1) / GEMM_NB};
     const size_t local[2] = {1, 1};
     return clcnn__launch(dev, LINEAR_SOURCE, "clcnn_gemm_outer", op, args,
                          sizeof args / sizeof args[0], 2, global, local);
