@@ -170,15 +170,15 @@ def backward(cache):
     shape, key = "2,8,9,9,32,3,3,1,1", "n2c8h9w9k32r3s3u1p1d1g1"
     code, out, err = run(cache, "--solver", "implicit_gemm", "--pass", "bwd-weights", "--shape",
                          shape, "--strategy", "exhaustive", "--evals", "3", "--repeat", "1",
-                         env={"CLTUNE_TEST_CORRUPT": "2,1,16"})
+                         env={"CLTUNE_TEST_CORRUPT": "2,1,2"})
     e = entries(cache).get(("conv2d_bwd_weights_implicit_gemm", key))
     check("bwd-weights search stores an entry keyed by the pass",
           code == 0 and e is not None and e["solver"] == "implicit_gemm"
           and sorted(e["params"]) == ["CHUNK_MIB", "IG_KV", "IG_MR"]
-          and [e["params"][n] for n in ["IG_MR", "IG_KV", "CHUNK_MIB"]] != [2, 1, 16]
+          and [e["params"][n] for n in ["IG_MR", "IG_KV", "CHUNK_MIB"]] != [2, 1, 2]
           and ("conv2d_direct", key) not in entries(cache), out + err[-2000:])
     check("bwd-weights planted variant rejected",
-          "rejected IG_MR=2 IG_KV=1 CHUNK_MIB=16: wrong result" in err and "--pass bwd-weights" in out,
+          "rejected IG_MR=2 IG_KV=1 CHUNK_MIB=2: wrong result" in err and "--pass bwd-weights" in out,
           out + err[-2000:])
     code, out, err = run(cache, "--solver", "direct", "--pass", "bwd-data", "--shape", shape,
                          "--strategy", "random", "--evals", "2", "--repeat", "1")
