@@ -237,6 +237,15 @@ static pool_config defaults_for(const pool_problem *pb, const clcnn_device *dev)
     return (pool_config){default_vw(pb, dev), 0};
 }
 
+/* The build options for width vw: NULL for the kernel file's own, else "-DPOOL_VW=vw" in buf. */
+static const char *width_options(int vw, char *buf, size_t size)
+{
+    if (vw == KERNEL_VW)
+        return NULL;
+    snprintf(buf, size, "-DPOOL_VW=%d", vw);
+    return buf;
+}
+
 /* Work-items along axis 0 of the forward. */
 static size_t forward_columns(const pool_problem *pb, const pool_config *c)
 {
@@ -374,10 +383,8 @@ static clcnn_status forward(clcnn_device *device, const clcnn_tensor *x,
     const cl_mem bufs[] = {clcnn_tensor_buffer(x), clcnn_tensor_buffer(y), indices};
     const size_t planes = pb.x.n * pb.x.c;
     const pool_config c = tuned != NULL ? *tuned : config_for(&pb, device);
-    char options[24] = "";
-    if (c.vw != KERNEL_VW)
-        snprintf(options, sizeof options, "-DPOOL_VW=%d", c.vw);
-    const char *opts = options[0] != '\0' ? options : NULL;
+    char options[24];
+    const char *opts = width_options(c.vw, options, sizeof options);
     const size_t global[3] = {forward_columns(&pb, &c), pb.y.h, planes};
     clcnn_status st;
     if (is_2x2s2(&pb))
@@ -432,13 +439,12 @@ clcnn_status clcnn_pool_backward(clcnn_device *device, const clcnn_tensor *x, co
     const size_t planes = pb.x.n * pb.x.c;
     clcnn_status st;
     if (is_2x2s2(&pb)) {
-        const size_t vw = (size_t)default_vw(&pb, device);
-        char options[24] = "";
-        if (vw != KERNEL_VW)
-            snprintf(options, sizeof options, "-DPOOL_VW=%zu", vw);
-        const size_t global[3] = {(pb.x.w + 2 * vw - 1) / (2 * vw), (pb.x.h + 1) / 2, planes};
+        const int vw = default_vw(&pb, device);
+        char options[24];
+        const size_t cols = 2 * (size_t)vw;
+        const size_t global[3] = {(pb.x.w + cols - 1) / cols, (pb.x.h + 1) / 2, planes};
         st = launch(device, &pb, "clcnn_pool_bwd_2x2s2", "pool_backward (2x2 stride 2)", bufs, 5,
-                    indices != NULL, global, options[0] != '\0' ? options : NULL, 0);
+                    indices != NULL, global, width_options(vw, options, sizeof options), 0);
     } else {
         const size_t global[3] = {pb.x.w, pb.x.h, planes};
         st = launch(device, &pb, "clcnn_pool_bwd", op, bufs, 5, indices != NULL, global, NULL, 0);
