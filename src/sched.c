@@ -742,6 +742,10 @@ static void fill_stats(const run *r, uint64_t started, clcnn_sched_stats *stats)
     for (size_t i = 0; i < r->transfer_count; i++)
         stats->transfer_seconds += (double)(r->transfer[i].end - r->transfer[i].start) * 1e-9;
     stats->overlap_seconds = overlap_seconds(r);
+    for (size_t i = 1; i < r->compute_count; i++)
+        if (r->compute[i].start > r->compute[i - 1].end)
+            stats->compute_idle_seconds +=
+                (double)(r->compute[i].start - r->compute[i - 1].end) * 1e-9;
     stats->seconds = (double)(now_ns() - started) * 1e-9;
 }
 

@@ -49,6 +49,7 @@ static size_t batch_count(uint64_t b)
 
 typedef struct source {
     uint64_t fail_at; /* UINT64_MAX: never */
+    long delay_ms;    /* a slow loader: each batch takes this long to fill */
 } source;
 
 static clcnn_status fill(void *user, uint64_t b, float *images, int32_t *labels, size_t *count)
@@ -56,6 +57,10 @@ static clcnn_status fill(void *user, uint64_t b, float *images, int32_t *labels,
     const source *src = user;
     if (b == src->fail_at)
         return CLCNN_STATUS_IO; /* no message of its own: the scheduler gives one */
+    if (src->delay_ms > 0) {
+        const struct timespec ts = {0, src->delay_ms * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     *count = batch_count(b);
     memcpy(images, all_images + b * BATCH * PIXELS, *count * PIXELS * sizeof *images);
     memcpy(labels, all_labels + b * BATCH, *count * sizeof *labels);
@@ -219,7 +224,7 @@ static void test_inference_identical(void **state)
                                     expect + b * BATCH * CLASSES));
     static const size_t settings[][2] = {{1, 1}, {2, 1}, {3, 1}, {2, 3}, {3, 2}};
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-        source src = {UINT64_MAX};
+        source src = {UINT64_MAX, 0};
         static sink out;
         memset(&out, 0, sizeof out);
         out.fail_at = UINT64_MAX;
@@ -234,6 +239,8 @@ static void test_inference_identical(void **state)
         assert_memory_equal(out.values, expect, sizeof expect);
         assert_true(stats.transfer_seconds > 0 && stats.compute_seconds > 0);
         assert_true(stats.overlap_seconds >= 0 && stats.overlap_seconds <= stats.transfer_seconds);
+        assert_true(stats.compute_idle_seconds >= 0 &&
+                    stats.compute_idle_seconds + stats.compute_seconds <= stats.seconds);
         for (size_t k = 0; k < TOTAL; k++) {
             double sum = 0;
             for (size_t j = 0; j < CLASSES; j++)
@@ -263,7 +270,7 @@ static void test_training_identical(void **state)
     static const size_t settings[][2] = {{1, 1}, {2, 1}, {3, 2}};
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
         clcnn_net *net = make_net();
-        source src = {UINT64_MAX};
+        source src = {UINT64_MAX, 0};
         static sink out;
         memset(&out, 0, sizeof out);
         out.fail_at = UINT64_MAX;
@@ -365,7 +372,7 @@ static void test_ordering_with_slow_uploads(void **state)
     clcnn__sched_set_hooks(&h);
     static const size_t inflight[] = {1, 2, 3};
     for (size_t i = 0; i < 3; i++) {
-        source src = {UINT64_MAX};
+        source src = {UINT64_MAX, 0};
         static sink out;
         memset(&out, 0, sizeof out);
         out.fail_at = UINT64_MAX;
@@ -410,7 +417,7 @@ static void test_failures_stop_cleanly(void **state)
         for (size_t inflight = 1; inflight <= 3; inflight++)
             for (uint64_t k = 0; k < BATCHES; k += 3) {
                 /* The loader fails at batch k. */
-                source src = {k};
+                source src = {k, 0};
                 static sink out;
                 memset(&out, 0, sizeof out);
                 out.fail_at = UINT64_MAX;
@@ -440,7 +447,7 @@ static void test_failures_stop_cleanly(void **state)
                 assert_int_equal(out.next, k + 1);
             }
     /* And the net still runs. */
-    source src = {UINT64_MAX};
+    source src = {UINT64_MAX, 0};
     static sink out;
     memset(&out, 0, sizeof out);
     out.fail_at = UINT64_MAX;
@@ -455,7 +462,7 @@ static void test_refusals(void **state)
 {
     (void)state;
     clcnn_net *net = make_net();
-    source src = {UINT64_MAX};
+    source src = {UINT64_MAX, 0};
     static sink out;
     clcnn_sched_config c = config(false, 2, 1, &src, &out, NULL);
     c.batch = 0;
@@ -496,7 +503,7 @@ static void test_trace(void **state)
     clcnn_trace *trace = NULL;
     assert_ok(clcnn_trace_create(&trace));
     clcnn_optim_config opt = clcnn_optim_config_default(CLCNN_OPTIM_SGD);
-    source src = {UINT64_MAX};
+    source src = {UINT64_MAX, 0};
     static sink out;
     memset(&out, 0, sizeof out);
     out.fail_at = UINT64_MAX;
@@ -570,6 +577,30 @@ static void test_trace(void **state)
     clcnn_net_release(net);
 }
 
+/* A loader slower than the device: the compute queue waits for every batch, in flight or not,
+ * and the statistics say so (the loader takes DELAY ms a batch; the net, well under 1 ms). */
+static void test_idle_when_loader_bound(void **state)
+{
+    (void)state;
+    enum { DELAY = 40 };
+    clcnn_net *net = make_net();
+    for (size_t inflight = 1; inflight <= 2; inflight++) {
+        source src = {UINT64_MAX, DELAY};
+        static sink out;
+        memset(&out, 0, sizeof out);
+        out.fail_at = UINT64_MAX;
+        clcnn_sched_config c = config(false, inflight, 1, &src, &out, NULL);
+        clcnn_sched_stats stats;
+        assert_ok(clcnn_sched_run(net, &c, &stats));
+        assert_int_equal(out.next, BATCHES);
+        /* Batch b + 1 is filled at least DELAY ms after batch b: whatever the compute of b took
+         * (under half of it, even under the sanitizers), the queue then waits for the rest. */
+        assert_true(stats.compute_idle_seconds >= (BATCHES - 1) * 0.5 * DELAY * 1e-3);
+        assert_true(stats.compute_idle_seconds + stats.compute_seconds <= stats.seconds);
+    }
+    clcnn_net_release(net);
+}
+
 int main(void)
 {
     test_rng rng;
@@ -585,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_failures_stop_cleanly),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_trace),
+        cmocka_unit_test(test_idle_when_loader_bound),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
 }

@@ -76,9 +76,11 @@
     "after one untimed run.\n"                                                                     \
     "Reports images/s, the speed relative to the first setting, the transfer time (uploads\n"      \
     "and downloads, from OpenCL profiling), the part of it during which the compute queue ran,\n"  \
-    "and that overlap as a fraction of the transfer time. With --rounds N the settings run N\n"    \
-    "times, interleaved, and a last table gives each setting's median images/s and the median\n"   \
-    "over rounds of its speed relative to the first setting of the same round.\n"                  \
+    "that overlap as a fraction of the transfer time, and the time per batch the compute queue\n"  \
+    "stood idle between batches (what more batches in flight can hide). With --rounds N the\n"     \
+    "settings run N times, interleaved, and a last table gives each setting's median images/s,\n"  \
+    "the median over rounds of its speed relative to the first setting of the same round, and\n"   \
+    "its median idle time.\n"                                                                      \
     "  --batch N --batches N   batch size (default 64) and timed batches (default 20)\n"           \
     "  --loaders N             loader threads (default 1)\n"                                       \
     "  --rounds N              rounds of all settings (default 1, at most 16)\n"                   \

@@ -155,8 +155,8 @@ int cli_bench_pipeline(int argc, char **argv)
                "warm-up per setting and one untimed run, %zu loader thread%s\n",
                clcnn_device_get_info(dev)->name, model_path, pass, batch, batches, loaders,
                loaders == 1 ? "" : "s");
-        printf("%-9s %10s %10s %12s %12s %10s\n", "inflight", "images/s", "vs first", "transfer ms",
-               "overlap ms", "overlap");
+        printf("%-9s %10s %10s %12s %12s %10s %12s\n", "inflight", "images/s", "vs first",
+               "transfer ms", "overlap ms", "overlap", "idle ms/b");
         fflush(stdout);
     }
     /* A whole untimed run first: the first timed setting ran 20-30% slow without it (kernels
@@ -166,7 +166,7 @@ int cli_bench_pipeline(int argc, char **argv)
         st = run_setting(dev, &model, train, batch, batches < 10 ? batches : 10, inflight[0],
                          loaders, NULL, &s);
     }
-    double rate[MAX_ROUNDS][8], ratio[MAX_ROUNDS][8];
+    double rate[MAX_ROUNDS][8], ratio[MAX_ROUNDS][8], idle[MAX_ROUNDS][8];
     for (size_t r = 0; st == CLCNN_OK && r < rounds; r++)
         for (size_t i = 0; st == CLCNN_OK && i < settings; i++) {
             clcnn_sched_stats s;
@@ -175,24 +175,29 @@ int cli_bench_pipeline(int argc, char **argv)
                 break;
             rate[r][i] = (double)s.images / s.seconds;
             ratio[r][i] = rate[r][i] / rate[r][0];
-            printf("%-9zu %10.1f %9.2fx %12.3f %12.3f %9.1f%%\n", inflight[i], rate[r][i],
+            idle[r][i] =
+                s.batches > 1 ? s.compute_idle_seconds * 1e3 / (double)(s.batches - 1) : 0.0;
+            printf("%-9zu %10.1f %9.2fx %12.3f %12.3f %9.1f%% %12.3f\n", inflight[i], rate[r][i],
                    ratio[r][i], s.transfer_seconds * 1e3, s.overlap_seconds * 1e3,
-                   s.transfer_seconds > 0 ? 100.0 * s.overlap_seconds / s.transfer_seconds : 0.0);
+                   s.transfer_seconds > 0 ? 100.0 * s.overlap_seconds / s.transfer_seconds : 0.0,
+                   idle[r][i]);
             fflush(stdout);
         }
     if (st == CLCNN_OK && rounds > 1) {
-        printf("# medians over %zu rounds\n%-9s %10s %10s %10s %10s\n", rounds, "inflight",
-               "images/s", "vs first", "min ratio", "max ratio");
+        printf("# medians over %zu rounds\n%-9s %10s %10s %10s %10s %12s\n", rounds, "inflight",
+               "images/s", "vs first", "min ratio", "max ratio", "idle ms/b");
         for (size_t i = 0; i < settings; i++) {
-            double col[MAX_ROUNDS], rat[MAX_ROUNDS];
+            double col[MAX_ROUNDS], rat[MAX_ROUNDS], idl[MAX_ROUNDS];
             for (size_t r = 0; r < rounds; r++) {
                 col[r] = rate[r][i];
                 rat[r] = ratio[r][i];
+                idl[r] = idle[r][i];
             }
             qsort(col, rounds, sizeof col[0], compare_double);
             qsort(rat, rounds, sizeof rat[0], compare_double);
-            printf("%-9zu %10.1f %9.2fx %9.2fx %9.2fx\n", inflight[i], median(col, rounds),
-                   median(rat, rounds), rat[0], rat[rounds - 1]);
+            qsort(idl, rounds, sizeof idl[0], compare_double);
+            printf("%-9zu %10.1f %9.2fx %9.2fx %9.2fx %12.3f\n", inflight[i], median(col, rounds),
+                   median(rat, rounds), rat[0], rat[rounds - 1], median(idl, rounds));
         }
     }
     if (st == CLCNN_OK && trace != NULL) {

@@ -93,7 +93,10 @@ typedef struct clcnn_sched_stats {
     double compute_seconds;  /**< compute queue busy with the batches */
     double transfer_seconds; /**< uploads and downloads, summed */
     double overlap_seconds;  /**< the part of transfer_seconds during which compute ran */
-    double load_seconds;     /**< loader threads busy, summed */
+    /** compute queue idle between one batch's compute and the next's: what more batches in
+     *  flight can hide (a device waiting for its data or for the host) */
+    double compute_idle_seconds;
+    double load_seconds; /**< loader threads busy, summed */
 } clcnn_sched_stats;
 
 /**
