@@ -78,7 +78,8 @@
     "and downloads, from OpenCL profiling), the part of it during which the compute queue ran,\n"  \
     "that overlap as a fraction of the transfer time, and the time per batch the compute queue\n"  \
     "stood idle between batches (what more batches in flight can hide). With --rounds N the\n"     \
-    "settings run N times, interleaved, and a last table gives each setting's median images/s,\n"  \
+    "settings run N times, interleaved, each round starting one setting further on (so that\n"     \
+    "none always runs first), and a last table gives each setting's median images/s,\n"            \
     "the median over rounds of its speed relative to the first setting of the same round, and\n"   \
     "its median idle time.\n"                                                                      \
     "  --batch N --batches N   batch size (default 64) and timed batches (default 20)\n"           \
