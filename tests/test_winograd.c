@@ -307,6 +307,63 @@ static void test_chunks(void **state)
     wprob_free(&pb);
 }
 
+/* Runs [tunable] at the point v (GEMM_WG 4, TRANSFORM_WG 2, 8 MiB) with y poisoned first, into
+ * [out]; with [chunked], under a 64 KiB workspace bound. */
+static void run_point(const wprob *pb, wdev *d, const clcnn__conv_tunable *tunable, int vp, int kb,
+                      bool chunked, float *out)
+{
+    clcnn__conv_problem cp;
+    assert_ok(clcnn__conv_make_problem(pb->xs, pb->ws, &pb->p, &cp));
+    clcnn__conv_tuning tuning;
+    clcnn__tune_space space;
+    tunable->space(&cp, test_dev, tunable, &tuning, &space);
+    const int v[5] = {vp, kb, 4, 2, 8};
+    assert_true(space.valid(v, space.user));
+    clcnn__conv_winograd_limit_workspace(chunked ? 64 << 10 : 0);
+    const size_t bytes = tunable->workspace_with(&cp, test_dev, tunable, v);
+    cl_int err;
+    cl_mem ws =
+        clCreateBuffer(clcnn_device_context(test_dev), CL_MEM_READ_WRITE, bytes, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    const clcnn__conv_args args = {clcnn_tensor_buffer(d->x), clcnn_tensor_buffer(d->w),
+                                   d->b != NULL ? clcnn_tensor_buffer(d->b) : NULL,
+                                   clcnn_tensor_buffer(d->y), d->w};
+    assert_ok(clcnn_tensor_fill(d->y, NAN));
+    assert_ok(tunable->run_with(test_dev, &cp, &args, ws, tunable, v, NULL));
+    assert_ok(clcnn_device_finish(test_dev));
+    clcnn__conv_winograd_limit_workspace(0);
+    clReleaseMemObject(ws);
+    assert_ok(clcnn_tensor_download(d->y, out, pb->ny));
+}
+
+/* Every tile block of the tuning space, 4 to 64 tiles per GEMM work-item (2 and 4 vectors of 16
+ * above 16, whose transforms take 16 tiles each), with the most output channels per work-item it
+ * allows: whole, and in chunks of one or a few blocks, on a problem whose tile count is not a
+ * multiple of any block (F(4x4): 112 tiles, F(2x2): 420). */
+static void test_tile_blocks(void **state)
+{
+    (void)state;
+    const wcase wc = {"blocks N2 C5 K10 30x27 pad1", 2, 5, 30, 27, 10, 1, true, true, false};
+    static const int blocks[][2] = {{4, 16}, {8, 16}, {16, 16}, {32, 8}, {64, 4}};
+    const clcnn__conv_tunable *tunables[] = {&clcnn__conv_tunable_winograd2,
+                                             &clcnn__conv_tunable_winograd4};
+    wprob pb;
+    wprob_init(&pb, &wc, -1.0, 500);
+    wdev d;
+    wdev_init(&d, &pb);
+    float *got = malloc(pb.ny * sizeof *got);
+    assert_non_null(got);
+    for (size_t a = 0; a < N_WINO; a++)
+        for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++)
+            for (int chunked = 0; chunked < 2; chunked++) {
+                run_point(&pb, &d, tunables[a], blocks[b][0], blocks[b][1], chunked, got);
+                check(&pb, wc.name, wino_algos[a], got);
+            }
+    free(got);
+    wdev_free(&d);
+    wprob_free(&pb);
+}
+
 /* The transformed filter is computed once per weight version and flip mode; a new upload (a new
  * version) is transformed again and gives the new result, never the stale one. */
 static void test_filter_cache(void **state)
@@ -419,7 +476,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_applicability), cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_edges),         cmocka_unit_test(test_chunks),
-        cmocka_unit_test(test_filter_cache),
+        cmocka_unit_test(test_filter_cache),  cmocka_unit_test(test_tile_blocks),
     };
     return cmocka_run_group_tests_name("winograd", tests, test_group_setup, test_group_teardown);
 }

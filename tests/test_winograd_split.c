@@ -322,6 +322,56 @@ static void test_chunks(void **state)
     }
 }
 
+/* Every tile block of the tuning space, 4 to 64 tiles per GEMM work-item (2 and 4 vectors of 16
+ * above 16), with the most output channels per work-item it allows, whole and under a 160 KiB
+ * workspace bound (chunks of one or a few blocks), at GEMM_WG 4, TRANSFORM_WG 2, 8 MiB; tile
+ * counts (90 and 72) that no block divides. */
+static void test_tile_blocks(void **state)
+{
+    (void)state;
+    static const scase cases[] = {
+        {"blocks 5x5 N3 C5 K10 22x19", 3, 5, 22, 19, 10, 5, 5, 1, 1, 2, 2, true, true, false},
+        {"blocks 11x11/4 N2 C3 K12 99x97", 2, 3, 99, 97, 12, 11, 11, 4, 4, 2, 2, true, false, true},
+    };
+    static const int blocks[][2] = {{4, 16}, {8, 16}, {16, 16}, {32, 8}, {64, 4}};
+    const clcnn__conv_tunable *t = &clcnn__conv_tunable_winograd4_split;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        sprob pb;
+        sprob_init(&pb, &cases[ci], -1.0, 800 + ci);
+        sdev d;
+        sdev_init(&d, &pb);
+        float *got = malloc(pb.ny * sizeof *got);
+        assert_non_null(got);
+        clcnn__conv_problem cp;
+        assert_ok(clcnn__conv_make_problem(pb.xs, pb.ws, &pb.p, &cp));
+        const clcnn__conv_args args = {clcnn_tensor_buffer(d.x), clcnn_tensor_buffer(d.w),
+                                       clcnn_tensor_buffer(d.b), clcnn_tensor_buffer(d.y), d.w};
+        for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++)
+            for (int chunked = 0; chunked < 2; chunked++) {
+                clcnn__conv_tuning tuning;
+                clcnn__tune_space space;
+                t->space(&cp, test_dev, t, &tuning, &space);
+                const int v[5] = {blocks[b][0], blocks[b][1], 4, 2, 8};
+                assert_true(space.valid(v, space.user));
+                clcnn__conv_winograd_limit_workspace(chunked ? 160 << 10 : 0);
+                cl_int err;
+                cl_mem ws = clCreateBuffer(clcnn_device_context(test_dev), CL_MEM_READ_WRITE,
+                                           t->workspace_with(&cp, test_dev, t, v), NULL, &err);
+                assert_int_equal(err, CL_SUCCESS);
+                assert_ok(clcnn_tensor_fill(d.y, NAN));
+                assert_ok(t->run_with(test_dev, &cp, &args, ws, t, v, NULL));
+                assert_ok(clcnn_device_finish(test_dev));
+                clcnn__conv_winograd_limit_workspace(0);
+                clReleaseMemObject(ws);
+                assert_ok(clcnn_tensor_download(d.y, got, pb.ny));
+                check(&pb, cases[ci].name, got);
+            }
+        free(got);
+        sdev_free(&d);
+        sprob_free(&pb);
+    }
+}
+
 /* The split filter is made once per weight version, flip mode and stride; a new upload is split
  * and transformed again and gives the new result, never the stale one. */
 static void test_filter_cache(void **state)
@@ -492,7 +542,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_applicability), cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_edges),         cmocka_unit_test(test_chunks),
-        cmocka_unit_test(test_filter_cache),
+        cmocka_unit_test(test_filter_cache),  cmocka_unit_test(test_tile_blocks),
     };
     return cmocka_run_group_tests_name("winograd_split", tests, test_group_setup,
                                        test_group_teardown);

@@ -1,12 +1,22 @@
 /* Winograd convolution F(2x2,3x3) and F(4x4,3x3) (Lavin & Gray 2015), NCHW float32, stride 1:
  * filter transform U = G g G^T, input transform V = B^T d B, a batched GEMM over the alpha^2
- * transformed positions, output transform Y = A^T M A. Transforms run on WINO_VP tiles at once. */
+ * transformed positions, output transform Y = A^T M A. Transforms run on WINO_VW tiles at once,
+ * the GEMM on WINO_VP. */
 #include "common.clh"
 
-/* Tiles per GEMM work-item and per transform work-item, the vector width: 4, 8 or 16. */
+/* Tiles per GEMM work-item: 4, 8, 16, 32 or 64. The vector width WINO_VW is WINO_VP up to 16
+ * and 16 above it; a GEMM work-item then holds WINO_NV = WINO_VP / 16 vectors of tiles per
+ * output channel, so each channel step loads WINO_NV vectors of V for WINO_KB broadcasts of U.
+ * Transform work-items take WINO_VW tiles. */
 #ifndef WINO_VP
 #define WINO_VP 16
 #endif
+#if WINO_VP > 16
+#define WINO_VW 16
+#else
+#define WINO_VW WINO_VP
+#endif
+#define WINO_NV (WINO_VP / WINO_VW)
 /* Output channels per GEMM work-item (accumulator vectors held in registers): 1 to 16. */
 #ifndef WINO_KB
 #define WINO_KB 16
@@ -14,9 +24,9 @@
 
 #define WINO_CAT_(a, b) a##b
 #define WINO_CAT(a, b) WINO_CAT_(a, b)
-#define floatV WINO_CAT(float, WINO_VP)
-#define vloadV WINO_CAT(vload, WINO_VP)
-#define vstoreV WINO_CAT(vstore, WINO_VP)
+#define floatV WINO_CAT(float, WINO_VW)
+#define vloadV WINO_CAT(vload, WINO_VW)
+#define vstoreV WINO_CAT(vstore, WINO_VW)
 
 /* Flag bits, as in conv2d_direct.cl. */
 #define WINO_FLIP 1
@@ -29,6 +39,11 @@
  *   V  [xi][pc / WINO_VP][C][WINO_VP]   a work-item's tile panel is contiguous
  *   M  [xi][Kp][pc]
  * Tile p (0 <= p < N * th * tw) is image p / (th * tw), tile row (p / tw) % th, column p % tw. */
+
+/* Where the WINO_VW tiles of transform work-item pb (tiles pb * WINO_VW on) start in V[0]:
+ * part pb % WINO_NV of panel pb / WINO_NV, channel c of C. */
+#define WINO_PANEL(pb, C, c)                                                                       \
+    (((size_t)((pb) / WINO_NV) * (C) + (c)) * WINO_VP + (size_t)((pb) % WINO_NV) * WINO_VW)
 
 /* ---- 1-D transforms; o[i * os] = T d[j * ds]. Row scalings are powers of two or folded into
  * G, so the rounding matches the unscaled matrices. ---- */
@@ -156,18 +171,18 @@ __kernel void clcnn_wino4_filter(__global const float *restrict w, __global floa
 
 /* ---- input transform ---- */
 
-/* Gathers the ALPHA x ALPHA input patches of WINO_VP tiles starting at tile p0 of channel c into
+/* Gathers the ALPHA x ALPHA input patches of WINO_VW tiles starting at tile p0 of channel c into
  * d[ALPHA * a + b] (lane l = tile p0 + l). Reads outside the image, and tiles p >= P, give 0.
  * geo = (C, H, W, P), tiles = (pad_h, pad_w, th, tw). */
 #define WINO_GATHER(ALPHA, MT, d)                                                                  \
     do {                                                                                           \
         const int C_ = geo.s0, H_ = geo.s1, W_ = geo.s2, P_ = geo.s3;                              \
         const int th_ = tiles.s2, tw_ = tiles.s3;                                                  \
-        float t_[ALPHA * ALPHA][WINO_VP];                                                          \
+        float t_[ALPHA * ALPHA][WINO_VW];                                                          \
         /* Tile coordinates advance lane by lane: no integer division per lane. */                 \
         const int q_ = min(p0, P_ - 1);                                                            \
         int n = q_ / (th_ * tw_), ty = q_ / tw_ % th_, tx = q_ % tw_;                              \
-        for (int l = 0; l < WINO_VP; l++) {                                                        \
+        for (int l = 0; l < WINO_VW; l++) {                                                        \
             const int p = p0 + l;                                                                  \
             const int iy0 = ty * (MT)-tiles.s0, ix0 = tx * (MT)-tiles.s1;                          \
             __global const float *src = x + ((size_t)n * C_ + c) * H_ * W_;                        \
@@ -200,14 +215,15 @@ __kernel void clcnn_wino4_filter(__global const float *restrict w, __global floa
             (d)[e] = vloadV(0, t_[e]);                                                             \
     } while (0)
 
-/* Global size (pc / WINO_VP, C): one work-item transforms WINO_VP tiles of one channel.
- * geo = (C, H, W, P), tiles = (pad_h, pad_w, th, tw), chunk = (first tile, pc, V offset in v). */
+/* Global size (pc / WINO_VW, C): one work-item transforms WINO_VW tiles of one channel (a part
+ * of a GEMM work-item's panel, see WINO_PANEL). geo = (C, H, W, P), tiles = (pad_h, pad_w, th,
+ * tw), chunk = (first tile, pc, V offset in v). */
 __kernel void clcnn_wino2_input(__global const float *restrict x, __global float *restrict v,
                                 const int4 geo, const int4 tiles, const int4 chunk)
 {
     const int pb = (int)get_global_id(0), c = (int)get_global_id(1);
     const int C = geo.s0, pc = chunk.s1;
-    const int p0 = chunk.s0 + pb * WINO_VP;
+    const int p0 = chunk.s0 + pb * WINO_VW;
     floatV d[16], t[16], r[16];
     WINO_GATHER(4, 2, d);
 #pragma unroll
@@ -217,7 +233,7 @@ __kernel void clcnn_wino2_input(__global const float *restrict x, __global float
     for (int i = 0; i < 4; i++)
         wino2_bt(r + 4 * i, 1, t + 4 * i, 1); /* r = t B */
     const int pbs = pc / WINO_VP;
-    __global float *dst = v + chunk.s2 + ((size_t)pb * C + c) * WINO_VP;
+    __global float *dst = v + chunk.s2 + WINO_PANEL(pb, C, c);
 #pragma unroll
     for (int xi = 0; xi < 16; xi++)
         vstoreV(r[xi], 0, dst + (size_t)xi * pbs * C * WINO_VP);
@@ -228,7 +244,7 @@ __kernel void clcnn_wino4_input(__global const float *restrict x, __global float
 {
     const int pb = (int)get_global_id(0), c = (int)get_global_id(1);
     const int C = geo.s0, pc = chunk.s1;
-    const int p0 = chunk.s0 + pb * WINO_VP;
+    const int p0 = chunk.s0 + pb * WINO_VW;
     floatV d[36], t[36], r[36];
     WINO_GATHER(6, 4, d);
 #pragma unroll
@@ -238,7 +254,7 @@ __kernel void clcnn_wino4_input(__global const float *restrict x, __global float
     for (int i = 0; i < 6; i++)
         wino4_bt(r + 6 * i, 1, t + 6 * i, 1);
     const int pbs = pc / WINO_VP;
-    __global float *dst = v + chunk.s2 + ((size_t)pb * C + c) * WINO_VP;
+    __global float *dst = v + chunk.s2 + WINO_PANEL(pb, C, c);
 #pragma unroll
     for (int xi = 0; xi < 36; xi++)
         vstoreV(r[xi], 0, dst + (size_t)xi * pbs * C * WINO_VP);
@@ -248,7 +264,8 @@ __kernel void clcnn_wino4_input(__global const float *restrict x, __global float
 
 /* Global size (Kp / WINO_KB, pc / WINO_VP, alpha^2). dims = (C, Kp, pc, V offset in ws),
  * m_off = M offset in ws. Each work-item holds a WINO_KB x WINO_VP block of M in registers and
- * streams its two contiguous panels: one vector of V and WINO_KB broadcasts of U per channel. */
+ * streams its two contiguous panels: WINO_NV vectors of V and WINO_KB broadcasts of U per
+ * channel. */
 __kernel void clcnn_wino_gemm(__global const float *restrict u, __global float *ws, const int4 dims,
                               const int m_off)
 {
@@ -256,25 +273,36 @@ __kernel void clcnn_wino_gemm(__global const float *restrict u, __global float *
     const int kb = (int)get_global_id(0), pb = (int)get_global_id(1), xi = (int)get_global_id(2);
     __global const float *up = u + (size_t)(xi * (Kp / WINO_KB) + kb) * C * WINO_KB;
     __global const float *vp = ws + dims.s3 + (size_t)(xi * (pc / WINO_VP) + pb) * C * WINO_VP;
-    floatV acc[WINO_KB];
+    floatV acc[WINO_KB][WINO_NV];
 #pragma unroll
     for (int i = 0; i < WINO_KB; i++)
-        acc[i] = (floatV)(0.0f);
-    for (int c = 0; c < C; c++) {
-        const floatV b = vloadV(0, vp + c * WINO_VP);
 #pragma unroll
-        for (int i = 0; i < WINO_KB; i++)
-            acc[i] = fma((floatV)(up[c * WINO_KB + i]), b, acc[i]);
+        for (int j = 0; j < WINO_NV; j++)
+            acc[i][j] = (floatV)(0.0f);
+    for (int c = 0; c < C; c++) {
+        floatV b[WINO_NV];
+#pragma unroll
+        for (int j = 0; j < WINO_NV; j++)
+            b[j] = vloadV(j, vp + c * WINO_VP);
+#pragma unroll
+        for (int i = 0; i < WINO_KB; i++) {
+            const floatV a = (floatV)(up[c * WINO_KB + i]);
+#pragma unroll
+            for (int j = 0; j < WINO_NV; j++)
+                acc[i][j] = fma(a, b[j], acc[i][j]);
+        }
     }
     __global float *mp = ws + m_off + ((size_t)xi * Kp + kb * WINO_KB) * pc + pb * WINO_VP;
 #pragma unroll
     for (int i = 0; i < WINO_KB; i++)
-        vstoreV(acc[i], 0, mp + (size_t)i * pc);
+#pragma unroll
+        for (int j = 0; j < WINO_NV; j++)
+            vstoreV(acc[i][j], j, mp + (size_t)i * pc);
 }
 
 /* ---- output transform ---- */
 
-/* Writes the MT x MT outputs of WINO_VP tiles (o[MT * i + j], lane l = tile p0 + l) of channel
+/* Writes the MT x MT outputs of WINO_VW tiles (o[MT * i + j], lane l = tile p0 + l) of channel
  * k, with bias and ReLU; outputs past Ho, Wo and tiles p >= P are not written.
  * geo = (K, Ho, Wo, P), tiles = (flags, 0, th, tw). */
 #define WINO_SCATTER(MT, o)                                                                        \
@@ -282,7 +310,7 @@ __kernel void clcnn_wino_gemm(__global const float *restrict u, __global float *
         const int K_ = geo.s0, Ho_ = geo.s1, Wo_ = geo.s2, P_ = geo.s3;                            \
         const int th_ = tiles.s2, tw_ = tiles.s3, flags_ = tiles.s0;                               \
         const float bk_ = (flags_ & WINO_BIAS) ? bias[k] : 0.0f;                                   \
-        float t_[(MT) * (MT)][WINO_VP];                                                            \
+        float t_[(MT) * (MT)][WINO_VW];                                                            \
         for (int e = 0; e < (MT) * (MT); e++) {                                                    \
             floatV val = (o)[e] + bk_;                                                             \
             if (flags_ & WINO_RELU)                                                                \
@@ -290,7 +318,7 @@ __kernel void clcnn_wino_gemm(__global const float *restrict u, __global float *
             vstoreV(val, 0, t_[e]);                                                                \
         }                                                                                          \
         int n = p0 / (th_ * tw_), ty = p0 / tw_ % th_, tx = p0 % tw_;                              \
-        for (int l = 0; l < WINO_VP && p0 + l < P_; l++) {                                         \
+        for (int l = 0; l < WINO_VW && p0 + l < P_; l++) {                                         \
             const int oy0 = ty * (MT), ox0 = tx * (MT);                                            \
             __global float *dst = y + (((size_t)n * K_ + k) * Ho_ + oy0) * Wo_ + ox0;              \
             if (oy0 + (MT) <= Ho_ && ox0 + (MT) <= Wo_) {                                          \
@@ -312,7 +340,7 @@ __kernel void clcnn_wino_gemm(__global const float *restrict u, __global float *
         }                                                                                          \
     } while (0)
 
-/* Global size (pc / WINO_VP, K). geo = (K, Ho, Wo, P), tiles = (flags, 0, th, tw),
+/* Global size (pc / WINO_VW, K). geo = (K, Ho, Wo, P), tiles = (flags, 0, th, tw),
  * chunk = (first tile, pc, M offset in ws, Kp). */
 __kernel void clcnn_wino2_output(__global const float *restrict ws,
                                  __global const float *restrict bias, __global float *restrict y,
@@ -320,8 +348,8 @@ __kernel void clcnn_wino2_output(__global const float *restrict ws,
 {
     const int pb = (int)get_global_id(0), k = (int)get_global_id(1);
     const int pc = chunk.s1, Kp = chunk.s3;
-    const int p0 = chunk.s0 + pb * WINO_VP;
-    __global const float *src = ws + chunk.s2 + (size_t)k * pc + pb * WINO_VP;
+    const int p0 = chunk.s0 + pb * WINO_VW;
+    __global const float *src = ws + chunk.s2 + (size_t)k * pc + pb * WINO_VW;
     floatV m[16], t[8], o[4];
 #pragma unroll
     for (int xi = 0; xi < 16; xi++)
@@ -341,8 +369,8 @@ __kernel void clcnn_wino4_output(__global const float *restrict ws,
 {
     const int pb = (int)get_global_id(0), k = (int)get_global_id(1);
     const int pc = chunk.s1, Kp = chunk.s3;
-    const int p0 = chunk.s0 + pb * WINO_VP;
-    __global const float *src = ws + chunk.s2 + (size_t)k * pc + pb * WINO_VP;
+    const int p0 = chunk.s0 + pb * WINO_VW;
+    __global const float *src = ws + chunk.s2 + (size_t)k * pc + pb * WINO_VW;
     floatV m[36], t[24], o[16];
 #pragma unroll
     for (int xi = 0; xi < 36; xi++)
@@ -411,7 +439,7 @@ __kernel void clcnn_wino4s_filter(__global const float *restrict w, __global flo
         u[((size_t)(xi * kbs + k / WINO_KB) * Cv + cv) * WINO_KB + k % WINO_KB] = r[xi];
 }
 
-/* Global size (pc / WINO_VP, Cv): WINO_GATHER for virtual channel cv, whose tile (ty, tx) is
+/* Global size (pc / WINO_VW, Cv): WINO_GATHER for virtual channel cv, whose tile (ty, tx) is
  * the 6x6 patch of plane c at rows sh * (4 ty + 3 a + i) + ph - pad_h and columns
  * sw * (4 tx + 3 b + j) + pw - pad_w. geo = (Cv, H, W, P), tiles = (pad_h, pad_w, th, tw),
  * chunk = (first tile, pc, V offset in v), split = (sh, sw, na, nb). */
@@ -422,15 +450,15 @@ __kernel void clcnn_wino4s_input(__global const float *restrict x, __global floa
     const int pb = (int)get_global_id(0), cv = (int)get_global_id(1);
     const int Cv = geo.s0, H = geo.s1, W = geo.s2, P = geo.s3, pc = chunk.s1;
     const int th = tiles.s2, tw = tiles.s3, sh = split.s0, sw = split.s1;
-    const int p0 = chunk.s0 + pb * WINO_VP;
+    const int p0 = chunk.s0 + pb * WINO_VW;
     int ph, pw, a, b;
     const int c = wino4s_channel(cv, split, &ph, &pw, &a, &b);
     const int C = Cv / (sh * sw * split.s2 * split.s3);
     const int oy = 3 * a * sh + ph - tiles.s0, ox = 3 * b * sw + pw - tiles.s1;
-    float t_[36][WINO_VP];
+    float t_[36][WINO_VW];
     const int q = min(p0, P - 1);
     int n = q / (th * tw), ty = q / tw % th, tx = q % tw;
-    for (int l = 0; l < WINO_VP; l++) {
+    for (int l = 0; l < WINO_VW; l++) {
         const int iy0 = 4 * sh * ty + oy, ix0 = 4 * sw * tx + ox;
         __global const float *src = x + ((size_t)n * C + c) * H * W;
         const bool inside =
@@ -477,7 +505,7 @@ __kernel void clcnn_wino4s_input(__global const float *restrict x, __global floa
     for (int i = 0; i < 6; i++)
         wino4_bt(r + 6 * i, 1, t + 6 * i, 1);
     const int pbs = pc / WINO_VP;
-    __global float *dst = v + chunk.s2 + ((size_t)pb * Cv + cv) * WINO_VP;
+    __global float *dst = v + chunk.s2 + WINO_PANEL(pb, Cv, cv);
 #pragma unroll
     for (int xi = 0; xi < 36; xi++)
         vstoreV(r[xi], 0, dst + (size_t)xi * pbs * Cv * WINO_VP);

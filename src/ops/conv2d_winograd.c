@@ -14,7 +14,7 @@
 #include "tensor_impl.h"
 #include "tune_db_impl.h"
 
-/* The kernel file's defaults (WINO_VP tiles per vector, WINO_KB output channels per GEMM
+/* The kernel file's defaults (WINO_VP tiles per GEMM work-item, WINO_KB output channels per GEMM
  * work-item); kept option-free so exported binaries match. Layouts depend on both. A 16x16
  * block (16 float16 accumulators of AVX-512's 32 registers) measured 5-10% faster GEMM than
  * 8x16 on POCL 3.1. */
@@ -31,9 +31,9 @@
  * 145-173 ms with 256 MiB (2 chunks). */
 #define WORKSPACE_MAX ((size_t)32 << 20)
 
-/* One launch configuration, a point of the solver's parameter space (cltune): tiles per vector
- * (WINO_VP), output channels per GEMM work-item (WINO_KB), the most work-items per work-group of
- * the GEMM and of the transforms, and the workspace bound in MiB. */
+/* One launch configuration, a point of the solver's parameter space (cltune): tiles per GEMM
+ * work-item (WINO_VP), output channels per GEMM work-item (WINO_KB), the most work-items per
+ * work-group of the GEMM and of the transforms, and the workspace bound in MiB. */
 typedef struct wino_config {
     int vp, kb, gemm_wg, transform_wg, ws_mib;
 } wino_config;
@@ -305,8 +305,9 @@ static void wino_space(const clcnn__conv_problem *pb, const clcnn_device *dev,
     memset(space, 0, sizeof *space);
     space->nparams = P_COUNT;
     const clcnn__tune_param params[P_COUNT] = {
-        /* kernels/cl/conv2d_winograd.cl: 4, 8 or 16 tiles per vector */
-        {param_names[P_VP], {4, 8, 16}, 3},
+        /* kernels/cl/conv2d_winograd.cl: 4, 8 or 16 tiles per vector, or 2 or 4 vectors of 16
+         * per GEMM work-item */
+        {param_names[P_VP], {4, 8, 16, 32, 64}, 5},
         /* 1 to 16 output channels per GEMM work-item */
         {param_names[P_KB], {2, 4, 8, 16}, 4},
         {param_names[P_GEMM_WG], {1, 2, 4, 8, 16}, 5},
@@ -445,6 +446,8 @@ static clcnn_status run_chunks(clcnn_device *dev, const clcnn__conv_problem *pb,
     CLCNN_TRY(create_kernel(dev, g, "clcnn_wino_gemm", &ks->gemm));
     CLCNN_TRY(create_kernel(dev, g, out_name, &ks->output));
     const size_t vp = (size_t)g->cfg.vp, kb = (size_t)g->cfg.kb;
+    /* The transforms take vectors of vw tiles (kernels/cl/conv2d_winograd.cl's WINO_VW). */
+    const size_t vw = vp > 16 ? 16 : vp;
 
     const clcnn_conv_params *p = &pb->p;
     const int flags = (p->relu ? 2 : 0) | (args->bias != NULL ? 4 : 0);
@@ -480,9 +483,9 @@ static clcnn_status run_chunks(clcnn_device *dev, const clcnn__conv_problem *pb,
             {sizeof out_tiles, &out_tiles},
             {sizeof out_chunk, &out_chunk},
         };
-        const size_t in_global[2] = {pc / vp, g->cr};
+        const size_t in_global[2] = {pc / vw, g->cr};
         const size_t gemm_global[3] = {g->kp / kb, pc / vp, g->a2};
-        const size_t out_global[2] = {pc / vp, pb->y.c};
+        const size_t out_global[2] = {pc / vw, pb->y.c};
         /* Work-groups are kept small and explicit: POCL's CPU device otherwise picks thousands of
          * work-items per group, and with the transforms' large private arrays (about 9 KiB per
          * work-item) that overflowed a worker thread's stack (POCL 3.1, segfault in
