@@ -386,13 +386,17 @@ def main():
 
     code, out, _ = run("bench", "pipeline", "--batch", "4", "--batches", "2", "--inflight", "1,2",
                        "--rounds", "3")
-    rows = re.findall(r"^(\d+) +([\d.]+) +([\d.]+)x +([\d.]+)x +([\d.]+)x +([\d.]+)$", out, re.M)
+    rows = re.findall(r"^(\d+) +([\d.]+) +([\d.]+)x +([\d.]+)x +([\d.]+)x +([\d.]+) +([\d.]+)x +"
+                      r"([\d.]+)x-([\d.]+)x$", out, re.M)
     runs = re.findall(r"^(\d+) +[\d.]+ +[\d.]+x +[\d.]+ +[\d.]+ +[\d.]+% +([\d.]+)$", out,
                       re.M)
     check("bench pipeline rounds", code == 0 and out.count("\n1 ") == 4 and
           "# medians over 3 rounds" in out and [r[0] for r in rows] == ["1", "2"] and
           rows[0][2:5] == ("1.00", "1.00", "1.00") and
           float(rows[1][3]) <= float(rows[1][2]) <= float(rows[1][4]) and
+          rows[0][6:9] == ("1.000", "1.000", "1.000") and
+          float(rows[1][3]) <= float(rows[1][6]) <= float(rows[1][4]) and
+          float(rows[1][7]) <= float(rows[1][6]) <= float(rows[1][8]) and
           [r[0] for r in runs] == ["1", "2"] * 3 and "idle ms/b" in out, out)
 
     code, out, _ = run("devices")

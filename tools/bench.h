@@ -80,11 +80,12 @@
     "stood idle between batches (what more batches in flight can hide). With --rounds N the\n"     \
     "settings run N times, interleaved, each round starting one setting further on (so that\n"     \
     "none always runs first), and a last table gives each setting's median images/s,\n"            \
-    "the median over rounds of its speed relative to the first setting of the same round, and\n"   \
-    "its median idle time.\n"                                                                      \
+    "the median over rounds of its speed relative to the first setting of the same round,\n"       \
+    "its median idle time, and the geometric mean of those per-round ratios with a 95 percent\n"   \
+    "interval (Student's t on their logarithms).\n"                                                \
     "  --batch N --batches N   batch size (default 64) and timed batches (default 20)\n"           \
     "  --loaders N             loader threads (default 1)\n"                                       \
-    "  --rounds N              rounds of all settings (default 1, at most 16)\n"                   \
+    "  --rounds N              rounds of all settings (default 1, at most 100)\n"                  \
     "  --trace FILE            a Chrome trace of every setting's timed run"
 
 #define BENCH_USAGE                                                                                \

@@ -1,6 +1,7 @@
 /* clcnn bench pipeline: images/s of training or inference through the scheduler with 1, 2, 3
  * batches in flight, and how much of the transfer time overlapped compute. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static clcnn_status synthetic_fill(void *user, uint64_t b, float *images, int32_
     return CLCNN_OK;
 }
 
-enum { MAX_ROUNDS = 16 };
+enum { MAX_ROUNDS = 100 };
 
 static int compare_double(const void *a, const void *b)
 {
@@ -42,6 +43,33 @@ static int compare_double(const void *a, const void *b)
 static double median(const double *v, size_t n)
 {
     return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The two-sided 95% quantile of Student's t with df degrees of freedom (df >= 1). */
+static double t95(size_t df)
+{
+    static const double table[30] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306,
+                                     2.262,  2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
+                                     2.110,  2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+                                     2.060,  2.056, 2.052, 2.048, 2.045, 2.042};
+    /* Past 30, the first two terms of t's expansion in 1/df around the normal's 1.96. */
+    return df <= 30 ? table[df - 1] : 1.96 + 2.37 / (double)df;
+}
+
+/* The geometric mean of the n ratios and its 95% interval, from the mean and spread of their
+ * logarithms (the rounds as independent samples). */
+static void geomean_interval(const double *ratio, size_t n, double *mean, double *low, double *high)
+{
+    double sum = 0.0, sq = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += log(ratio[i]);
+    const double m = sum / (double)n;
+    for (size_t i = 0; i < n; i++)
+        sq += (log(ratio[i]) - m) * (log(ratio[i]) - m);
+    const double half = n > 1 ? t95(n - 1) * sqrt(sq / (double)(n - 1) / (double)n) : 0.0;
+    *mean = exp(m);
+    *low = exp(m - half);
+    *high = exp(m + half);
 }
 
 /* Parses "1,2,3" into at most 8 values in 1..16. */
@@ -131,7 +159,7 @@ int cli_bench_pipeline(int argc, char **argv)
         return cli_usage_error("bench pipeline", "bad value '%s' for --loaders", loaders_text);
     if (!cli_parse_pair(rounds_text, &rounds, &unused) || rounds == 0 || rounds > MAX_ROUNDS ||
         rounds != unused)
-        return cli_usage_error("bench pipeline", "bad value '%s' for --rounds (1 to 16)",
+        return cli_usage_error("bench pipeline", "bad value '%s' for --rounds (1 to 100)",
                                rounds_text);
     if (settings == 0)
         return cli_usage_error("bench pipeline",
@@ -203,20 +231,27 @@ int cli_bench_pipeline(int argc, char **argv)
         fflush(stdout);
     }
     if (st == CLCNN_OK && rounds > 1) {
-        printf("# medians over %zu rounds\n%-9s %10s %10s %10s %10s %12s\n", rounds, "inflight",
-               "images/s", "vs first", "min ratio", "max ratio", "idle ms/b");
+        printf("# medians over %zu rounds; geomean: the geometric mean of the per-round ratios to "
+               "the first setting, with its 95%% interval\n%-9s %10s %10s %10s %10s %12s %9s "
+               "%17s\n",
+               rounds, "inflight", "images/s", "vs first", "min ratio", "max ratio", "idle ms/b",
+               "geomean", "95% interval");
         for (size_t i = 0; i < settings; i++) {
-            double col[MAX_ROUNDS], rat[MAX_ROUNDS], idl[MAX_ROUNDS];
+            double col[MAX_ROUNDS], rat[MAX_ROUNDS], idl[MAX_ROUNDS], mean, low, high;
             for (size_t r = 0; r < rounds; r++) {
                 col[r] = rate[r][i];
                 rat[r] = ratio[r][i];
                 idl[r] = idle[r][i];
             }
+            geomean_interval(rat, rounds, &mean, &low, &high);
             qsort(col, rounds, sizeof col[0], compare_double);
             qsort(rat, rounds, sizeof rat[0], compare_double);
             qsort(idl, rounds, sizeof idl[0], compare_double);
-            printf("%-9zu %10.1f %9.2fx %9.2fx %9.2fx %12.3f\n", inflight[i], median(col, rounds),
-                   median(rat, rounds), rat[0], rat[rounds - 1], median(idl, rounds));
+            char interval[40];
+            snprintf(interval, sizeof interval, "%.3fx-%.3fx", low, high);
+            printf("%-9zu %10.1f %9.2fx %9.2fx %9.2fx %12.3f %8.3fx %17s\n", inflight[i],
+                   median(col, rounds), median(rat, rounds), rat[0], rat[rounds - 1],
+                   median(idl, rounds), mean, interval);
         }
     }
     if (st == CLCNN_OK && trace != NULL) {
