@@ -4,6 +4,7 @@ and as JSON, `devices --verbose` showing the binary cache at work, and `export-b
 Usage: test_cli.py PATH/TO/clcnn. Exits 77 (skip) when no OpenCL device exists."""
 import gzip
 import json
+import math
 import os
 import random
 import re
@@ -388,15 +389,23 @@ def main():
                        "--rounds", "3")
     rows = re.findall(r"^(\d+) +([\d.]+) +([\d.]+)x +([\d.]+)x +([\d.]+)x +([\d.]+) +([\d.]+)x +"
                       r"([\d.]+)x-([\d.]+)x$", out, re.M)
-    runs = re.findall(r"^(\d+) +[\d.]+ +[\d.]+x +[\d.]+ +[\d.]+ +[\d.]+% +([\d.]+)$", out,
+    runs = re.findall(r"^(\d+) +([\d.]+) +[\d.]+x +[\d.]+ +[\d.]+ +[\d.]+% +([\d.]+)$", out,
                       re.M)
+    # The geometric mean of the three rounds' ratios and its interval (t with 2 degrees of
+    # freedom, 4.303), from the printed rates.
+    logs = [math.log(float(runs[i + 1][1]) / float(runs[i][1])) for i in range(0, len(runs) - 1, 2)]
+    mean = sum(logs) / len(logs) if logs else 0.0
+    half = (4.303 * math.sqrt(sum((x - mean) ** 2 for x in logs) / 2 / 3)
+            if len(logs) == 3 else 0.0)
+    expected = (math.exp(mean), math.exp(mean - half), math.exp(mean + half))
     check("bench pipeline rounds", code == 0 and out.count("\n1 ") == 4 and
           "# medians over 3 rounds" in out and [r[0] for r in rows] == ["1", "2"] and
           rows[0][2:5] == ("1.00", "1.00", "1.00") and
           float(rows[1][3]) <= float(rows[1][2]) <= float(rows[1][4]) and
           rows[0][6:9] == ("1.000", "1.000", "1.000") and
           float(rows[1][3]) <= float(rows[1][6]) <= float(rows[1][4]) and
-          float(rows[1][7]) <= float(rows[1][6]) <= float(rows[1][8]) and
+          all(abs(float(rows[1][6 + k]) - expected[k]) <= 0.002 * expected[k] + 0.0015
+              for k in range(3)) and
           [r[0] for r in runs] == ["1", "2"] * 3 and "idle ms/b" in out, out)
 
     code, out, _ = run("devices")
