@@ -85,7 +85,7 @@
     "interval (Student's t on their logarithms).\n"                                                \
     "  --batch N --batches N   batch size (default 64) and timed batches (default 20)\n"           \
     "  --loaders N             loader threads (default 1)\n"                                       \
-    "  --rounds N              rounds of all settings (default 1, at most 100)\n"                  \
+    "  --rounds N              rounds of all settings (default 5, at most 100)\n"                  \
     "  --trace FILE            a Chrome trace of every setting's timed run"
 
 #define BENCH_USAGE                                                                                \

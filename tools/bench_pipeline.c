@@ -128,7 +128,7 @@ int cli_bench_pipeline(int argc, char **argv)
 {
     const char *model_path = CLCNN_SOURCE_DIR "/tools/models/lenet.model", *batch_text = "64",
                *batches_text = "20", *device = NULL, *inflight_text = "1,2,3", *loaders_text = "1",
-               *pass = "train", *trace_path = NULL, *rounds_text = "1";
+               *pass = "train", *trace_path = NULL, *rounds_text = "5";
     for (int i = 2; i < argc; i++) {
         const char *names[] = {"--model",   "--batch", "--batches", "--device", "--inflight",
                                "--loaders", "--pass",  "--trace",   "--rounds"};
