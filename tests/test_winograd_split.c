@@ -156,6 +156,28 @@ static void sdev_free(sdev *d)
     clcnn_tensor_release(d->y);
 }
 
+/* One case's problem, its device tensors and a host buffer for the output. */
+typedef struct sfix {
+    sprob pb;
+    sdev d;
+    float *got;
+} sfix;
+
+static void sfix_init(sfix *f, const scase *sc, double lo, uint64_t seed)
+{
+    sprob_init(&f->pb, sc, lo, seed);
+    sdev_init(&f->d, &f->pb);
+    f->got = malloc(f->pb.ny * sizeof *f->got);
+    assert_non_null(f->got);
+}
+
+static void sfix_free(sfix *f)
+{
+    free(f->got);
+    sdev_free(&f->d);
+    sprob_free(&f->pb);
+}
+
 /* Poisons y with NaN, runs [algo] with parameters [p], downloads into [out]. */
 static void forward_with(const sprob *pb, sdev *d, const clcnn_conv_params *p, clcnn_conv_algo algo,
                          float *out)
@@ -223,23 +245,17 @@ static void test_accuracy(void **state)
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         for (int act = 0; act < 2; act++) {
-            sprob pb;
-            sprob_init(&pb, &cases[ci], act ? 0.0 : -1.0, 500 + 2 * ci + (uint64_t)act);
-            sdev d;
-            sdev_init(&d, &pb);
-            float *got = malloc(pb.ny * sizeof *got);
-            assert_non_null(got);
-            forward(&pb, &d, CLCNN_CONV_ALGO_DIRECT, got);
-            serr ed = measure(&pb, got);
-            forward(&pb, &d, SPLIT, got);
-            serr e = measure(&pb, got);
+            sfix f;
+            sfix_init(&f, &cases[ci], act ? 0.0 : -1.0, 500 + 2 * ci + (uint64_t)act);
+            forward(&f.pb, &f.d, CLCNN_CONV_ALGO_DIRECT, f.got);
+            serr ed = measure(&f.pb, f.got);
+            forward(&f.pb, &f.d, SPLIT, f.got);
+            serr e = measure(&f.pb, f.got);
             print_message("%-20s x in [%s,1): direct max rel %.2e NMSE %.2e; winograd4_split max "
                           "rel %.2e NMSE %.2e\n",
                           cases[ci].name, act ? "0" : "-1", ed.max_rel, ed.nmse, e.max_rel, e.nmse);
-            check(&pb, cases[ci].name, got);
-            free(got);
-            sdev_free(&d);
-            sprob_free(&pb);
+            check(&f.pb, cases[ci].name, f.got);
+            sfix_free(&f);
         }
     }
 }
@@ -270,21 +286,15 @@ static void test_edges(void **state)
         {"3x3 stride1 pad1 (one block)", 1, 8, 10, 9, 5, 3, 3, 1, 1, 1, 1, true, true, false},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        sprob pb;
-        sprob_init(&pb, &cases[ci], -1.0, 600 + ci);
-        sdev d;
-        sdev_init(&d, &pb);
-        float *got = malloc(pb.ny * sizeof *got);
-        assert_non_null(got);
+        sfix f;
+        sfix_init(&f, &cases[ci], -1.0, 600 + ci);
         const char *why = NULL;
-        if (!clcnn_conv2d_applicable(test_dev, pb.xs, pb.ws, &pb.p, SPLIT, &why))
+        if (!clcnn_conv2d_applicable(test_dev, f.pb.xs, f.pb.ws, &f.pb.p, SPLIT, &why))
             print_error("%s: not applicable: %s\n", cases[ci].name, why);
-        assert_true(clcnn_conv2d_applicable(test_dev, pb.xs, pb.ws, &pb.p, SPLIT, NULL));
-        forward(&pb, &d, SPLIT, got);
-        check(&pb, cases[ci].name, got);
-        free(got);
-        sdev_free(&d);
-        sprob_free(&pb);
+        assert_true(clcnn_conv2d_applicable(test_dev, f.pb.xs, f.pb.ws, &f.pb.p, SPLIT, NULL));
+        forward(&f.pb, &f.d, SPLIT, f.got);
+        check(&f.pb, cases[ci].name, f.got);
+        sfix_free(&f);
     }
 }
 
@@ -336,16 +346,13 @@ static void test_tile_blocks(void **state)
     static const int blocks[][2] = {{4, 16}, {8, 16}, {16, 16}, {32, 8}, {64, 4}};
     const clcnn__conv_tunable *t = &clcnn__conv_tunable_winograd4_split;
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        sprob pb;
-        sprob_init(&pb, &cases[ci], -1.0, 800 + ci);
-        sdev d;
-        sdev_init(&d, &pb);
-        float *got = malloc(pb.ny * sizeof *got);
-        assert_non_null(got);
+        sfix f;
+        sfix_init(&f, &cases[ci], -1.0, 800 + ci);
         clcnn__conv_problem cp;
-        assert_ok(clcnn__conv_make_problem(pb.xs, pb.ws, &pb.p, &cp));
-        const clcnn__conv_args args = {clcnn_tensor_buffer(d.x), clcnn_tensor_buffer(d.w),
-                                       clcnn_tensor_buffer(d.b), clcnn_tensor_buffer(d.y), d.w};
+        assert_ok(clcnn__conv_make_problem(f.pb.xs, f.pb.ws, &f.pb.p, &cp));
+        const clcnn__conv_args args = {clcnn_tensor_buffer(f.d.x), clcnn_tensor_buffer(f.d.w),
+                                       clcnn_tensor_buffer(f.d.b), clcnn_tensor_buffer(f.d.y),
+                                       f.d.w};
         for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++)
             for (int chunked = 0; chunked < 2; chunked++) {
                 clcnn__conv_tuning tuning;
@@ -358,17 +365,15 @@ static void test_tile_blocks(void **state)
                 cl_mem ws = clCreateBuffer(clcnn_device_context(test_dev), CL_MEM_READ_WRITE,
                                            t->workspace_with(&cp, test_dev, t, v), NULL, &err);
                 assert_int_equal(err, CL_SUCCESS);
-                assert_ok(clcnn_tensor_fill(d.y, NAN));
+                assert_ok(clcnn_tensor_fill(f.d.y, NAN));
                 assert_ok(t->run_with(test_dev, &cp, &args, ws, t, v, NULL));
                 assert_ok(clcnn_device_finish(test_dev));
                 clcnn__conv_winograd_limit_workspace(0);
                 clReleaseMemObject(ws);
-                assert_ok(clcnn_tensor_download(d.y, got, pb.ny));
-                check(&pb, cases[ci].name, got);
+                assert_ok(clcnn_tensor_download(f.d.y, f.got, f.pb.ny));
+                check(&f.pb, cases[ci].name, f.got);
             }
-        free(got);
-        sdev_free(&d);
-        sprob_free(&pb);
+        sfix_free(&f);
     }
 }
 
