@@ -365,11 +365,6 @@ static double max_rel_error(const float *a, const float *ref, size_t n)
 
 /* ---- other processes ------------------------------------------------------------------- */
 
-/* What the machine and this process had used at one moment; busy_ms < 0 when unknown. */
-typedef struct cpu_probe {
-    double wall_ms, self_ms, busy_ms;
-} cpu_probe;
-
 /* Busy time of all CPUs since boot, from Linux's /proc/stat (user, nice, system, irq, softirq,
  * steal); -1 elsewhere. */
 static double system_busy_ms(void)
@@ -386,19 +381,17 @@ static double system_busy_ms(void)
     return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * 1e3 / (double)sysconf(_SC_CLK_TCK);
 }
 
-static cpu_probe cpu_probe_now(void)
+bench_cpu_probe bench_cpu_probe_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (cpu_probe){now_ms(), (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6,
-                       system_busy_ms()};
+    return (bench_cpu_probe){now_ms(), (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6,
+                             system_busy_ms()};
 }
 
-/* CPU cores that other processes kept busy, on average, since [in] start; NaN when unknown.
- * Any of it skews the timings: this machine may be shared. */
-static double other_cores(const cpu_probe *start)
+double bench_other_cores(const bench_cpu_probe *start)
 {
-    cpu_probe end = cpu_probe_now();
+    bench_cpu_probe end = bench_cpu_probe_now();
     if (start->busy_ms < 0 || end.busy_ms < 0 || end.wall_ms <= start->wall_ms)
         return NAN;
     double others = (end.busy_ms - start->busy_ms) - (end.self_ms - start->self_ms);
@@ -1022,12 +1015,9 @@ static void print_row(const bench_row *r, bool first_of_shape)
            r->gflops, err, *vs ? "  " : "", vs);
 }
 
-/* Above this many cores used by others while a shape ran, its rows get a warning. */
-#define OTHERS_WARN_CORES 0.05
-
 static clcnn_status bench_shape(bench_ctx *c, size_t index)
 {
-    cpu_probe probe = cpu_probe_now();
+    bench_cpu_probe probe = bench_cpu_probe_now();
     double t0 = now_ms();
     problem p;
     size_t first = c->nrows;
@@ -1044,13 +1034,13 @@ static clcnn_status bench_shape(bench_ctx *c, size_t index)
     if (st != CLCNN_OK)
         return st;
     compare_with_onednn(c, first);
-    double others = other_cores(&probe);
+    double others = bench_other_cores(&probe);
     for (size_t i = first; i < c->nrows; i++)
         c->rows[i].others = others;
     print_progress(c, index, first, t0);
     for (size_t i = first; !c->o->json && i < c->nrows; i++)
         print_row(&c->rows[i], i == first);
-    if (!c->o->json && others > OTHERS_WARN_CORES)
+    if (!c->o->json && others > BENCH_OTHERS_WARN_CORES)
         printf("# warning: other processes used %.2f cores while this shape ran\n", others);
     fflush(stdout);
     return CLCNN_OK;
@@ -1058,8 +1048,7 @@ static clcnn_status bench_shape(bench_ctx *c, size_t index)
 
 /* ---- conv: report ---------------------------------------------------------------------- */
 
-/* Other work on the machine skews every number: say how busy it was when the run started. */
-static void print_load(FILE *f)
+void bench_print_load(FILE *f)
 {
     double load[3];
     if (getloadavg(load, 3) == 3)
@@ -1081,7 +1070,7 @@ static void print_header(const bench_ctx *c)
     if (c->o->pass != CLCNN_CONV_PASS_FWD)
         printf("# GFLOP/s counts the forward's 2*N*K*C/groups*R*S*Ho*Wo for every pass\n");
     printf("# command: %s\n", c->o->cmdline);
-    print_load(stdout);
+    bench_print_load(stdout);
     onednn_describe(stdout, false);
     printf("%-8s %3s %4s %4s %4s %4s %5s %2s %2s  %-26s %10s %10s %9s %11s  %s\n", "layer", "N",
            "C", "H", "W", "K", "RxS", "st", "pd", "algo", "median ms", "min ms", "GFLOP/s",
@@ -1356,7 +1345,7 @@ static void print_startup_text(const bench_opts *o, const char *device,
            "%u rounds\n# command: %s\n",
            device, s->layer, s->n, s->c, s->h, s->w, s->k, s->r, s->s, s->stride, s->pad,
            clcnn_conv_algo_name(o->algo), o->repeat, o->cmdline);
-    print_load(stdout);
+    bench_print_load(stdout);
     printf("%-36s %14s %10s %14s %9s %7s %11s %8s\n", "run", "first result", "(min)",
            "process exit", "compiled", "cached", "compile ms", "load ms");
     for (int k = 0; k < RUN_KINDS; k++)

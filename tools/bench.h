@@ -3,6 +3,8 @@
 #ifndef CLCNN_TOOLS_BENCH_H
 #define CLCNN_TOOLS_BENCH_H
 
+#include <stdio.h>
+
 #include "cli.h"
 
 /* Help texts, shared by 'clcnn help bench' (the commands table) and 'clcnn bench conv --help'. */
@@ -97,6 +99,23 @@
     "Times convolution solvers against each other and oneDNN, or the cost of a first run.\n"       \
     "\n" BENCH_CONV_HELP "\n\n" BENCH_STARTUP_HELP "\n\n" BENCH_POOL_HELP "\n\n" BENCH_TRAIN_HELP  \
     "\n\n" BENCH_PIPELINE_HELP
+
+/* What the machine and this process had used at one moment; busy_ms < 0 when unknown. */
+typedef struct bench_cpu_probe {
+    double wall_ms, self_ms, busy_ms;
+} bench_cpu_probe;
+
+bench_cpu_probe bench_cpu_probe_now(void);
+
+/* CPU cores that other processes kept busy, on average, since [in] start; NaN when unknown.
+ * Any of it skews the timings: this machine may be shared. */
+double bench_other_cores(const bench_cpu_probe *start);
+
+/* Above this many cores used by others while a shape (or a round) ran, it gets a warning. */
+#define BENCH_OTHERS_WARN_CORES 0.05
+
+/* Other work on the machine skews every number: says how busy it was when the run started. */
+void bench_print_load(FILE *f);
 
 /* Runs 'clcnn bench' (argv[0] is "bench"), --help included. Returns the exit status: 0, 1 (a
  * library failure) or 2 (a usage error). */

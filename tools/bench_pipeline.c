@@ -183,6 +183,7 @@ int cli_bench_pipeline(int argc, char **argv)
                "warm-up per setting and one untimed run, %zu loader thread%s\n",
                clcnn_device_get_info(dev)->name, model_path, pass, batch, batches, loaders,
                loaders == 1 ? "" : "s");
+        bench_print_load(stdout);
         printf("%-9s %10s %10s %12s %12s %10s %12s\n", "inflight", "images/s", "vs first",
                "transfer ms", "overlap ms", "overlap", "idle ms/b");
         fflush(stdout);
@@ -201,6 +202,7 @@ int cli_bench_pipeline(int argc, char **argv)
     double rate[MAX_ROUNDS][8], ratio[MAX_ROUNDS][8], idle[MAX_ROUNDS][8];
     clcnn_sched_stats stats[8];
     for (size_t r = 0; st == CLCNN_OK && r < rounds; r++) {
+        const bench_cpu_probe probe = bench_cpu_probe_now();
         for (size_t j = 0; st == CLCNN_OK && j < settings; j++) {
             const size_t i = (j + r) % settings;
             st = run_setting(dev, &model, train, batch, batches, inflight[i], loaders, trace,
@@ -208,6 +210,9 @@ int cli_bench_pipeline(int argc, char **argv)
         }
         if (st != CLCNN_OK)
             break;
+        const double others = bench_other_cores(&probe);
+        if (others > BENCH_OTHERS_WARN_CORES)
+            printf("# warning: other processes used %.2f cores during round %zu\n", others, r + 1);
         if (r % settings != 0) {
             printf("# round %zu ran", r + 1);
             for (size_t j = 0; j < settings; j++)
