@@ -408,6 +408,18 @@ def main():
               for k in range(3)) and
           [r[0] for r in runs] == ["1", "2"] * 3 and "idle ms/b" in out, out)
 
+    # A busy process beside it: the rounds it ran in are flagged.
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        code, out, _ = run("bench", "pipeline", "--batch", "4", "--batches", "2", "--inflight",
+                           "1", "--rounds", "2")
+    finally:
+        busy.kill()
+        busy.wait()
+    check("bench pipeline load", code == 0 and "# load average (1, 5, 15 min):" in out and
+          re.search(r"^# warning: other processes used [\d.]+ cores during round 1$", out, re.M),
+          out)
+
     code, out, _ = run("devices")
     check("table", code == 0 and d["name"][:20] in out and "* " in out and "picks [%d]" % sel in out)
     code, _, err = run("devices", "--device", "no-such-device-xyz")
